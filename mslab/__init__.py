@@ -1,0 +1,1 @@
+"""mslab: graded MindSpore autodiff labs and a trusted grader."""

@@ -1,0 +1,1 @@
+"""Invoke task modules: thin wiring from the command line to library code."""
