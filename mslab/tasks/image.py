@@ -1,0 +1,101 @@
+"""`inv image.build|verify|wheelhouse`: wiring to mslab.images (compose.yaml, docker/pins.env).
+
+Defaults live in the `mslab_image` config: override in invoke.yaml or with INVOKE_MSLAB_IMAGE_*
+variables (e.g. INVOKE_MSLAB_IMAGE_MINDSPORE_VERSION=2.7.2, as .ci/docker.sh does).
+"""
+
+from invoke import Collection, Exit, task
+
+from mslab import images
+from mslab.errors import MslabError
+
+TARGET_HELP = "cpu, cuda, ascend (compose.yaml services), or auto: what `inv doctor` recommends"
+
+
+def _target(target: str) -> str:
+    if target != "auto":
+        return target
+    from mslab.doctor import recommended_target
+
+    picked = recommended_target()
+    if picked == "local":
+        raise MslabError("no Docker engine here: `inv doctor` recommends running locally, not an image")
+    print(f"target auto -> {picked}")
+    return picked
+
+
+def _cfg(c, key: str, value: str) -> str:
+    return value or c.config.get("mslab_image", {}).get(key, "") or ""
+
+
+@task(
+    help={
+        "target": TARGET_HELP,
+        "mindspore_version": "MindSpore version to install (default: docker/pins.env, 2.4.0)",
+        "mindspore_source": "official (wheel + SHA-256), wheelhouse (offline, docker/wheelhouse) or pypi",
+        "mindspore_sha256": "SHA-256 of the official wheel when pins.env has none for that version",
+        "base_image": "replace compose.yaml's BASE_IMAGE (e.g. a locally imported Debian)",
+        "platform": "build for this platform, e.g. linux/arm64 (needs binfmt/qemu on the host)",
+    }
+)
+def build(c, target="cpu", mindspore_version="", mindspore_source="", mindspore_sha256="",
+          base_image="", platform=""):
+    """Build the image of a target with the Docker engine (compose.yaml has tag and args)."""
+    try:
+        tag = images.build(
+            _target(target),
+            version=_cfg(c, "mindspore_version", mindspore_version),
+            source=_cfg(c, "mindspore_source", mindspore_source),
+            base_image=_cfg(c, "base_image", base_image),
+            sha256=mindspore_sha256,
+            platform_=platform,
+        )
+    except MslabError as e:
+        raise Exit(str(e), code=2)
+    print(f"built {tag}")
+
+
+@task(
+    help={
+        "target": TARGET_HELP,
+        "mindspore_version": "the version the image must have (default: docker/pins.env, 2.4.0)",
+        "timeout": "seconds the self-check may take",
+    }
+)
+def verify(c, target="cpu", mindspore_version="", timeout=300):
+    """Check an image in a container of its target: version, run_check on the device, imports."""
+    try:
+        output = images.verify(
+            _target(target), version=_cfg(c, "mindspore_version", mindspore_version), timeout=int(timeout)
+        )
+    except MslabError as e:
+        raise Exit(str(e), code=2)
+    print(output, end="")
+
+
+@task(
+    help={
+        "target": "whose Python version the wheels are for (compose.yaml PYTHON_VERSION)",
+        "mindspore_version": "MindSpore version (default: docker/pins.env, 2.4.0)",
+        "mindspore_source": "official (the published wheel, SHA-256 checked) or pypi",
+        "arch": "x86_64 or aarch64 (default: this machine's)",
+        "dest": "folder to fill (default docker/wheelhouse, which builds read)",
+    }
+)
+def wheelhouse(c, target="cpu", mindspore_version="", mindspore_source="", arch="", dest=""):
+    """Download the wheels an image needs into docker/wheelhouse, for offline builds."""
+    source = _cfg(c, "mindspore_source", mindspore_source)
+    try:
+        images.wheelhouse(
+            target,
+            version=_cfg(c, "mindspore_version", mindspore_version),
+            source="" if source == "wheelhouse" else source,
+            arch=arch,
+            dest=dest or images.WHEELHOUSE,
+        )
+    except MslabError as e:
+        raise Exit(str(e), code=2)
+
+
+ns = Collection("image", build, verify, wheelhouse)
+ns.configure({"mslab_image": {"mindspore_version": "", "mindspore_source": "", "base_image": ""}})
