@@ -1,0 +1,188 @@
+"""Runs a lab's checks (pytest, in this process) against one submission (in a sandbox)."""
+
+from __future__ import annotations
+
+import secrets
+import time
+import zlib
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from mslab import checks
+from mslab.errors import MslabError
+from mslab.labs import Lab
+from mslab.sandbox import Limits, Sandbox, Student, StudentError, StudentRaised
+
+VISIBLE_SEED = 20240
+#: MindSpore's device_target for each place student code can run.
+DEVICES = {"local": "CPU", "cpu": "CPU", "cuda": "GPU", "ascend": "Ascend"}
+
+
+@dataclass
+class CheckResult:
+    name: str  # the test function's name, stable across runs
+    title: str  # its docstring's first line
+    task: str
+    points: float
+    score: float
+    hidden: bool
+    passed: bool
+    reason: str = ""  # what was wrong, when it failed
+    hint: str = ""  # the likely mistake, when it failed
+    errata: tuple[int, ...] = ()
+
+
+@dataclass
+class Report:
+    lab: str
+    submission: str
+    target: str
+    seed: int  # the hidden checks' seed, to reproduce them
+    checks: list[CheckResult] = field(default_factory=list)
+    seconds: float = 0.0
+    output: str = ""  # the tail of what the student code printed
+
+    @property
+    def score(self) -> float:
+        return sum(c.score for c in self.checks)
+
+    @property
+    def max_score(self) -> float:
+        return sum(c.points for c in self.checks)
+
+    @property
+    def full_marks(self) -> bool:
+        return bool(self.checks) and all(c.passed for c in self.checks)
+
+    def to_dict(self) -> dict:
+        data = asdict(self)
+        data.update(score=self.score, max_score=self.max_score)
+        return data
+
+
+class _Plugin:
+    """Gives checks their fixtures and turns each test outcome into a :class:`CheckResult`."""
+
+    def __init__(self, sandbox: Sandbox, hidden_files: set[Path], seed: int):
+        self.sandbox = sandbox
+        self.hidden_files = hidden_files
+        self.seed = seed
+        self.results: list[CheckResult] = []
+        self.errors: list[str] = []
+
+    @pytest.fixture(scope="session")
+    def student(self) -> Student:
+        return Student(self.sandbox)
+
+    @pytest.fixture
+    def rng(self, request) -> np.random.Generator:
+        hidden = Path(request.node.path) in self.hidden_files
+        seed = self.seed if hidden else VISIBLE_SEED
+        return np.random.default_rng([seed, zlib.crc32(request.node.name.encode())])
+
+    def pytest_collectreport(self, report) -> None:
+        if report.failed:
+            self.errors.append(f"{report.nodeid}: {report.longreprtext.strip().splitlines()[-1]}")
+
+    def pytest_collection_modifyitems(self, items) -> None:
+        for item in items:
+            if not hasattr(item.function, "mslab_check"):
+                self.errors.append(f"{item.nodeid} has no @check(points=..., task=..., hint=...)")
+
+    @pytest.hookimpl(hookwrapper=True)
+    def pytest_runtest_makereport(self, item, call):
+        outcome = yield
+        report = outcome.get_result()
+        spec = getattr(item.function, "mslab_check", None)
+        if spec is None or not (report.when == "call" or report.failed):
+            return
+        if report.when == "teardown":
+            return
+        passed = report.passed
+        reason, hint = "", ""
+        if not passed:
+            reason, hint = _explain(call.excinfo, spec)
+        doc = (item.function.__doc__ or item.name).strip().splitlines()[0]
+        self.results.append(
+            CheckResult(
+                name=item.name,
+                title=doc,
+                task=spec.task,
+                points=spec.points,
+                score=spec.points if passed else 0.0,
+                hidden=Path(item.path) in self.hidden_files,
+                passed=passed,
+                reason=reason,
+                hint=hint,
+                errata=spec.errata,
+            )
+        )
+
+
+def _explain(excinfo, spec: checks.CheckSpec) -> tuple[str, str]:
+    """The reason and hint for a failed check."""
+    exc = excinfo.value if excinfo is not None else None
+    if isinstance(exc, checks.CheckFailed):
+        return exc.reason, exc.hint or spec.hint
+    if isinstance(exc, StudentRaised) and exc.type_name == "NotImplementedError":
+        return f"not done yet — {exc.message or exc}", ""
+    if isinstance(exc, StudentError):
+        return str(exc), spec.hint
+    if isinstance(exc, AssertionError):
+        return str(exc).strip().splitlines()[0] if str(exc).strip() else "assertion failed", spec.hint
+    name = type(exc).__name__ if exc is not None else "error"
+    return f"checker error ({name}: {exc}); please report it to your instructor", spec.hint
+
+
+def run_checks(
+    lab: Lab,
+    submission: Path,
+    *,
+    hidden: bool = False,
+    target: str = "local",
+    seed: int | None = None,
+    limits: Limits | None = None,
+) -> Report:
+    """Run the visible (and with ``hidden``, the hidden) checks of ``lab`` on ``submission``."""
+    if target not in DEVICES:
+        raise MslabError(f"unknown target {target!r}; choose one of: {', '.join(DEVICES)}")
+    submission = Path(submission)
+    if not submission.is_file():
+        raise MslabError(f"no submission file at {submission}")
+    files = [lab.visible_checks] + ([lab.hidden_checks] if hidden else [])
+    seed = secrets.randbits(31) if seed is None else seed
+    started = time.perf_counter()
+    sandbox = Sandbox(submission, lab.module, device=DEVICES[target], limits=limits)
+    plugin = _Plugin(sandbox, {lab.hidden_checks.resolve()}, seed)
+    checks.set_target(target)
+    sandbox.start()  # MindSpore imports in the child while pytest collects here
+    try:
+        pytest.main(
+            [
+                *(str(f.resolve()) for f in files),
+                "-p", "no:cacheprovider",
+                "-p", "no:terminal",
+                "-p", "no:warnings",
+                "--import-mode=importlib",
+                "-o", "addopts=",
+                "--rootdir", str(lab.dir),
+            ],
+            plugins=[plugin],
+        )
+        output = sandbox.output()
+    finally:
+        sandbox.close()
+    if plugin.errors:
+        raise MslabError(f"lab {lab.name}: broken checks: {plugin.errors[0]}")
+    return Report(
+        lab=lab.name,
+        submission=str(submission),
+        target=target,
+        seed=seed,
+        checks=plugin.results,
+        seconds=time.perf_counter() - started,
+        output=output,
+    )

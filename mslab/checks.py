@@ -1,0 +1,167 @@
+"""What a lab's check file uses: the ``@check`` decorator and assertions with readable reasons.
+
+A check is a pytest test that receives the ``student`` fixture (calls into the sandbox) and
+``rng`` (the checker's own seeded NumPy generator), computes expected values with
+:mod:`mslab.numeric`, and compares. Failures raise :class:`CheckFailed`, whose text is the
+reason shown to the student; :func:`mistake` names a known mistake in place of the generic hint.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from mslab.sandbox import StudentRaised
+from mslab.wire import Array, Fn, Opaque
+
+__all__ = [
+    "Fn",
+    "CheckFailed",
+    "CheckSpec",
+    "check",
+    "close",
+    "matches",
+    "mistake",
+    "raised",
+    "sequence",
+    "tensor",
+    "tolerance",
+]
+
+
+@dataclass(frozen=True)
+class CheckSpec:
+    points: float
+    task: str
+    hint: str
+    errata: tuple[int, ...] = ()  # tutorial errata (shared/docs/seed-errata.md) this check catches
+
+
+def check(*, points: float, task: str, hint: str, errata: tuple[int, ...] = ()):
+    """Mark a test function as a graded check worth ``points`` for ``task``."""
+
+    def mark(fn):
+        fn.mslab_check = CheckSpec(float(points), str(task), hint, tuple(errata))
+        return fn
+
+    return mark
+
+
+class CheckFailed(AssertionError):
+    """A failed check: ``reason`` says what was wrong; ``hint``, when set, names the mistake."""
+
+    def __init__(self, reason: str, hint: str | None = None):
+        super().__init__(reason)
+        self.reason, self.hint = reason, hint
+
+
+def mistake(condition: bool, hint: str, reason: str = "") -> None:
+    """Fail with ``hint`` when the student's answer matches a known mistake."""
+    if condition:
+        raise CheckFailed(reason or "the answer matches a known mistake", hint)
+
+
+def raised(exc: BaseException, type_name: str, *fragments: str) -> bool:
+    """Whether student code raised ``type_name`` with every fragment in its message."""
+    return (
+        isinstance(exc, StudentRaised)
+        and exc.type_name == type_name
+        and all(f in exc.message for f in fragments)
+    )
+
+
+# -- tolerances ---------------------------------------------------------------------------
+
+#: (rtol, atol) per dtype of the student's result, on CPU.
+TOLERANCES = {
+    "float16": (1e-2, 1e-2),
+    "float32": (2e-4, 1e-4),
+    "float64": (1e-7, 1e-9),
+}
+#: What a target changes: Ascend's cube units compute float32 matmuls in reduced precision.
+TARGET_TOLERANCES = {
+    "ascend": {"float32": (2e-3, 1e-3)},
+}
+_target = "local"
+
+
+def set_target(target: str) -> None:
+    """Select the target whose tolerance overrides apply (set by the checker per run)."""
+    global _target
+    _target = target
+
+
+def tolerance(dtype) -> tuple[float, float]:
+    name = np.dtype(dtype).name
+    overrides = TARGET_TOLERANCES.get(_target, {})
+    return overrides.get(name) or TOLERANCES.get(name) or TOLERANCES["float64"]
+
+
+# -- assertions ----------------------------------------------------------------------------
+
+
+def describe(value) -> str:
+    if isinstance(value, Array):
+        return f"a {value.kind} of shape {tuple(value.value.shape)} and dtype {value.value.dtype}"
+    if isinstance(value, Opaque):
+        return f"a {value.type_name} object"
+    if isinstance(value, (tuple, list)):
+        return f"a {type(value).__name__} of {len(value)} item(s)"
+    return f"a {type(value).__name__} ({value!r})"[:120]
+
+
+def tensor(value, what: str, *, shape=None, dtype: str | None = "float32") -> np.ndarray:
+    """The array inside ``value``, which must be a MindSpore Tensor of this shape and dtype."""
+    if not isinstance(value, Array) or value.kind not in ("Tensor", "Parameter"):
+        raise CheckFailed(f"{what} returned {describe(value)}; expected a mindspore.Tensor")
+    arr = value.value
+    if shape is not None and tuple(arr.shape) != tuple(shape):
+        raise CheckFailed(f"{what} has shape {tuple(arr.shape)}; expected {tuple(shape)}")
+    if dtype is not None and arr.dtype.name != dtype:
+        raise CheckFailed(f"{what} has dtype {arr.dtype.name}; expected {dtype}")
+    return arr
+
+
+def sequence(value, length: int, what: str) -> tuple:
+    """``value`` as a tuple, which must be a tuple or list of ``length`` items."""
+    if not isinstance(value, (tuple, list)) or len(value) != length:
+        raise CheckFailed(f"{what} returned {describe(value)}; expected a tuple of {length}")
+    return tuple(value)
+
+
+def matches(got: np.ndarray, expected, rtol: float | None = None, atol: float | None = None) -> bool:
+    """Whether ``got`` equals ``expected`` within the tolerance for its dtype and target."""
+    expected = np.asarray(expected, dtype=np.float64)
+    got = np.asarray(got)
+    if got.shape != expected.shape and got.size != expected.size:
+        return False
+    dr, da = tolerance(got.dtype if got.dtype.kind == "f" else np.float64)
+    return bool(
+        np.allclose(
+            got.astype(np.float64).reshape(expected.shape),
+            expected,
+            rtol=dr if rtol is None else rtol,
+            atol=da if atol is None else atol,
+        )
+    )
+
+
+def close(got: np.ndarray, expected, what: str) -> None:
+    """Fail unless ``got`` equals ``expected`` within tolerance, saying by how much it is off."""
+    got = np.asarray(got)
+    if got.dtype.kind == "f" and not np.all(np.isfinite(got)):
+        raise CheckFailed(f"{what} contains NaN or infinity: {_fmt(got)}")
+    if matches(got, expected):
+        return
+    expected = np.asarray(expected, dtype=np.float64)
+    error = np.max(np.abs(got.astype(np.float64).reshape(expected.shape) - expected))
+    raise CheckFailed(
+        f"{what}: got {_fmt(got)}, expected {_fmt(expected)} (largest error {error:.3g})"
+    )
+
+
+def _fmt(arr) -> str:
+    arr = np.asarray(arr, dtype=np.float64)
+    text = np.array2string(arr, precision=5, threshold=8, edgeitems=3, separator=", ")
+    return " ".join(text.split())

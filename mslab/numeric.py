@@ -1,0 +1,113 @@
+"""Expected values, computed by the checker in float64 NumPy — never by MindSpore.
+
+Closed forms for the tutorial's logistic regression and central finite differences for the
+functions the checker hands to students (:class:`mslab.wire.Fn` expressions).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+#: What an :class:`~mslab.wire.Fn` expression may use, as NumPy functions.
+NUMPY_FUNCTIONS = {
+    "sin": np.sin,
+    "cos": np.cos,
+    "exp": np.exp,
+    "log": np.log,
+    "tanh": np.tanh,
+    "sigmoid": lambda v: 1.0 / (1.0 + np.exp(-v)),
+    "sqrt": np.sqrt,
+}
+
+#: Step for an n-th central difference in float64, balancing truncation and rounding error.
+_STEPS = {1: 1e-5, 2: 1e-4, 3: 1e-3, 4: 5e-3}
+
+
+def evaluate(expr: str, x):
+    """The value of an ``Fn`` expression at ``x`` (``stop_gradient`` is the identity)."""
+    x = np.asarray(x, dtype=np.float64)
+    return eval(expr, {**NUMPY_FUNCTIONS, "stop_gradient": lambda v: v}, {"x": x})  # noqa: S307
+
+
+def derivative(expr: str, x, order: int = 1) -> np.ndarray:
+    """The ``order``-th derivative of an elementwise ``Fn`` expression at ``x``, as autodiff sees it.
+
+    ``stop_gradient(...)`` terms are frozen at their value at ``x`` (their derivative is zero),
+    which is what MindSpore's autodiff computes and what a finite difference of the plain
+    function would get wrong. Recorded in a first pass, replayed in the same order after.
+    """
+    x = np.asarray(x, dtype=np.float64)
+    frozen: list = []
+    namespace = {**NUMPY_FUNCTIONS, "stop_gradient": lambda v: frozen.append(v) or v}
+    eval(expr, namespace, {"x": x})  # noqa: S307
+
+    def f(point):
+        replay = iter(frozen)
+        ns = {**NUMPY_FUNCTIONS, "stop_gradient": lambda v: next(replay)}
+        return eval(expr, ns, {"x": point})  # noqa: S307
+
+    return central_difference(f, x, order)
+
+
+def central_difference(f, x, order: int = 1, step: float | None = None) -> np.ndarray:
+    """The ``order``-th derivative of an elementwise ``f`` at ``x`` by central differences."""
+    h = step if step is not None else _STEPS[order]
+    x = np.asarray(x, dtype=np.float64)
+    if order == 0:
+        return np.asarray(f(x), dtype=np.float64)
+    return (central_difference(f, x + h, order - 1, h) - central_difference(f, x - h, order - 1, h)) / (
+        2 * h
+    )
+
+
+def numeric_gradient(f, arrays: list[np.ndarray], position: int, step: float = 1e-6) -> np.ndarray:
+    """∂f/∂arrays[position] of a scalar ``f(*arrays)``, one central difference per element."""
+    arrays = [np.asarray(a, dtype=np.float64) for a in arrays]
+    target = arrays[position]
+    out = np.zeros_like(target)
+    for idx in np.ndindex(target.shape):
+        plus, minus = target.copy(), target.copy()
+        plus[idx] += step
+        minus[idx] -= step
+        hi = f(*arrays[:position], plus, *arrays[position + 1 :])
+        lo = f(*arrays[:position], minus, *arrays[position + 1 :])
+        out[idx] = (hi - lo) / (2 * step)
+    return out
+
+
+# -- the tutorial's logistic regression, closed forms (σ = sigmoid, p = σ(XW + b)) --------
+
+
+def _sigmoid(v):
+    return 1.0 / (1.0 + np.exp(-v))
+
+
+def logistic_loss(X, y, W, b) -> float:
+    """L = −Σ log(p·y + (1−p)(1−y))."""
+    X, y, W, b = (np.asarray(a, dtype=np.float64) for a in (X, y, W, b))
+    p = _sigmoid(X @ W + b)
+    return float(-np.log(p * y + (1 - p) * (1 - y)).sum())
+
+
+def logistic_gradients(X, y, W, b) -> dict[str, np.ndarray]:
+    """∂L/∂X = (p−y)Wᵀ, ∂L/∂y = −(2p−1)/(p·y + (1−p)(1−y)), ∂L/∂W = Xᵀ(p−y), ∂L/∂b = Σ(p−y)."""
+    X, y, W, b = (np.asarray(a, dtype=np.float64) for a in (X, y, W, b))
+    p = _sigmoid(X @ W + b)
+    r = p - y
+    return {
+        "inputs": np.outer(r, W),
+        "targets": -(2 * p - 1) / (p * y + (1 - p) * (1 - y)),
+        "W": X.T @ r,
+        "b": np.array([r.sum()]),
+    }
+
+
+def gradient_descent(X, y, W, b, lr: float, steps: int):
+    """Plain gradient descent on the logistic loss: the losses before each step, then W, b."""
+    W, b = np.asarray(W, dtype=np.float64), np.asarray(b, dtype=np.float64)
+    losses = []
+    for _ in range(steps):
+        losses.append(logistic_loss(X, y, W, b))
+        g = logistic_gradients(X, y, W, b)
+        W, b = W - lr * g["W"], b - lr * g["b"]
+    return np.array(losses), W, b
