@@ -1,0 +1,238 @@
+"""Hardware detection: which mslab image suits this machine (`inv doctor`, `--target auto`).
+
+Reads the Docker engine, NVIDIA GPUs (nvidia-smi), Ascend NPUs (/dev/davinci*, npu-smi, the
+driver's version.info, CANN) and the CPU architecture. Never needs Docker: every probe that fails
+becomes a row of the table. Files are looked up under a root (default "/", or $MSLAB_DOCTOR_ROOT)
+and executables on a PATH, so tests can fake both.
+"""
+
+from __future__ import annotations
+
+import os
+import platform
+import re
+import shutil
+import subprocess
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Callable
+
+from mslab.errors import MslabError
+
+# CUDA 11.6 needs at least this Linux driver (CUDA 11.6 release notes, table 3; MindSpore's GPU guide).
+CUDA_MIN_DRIVER = "510.39.01"
+# MindSpore 2.4.0 pairs with CANN 8.0.RC3 and the 24.1.RC3 driver/firmware.
+ASCEND_DRIVER = "24.1.rc3"
+CANN_VERSION = "8.0.RC3"
+ASCEND_CONTROL_DEVICES = ("davinci_manager", "devmm_svm", "hisi_hdc")
+
+OK, WARN, MISSING, FAIL = "ok", "warn", "missing", "fail"
+
+
+@dataclass
+class Check:
+    """One row of doctor's table."""
+
+    name: str
+    status: str  # ok | warn | missing | fail
+    detail: str
+
+
+@dataclass
+class Report:
+    """Everything doctor found, and the target it recommends."""
+
+    arch: str
+    docker: bool
+    gpu: bool  # an NVIDIA GPU whose driver runs CUDA 11.6
+    npu: bool  # Ascend NPUs the ascend image can use
+    checks: list[Check] = field(default_factory=list)
+
+    @property
+    def recommended(self) -> str:
+        if not self.docker:
+            return "local"
+        if self.npu:
+            return "ascend"
+        if self.gpu:
+            return "cuda"
+        return "cpu"
+
+
+def _version_tuple(text: str) -> tuple:
+    return tuple(int(p) if p.isdigit() else p for p in re.split(r"[.\-]", text.strip().lower()))
+
+
+def _run(exe: str, *args: str, timeout: float = 15) -> tuple[int, str]:
+    try:
+        done = subprocess.run([exe, *args], capture_output=True, text=True, timeout=timeout)
+    except (OSError, subprocess.TimeoutExpired) as e:
+        return -1, str(e)
+    return done.returncode, done.stdout + done.stderr
+
+
+def _docker_probe() -> str:
+    """Engine version, or MslabError when no engine answers."""
+    from mslab.images import docker_client
+
+    return docker_client().version().get("Version", "?")
+
+
+def parse_nvidia_smi(text: str) -> tuple[str, list[str]]:
+    """(driver version, GPU names) from plain `nvidia-smi` output; ('', []) if none."""
+    driver = re.search(r"Driver Version:\s*([\d.]+)", text)
+    gpus = re.findall(r"^\|\s+\d+\s+(.+?)\s+(?:On|Off)\s*\|", text, re.MULTILINE)
+    return (driver.group(1) if driver else ""), gpus
+
+
+def parse_npu_smi(text: str) -> tuple[str, list[tuple[str, str, str]]]:
+    """(npu-smi version, [(npu id, name, health)]) from `npu-smi info` output."""
+    version = re.search(r"Version:\s*(\S+)", text)
+    npus = re.findall(
+        r"^\|\s*(\d+)\s+(\S+)\s*\|\s*(OK|Warning|Alarm|Critical|Unknown|\w+)\s*\|\s*[\d.-]", text, re.MULTILINE
+    )
+    return (version.group(1) if version else ""), npus
+
+
+def _read_key(path: Path, key: str) -> str:
+    """VALUE of the first `key=VALUE` line (case-insensitive key), '' if absent/unreadable."""
+    try:
+        for line in path.read_text(errors="replace").splitlines():
+            k, sep, v = line.partition("=")
+            if sep and k.strip().lower() == key.lower():
+                return v.strip()
+    except OSError:
+        pass
+    return ""
+
+
+def _gpu_checks(path: str | None) -> tuple[bool, list[Check]]:
+    exe = shutil.which("nvidia-smi", path=path)
+    if not exe:
+        return False, [Check("NVIDIA GPU", MISSING, "no nvidia-smi on PATH")]
+    code, out = _run(exe)
+    driver, gpus = parse_nvidia_smi(out)
+    if code != 0 or not driver:
+        first = next((line for line in out.splitlines() if line.strip()), f"exit {code}")
+        return False, [Check("NVIDIA GPU", FAIL, f"nvidia-smi failed: {first.strip()}")]
+    names = ", ".join(gpus) if gpus else "none listed"
+    checks = [Check("NVIDIA GPU", OK if gpus else WARN, f"{len(gpus)}: {names}")]
+    good = _version_tuple(driver) >= _version_tuple(CUDA_MIN_DRIVER)
+    checks.append(
+        Check(
+            "NVIDIA driver",
+            OK if good else FAIL,
+            f"{driver} ({'>=' if good else '<'} {CUDA_MIN_DRIVER}, the CUDA 11.6 minimum)",
+        )
+    )
+    return bool(gpus) and good, checks
+
+
+def _npu_checks(root: Path, path: str | None) -> tuple[bool, list[Check]]:
+    dev = root / "dev"
+    cards = sorted(p.name for p in dev.glob("davinci[0-9]*")) if dev.is_dir() else []
+    control = [d for d in ASCEND_CONTROL_DEVICES if not (dev / d).exists()]
+    if not cards:
+        checks = [Check("Ascend NPU devices", MISSING, "no /dev/davinci<N>")]
+    elif control:
+        checks = [Check("Ascend NPU devices", FAIL, f"{', '.join(cards)}; missing /dev/{', /dev/'.join(control)}")]
+    else:
+        checks = [Check("Ascend NPU devices", OK, ", ".join(cards) + " + " + ", ".join(ASCEND_CONTROL_DEVICES))]
+
+    exe = shutil.which("npu-smi", path=path)
+    smi_ok = False
+    if not exe:
+        checks.append(Check("npu-smi", MISSING, "no npu-smi on PATH"))
+    else:
+        code, out = _run(exe, "info")
+        version, npus = parse_npu_smi(out)
+        sick = [f"{n} {name}: {health}" for n, name, health in npus if health != "OK"]
+        if code != 0 or not npus:
+            first = next((line for line in out.splitlines() if line.strip()), f"exit {code}")
+            checks.append(Check("npu-smi", FAIL, f"npu-smi info failed: {first.strip()}"))
+        else:
+            smi_ok = not sick
+            names = ", ".join(f"{n} {name} {health}" for n, name, health in npus)
+            checks.append(Check("npu-smi", WARN if sick else OK, f"{version}: {len(npus)} NPU(s): {names}"))
+
+    info = root / "usr/local/Ascend/driver/version.info"
+    driver = _read_key(info, "Version") or _read_key(info, "package_version")
+    if not driver:
+        checks.append(Check("Ascend driver", MISSING, f"no /{info.relative_to(root)}"))
+    else:
+        same = driver.lower() == ASCEND_DRIVER
+        checks.append(
+            Check("Ascend driver", OK if same else WARN,
+                  f"{driver}" + ("" if same else f" (MindSpore 2.4.0 is documented with {ASCEND_DRIVER})"))
+        )
+
+    toolkit = root / "usr/local/Ascend/ascend-toolkit/latest"
+    cann = ""
+    for candidate in sorted(toolkit.glob("*/ascend_toolkit_install.info")) if toolkit.is_dir() else []:
+        cann = _read_key(candidate, "version")
+        break
+    if cann:
+        checks.append(Check("CANN (host)", OK, f"{cann} (the ascend image brings its own {CANN_VERSION})"))
+    else:
+        checks.append(Check("CANN (host)", MISSING, f"not on the host; not needed: the ascend image has {CANN_VERSION}"))
+    return bool(cards) and not control and smi_ok and bool(driver), checks
+
+
+def diagnose(
+    root: str | Path | None = None,
+    path: str | None = None,
+    docker_probe: Callable[[], str] = _docker_probe,
+    arch: str | None = None,
+) -> Report:
+    """Probe this machine. root: where /dev and /usr/local/Ascend are (default $MSLAB_DOCTOR_ROOT
+    or /); path: PATH for nvidia-smi/npu-smi (default $PATH); docker_probe: returns the engine's
+    version or raises MslabError."""
+    root = Path(root or os.environ.get("MSLAB_DOCTOR_ROOT") or "/")
+    arch = arch or platform.machine()
+    checks = [Check("CPU architecture", OK if arch in ("x86_64", "aarch64") else WARN,
+                    arch + {"x86_64": " (cpu, cuda, ascend images)", "aarch64": " (cpu, ascend images)"}.get(arch, ""))]
+    try:
+        checks.append(Check("Docker engine", OK, f"reachable, version {docker_probe()}"))
+        docker = True
+    except MslabError as e:
+        checks.append(Check("Docker engine", MISSING, str(e)))
+        docker = False
+    gpu, gpu_checks = _gpu_checks(path)
+    if gpu and arch != "x86_64":
+        gpu = False
+        gpu_checks.append(Check("NVIDIA GPU", WARN, f"the cuda image is x86_64 only, this is {arch}"))
+    npu, npu_checks = _npu_checks(root, path)
+    return Report(arch=arch, docker=docker, gpu=gpu, npu=npu, checks=checks + gpu_checks + npu_checks)
+
+
+def recommended_target(root: str | Path | None = None, path: str | None = None) -> str:
+    """'local' (no Docker engine), 'ascend', 'cuda' or 'cpu': the image to use here."""
+    return diagnose(root, path).recommended
+
+
+def explain(report: Report) -> str:
+    """One sentence on why the recommended target was chosen."""
+    target = report.recommended
+    if target == "local":
+        extra = " (install Docker to use the GPU/NPU through an image)" if report.gpu or report.npu else ""
+        return f"no Docker engine: run the labs in the local venv on CPU{extra}"
+    if target == "ascend":
+        return "Ascend NPUs usable: the ascend image (CANN 8.0.RC3, MindSpore's official 2.4.0 target)"
+    if target == "cuda":
+        return "NVIDIA GPU with a CUDA 11.6 driver: the cuda image (GPU is not an official 2.4.0 target)"
+    return "Docker but no usable accelerator: the cpu image"
+
+
+def table(report: Report):
+    """The report as a rich Table."""
+    from rich.table import Table
+
+    colour = {OK: "green", WARN: "yellow", MISSING: "dim", FAIL: "red"}
+    t = Table(title="mslab doctor")
+    t.add_column("Check")
+    t.add_column("Status")
+    t.add_column("Details")
+    for c in report.checks:
+        t.add_row(c.name, f"[{colour[c.status]}]{c.status}[/]", c.detail)
+    t.add_row("[bold]Recommended target[/]", f"[bold]{report.recommended}[/]", explain(report))
+    return t
