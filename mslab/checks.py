@@ -8,7 +8,11 @@ reason shown to the student; :func:`mistake` names a known mistake in place of t
 
 from __future__ import annotations
 
+import importlib.util
+import sys
 from dataclasses import dataclass
+from pathlib import Path
+from types import ModuleType
 
 import numpy as np
 
@@ -25,6 +29,7 @@ __all__ = [
     "mistake",
     "raised",
     "sequence",
+    "sibling",
     "tensor",
     "tolerance",
 ]
@@ -165,3 +170,15 @@ def _fmt(arr) -> str:
     arr = np.asarray(arr, dtype=np.float64)
     text = np.array2string(arr, precision=5, threshold=8, edgeitems=3, separator=", ")
     return " ".join(text.split())
+
+
+def sibling(file: str, name: str) -> ModuleType:
+    """Import ``<name>.py`` from the folder of check file ``file`` (check folders are not on sys.path)."""
+    path = Path(file).resolve().with_name(f"{name}.py")
+    key = f"mslab_checks_{path.parent.parent.name}_{name}"
+    if key not in sys.modules:
+        spec = importlib.util.spec_from_file_location(key, path)
+        module = importlib.util.module_from_spec(spec)
+        sys.modules[key] = module
+        spec.loader.exec_module(module)
+    return sys.modules[key]

@@ -111,3 +111,15 @@ def gradient_descent(X, y, W, b, lr: float, steps: int):
         g = logistic_gradients(X, y, W, b)
         W, b = W - lr * g["W"], b - lr * g["b"]
     return np.array(losses), W, b
+
+
+def logistic_problem(rng: np.random.Generator, n: int, d: int):
+    """The checker's own draw of (inputs, targets, W, b): float32, Bool targets, shapes as the tutorial's.
+
+    Inputs are scaled so that no prediction saturates to exactly 0 or 1 in float32.
+    """
+    inputs = (0.5 * rng.standard_normal((n, d))).astype(np.float32)
+    targets = rng.random(n) < 0.5
+    W = rng.standard_normal(d).astype(np.float32)
+    b = rng.standard_normal(1).astype(np.float32)
+    return inputs, targets, W, b
