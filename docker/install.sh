@@ -22,6 +22,7 @@ fi
 pin_var=SHA256_${version//./_}_${arch}_${cp}
 sha=${sha_arg:-${!pin_var:-}}
 wheelhouse=$here/wheelhouse
+MSLAB_VENV=/opt/mslab/venv  # the Dockerfiles copy this folder into the final stage
 echo "mslab: MindSpore $version from $source for $arch/$cp (sha256 ${sha:-from wheelhouse SHA256SUMS})"
 
 check_sha() {  # FILE: fails unless FILE has the pinned SHA-256
