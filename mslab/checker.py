@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import secrets
+import sys
 import time
 import zlib
 from dataclasses import asdict, dataclass, field
@@ -44,6 +45,7 @@ class Report:
     checks: list[CheckResult] = field(default_factory=list)
     seconds: float = 0.0
     output: str = ""  # the tail of what the student code printed
+    load_error: str = ""  # set when the submission could not even be imported
 
     @property
     def score(self) -> float:
@@ -66,11 +68,12 @@ class Report:
 class _Plugin:
     """Gives checks their fixtures and turns each test outcome into a :class:`CheckResult`."""
 
-    def __init__(self, sandbox: Sandbox, hidden_files: set[Path], seed: int):
+    def __init__(self, sandbox: Sandbox | None, hidden_files: set[Path], seed: int):
         self.sandbox = sandbox
         self.hidden_files = hidden_files
         self.seed = seed
         self.results: list[CheckResult] = []
+        self.collected: list[CheckResult] = []
         self.errors: list[str] = []
 
     @pytest.fixture(scope="session")
@@ -89,8 +92,25 @@ class _Plugin:
 
     def pytest_collection_modifyitems(self, items) -> None:
         for item in items:
-            if not hasattr(item.function, "mslab_check"):
+            spec = getattr(item.function, "mslab_check", None)
+            if spec is None:
                 self.errors.append(f"{item.nodeid} has no @check(points=..., task=..., hint=...)")
+            else:
+                self.collected.append(self._result(item, spec, passed=False))
+
+    def _result(self, item, spec: checks.CheckSpec, passed: bool, reason="", hint="") -> CheckResult:
+        return CheckResult(
+            name=item.name,
+            title=(item.function.__doc__ or item.name).strip().splitlines()[0],
+            task=spec.task,
+            points=spec.points,
+            score=spec.points if passed else 0.0,
+            hidden=Path(item.path) in self.hidden_files,
+            passed=passed,
+            reason=reason,
+            hint=hint,
+            errata=spec.errata,
+        )
 
     @pytest.hookimpl(hookwrapper=True)
     def pytest_runtest_makereport(self, item, call):
@@ -101,25 +121,8 @@ class _Plugin:
             return
         if report.when == "teardown":
             return
-        passed = report.passed
-        reason, hint = "", ""
-        if not passed:
-            reason, hint = _explain(call.excinfo, spec)
-        doc = (item.function.__doc__ or item.name).strip().splitlines()[0]
-        self.results.append(
-            CheckResult(
-                name=item.name,
-                title=doc,
-                task=spec.task,
-                points=spec.points,
-                score=spec.points if passed else 0.0,
-                hidden=Path(item.path) in self.hidden_files,
-                passed=passed,
-                reason=reason,
-                hint=hint,
-                errata=spec.errata,
-            )
-        )
+        reason, hint = ("", "") if report.passed else _explain(call.excinfo, spec)
+        self.results.append(self._result(item, spec, report.passed, reason, hint))
 
 
 def _explain(excinfo, spec: checks.CheckSpec) -> tuple[str, str]:
@@ -135,6 +138,34 @@ def _explain(excinfo, spec: checks.CheckSpec) -> tuple[str, str]:
         return str(exc).strip().splitlines()[0] if str(exc).strip() else "assertion failed", spec.hint
     name = type(exc).__name__ if exc is not None else "error"
     return f"checker error ({name}: {exc}); please report it to your instructor", spec.hint
+
+
+def _pytest(lab: Lab, files: list[Path], plugin: _Plugin, *extra: str) -> None:
+    args = [*(str(f.resolve()) for f in files), *extra]
+    args += ["-p", "no:cacheprovider", "-p", "no:terminal", "-p", "no:warnings"]
+    args += ["--import-mode=importlib", "-o", "addopts=", "--rootdir", str(lab.dir)]
+    try:
+        pytest.main(args, plugins=[plugin])
+    finally:
+        _forget_modules(lab.dir)
+    if plugin.errors:
+        raise MslabError(f"lab {lab.name}: broken checks: {plugin.errors[0]}")
+
+
+def _forget_modules(folder: Path) -> None:
+    """Drop check modules imported from ``folder``: labs reuse file names, and runs start fresh."""
+    folder = str(folder.resolve())
+    for name, module in list(sys.modules.items()):
+        if (getattr(module, "__file__", None) or "").startswith(folder):
+            del sys.modules[name]
+
+
+def collect(lab: Lab, *, hidden: bool = True) -> list[CheckResult]:
+    """The lab's checks (unscored) without running anything: names, tasks, points, errata."""
+    files = [lab.visible_checks] + ([lab.hidden_checks] if hidden else [])
+    plugin = _Plugin(None, {lab.hidden_checks.resolve()}, VISIBLE_SEED)
+    _pytest(lab, files, plugin, "--collect-only")
+    return plugin.collected
 
 
 def run_checks(
@@ -160,23 +191,10 @@ def run_checks(
     checks.set_target(target)
     sandbox.start()  # MindSpore imports in the child while pytest collects here
     try:
-        pytest.main(
-            [
-                *(str(f.resolve()) for f in files),
-                "-p", "no:cacheprovider",
-                "-p", "no:terminal",
-                "-p", "no:warnings",
-                "--import-mode=importlib",
-                "-o", "addopts=",
-                "--rootdir", str(lab.dir),
-            ],
-            plugins=[plugin],
-        )
-        output = sandbox.output()
+        _pytest(lab, files, plugin)
+        output, load_error = sandbox.output(), sandbox.load_error
     finally:
         sandbox.close()
-    if plugin.errors:
-        raise MslabError(f"lab {lab.name}: broken checks: {plugin.errors[0]}")
     return Report(
         lab=lab.name,
         submission=str(submission),
@@ -185,4 +203,5 @@ def run_checks(
         checks=plugin.results,
         seconds=time.perf_counter() - started,
         output=output,
+        load_error=load_error,
     )

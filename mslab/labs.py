@@ -16,6 +16,10 @@
 from __future__ import annotations
 
 import os
+import shutil
+import subprocess
+import sys
+import tempfile
 from dataclasses import dataclass
 from functools import cached_property
 from pathlib import Path
@@ -99,3 +103,22 @@ def get_lab(name: str) -> Lab:
             return lab
     names = ", ".join(lab.name for lab in labs)
     raise MslabError(f"unknown lab {name!r}; choose one of: {names}")
+
+
+def start_lab(lab: Lab, dest: Path, *, force: bool = False) -> Path:
+    """Copy the lab's starter to ``dest/<lab>.py`` for the student to fill in."""
+    target = Path(dest) / f"{lab.name}.py"
+    if target.exists() and not force:
+        raise MslabError(f"{target} already exists (your work?); pass --force to overwrite it")
+    target.parent.mkdir(parents=True, exist_ok=True)
+    shutil.copyfile(lab.starter, target)
+    return target
+
+
+def run_walkthrough(lab: Lab, *, target: str = "local") -> int:
+    """Run the lab's walk-through script, printing what it prints; returns its exit code."""
+    if target != "local":
+        raise MslabError(f"target {target!r} is not available here; use --target local")
+    env = {**os.environ, "GLOG_v": "3"}
+    with tempfile.TemporaryDirectory(prefix="mslab-run-") as scratch:  # MindSpore may write rank_0/ here
+        return subprocess.call([sys.executable, str(lab.walkthrough)], cwd=scratch, env=env)

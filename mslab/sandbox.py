@@ -164,6 +164,11 @@ class Sandbox:
         self.import_seconds: float | None = None
         self.starts = 0
 
+    @property
+    def load_error(self) -> str:
+        """Why the submission could not be loaded, or "" if it could (or was not tried)."""
+        return str(self._load_error) if self._load_error is not None else ""
+
     # -- life cycle -----------------------------------------------------------------
     def start(self) -> None:
         """Start the child without waiting for it (it imports MindSpore meanwhile)."""
