@@ -205,9 +205,13 @@ def diagnose(
     return Report(arch=arch, docker=docker, gpu=gpu, npu=npu, checks=checks + gpu_checks + npu_checks)
 
 
-def recommended_target(root: str | Path | None = None, path: str | None = None) -> str:
+def recommended_target(
+    root: str | Path | None = None,
+    path: str | None = None,
+    docker_probe: Callable[[], str] = _docker_probe,
+) -> str:
     """'local' (no Docker engine), 'ascend', 'cuda' or 'cpu': the image to use here."""
-    return diagnose(root, path).recommended
+    return diagnose(root, path, docker_probe).recommended
 
 
 def explain(report: Report) -> str:
