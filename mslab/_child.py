@@ -28,6 +28,9 @@ def _take_channel():
     os.dup2(log, 2)
     os.close(devnull)
     os.close(log)
+    # Line-buffered, so what the student printed is on disk even if the process is killed.
+    sys.stdout.reconfigure(line_buffering=True)
+    sys.stderr.reconfigure(line_buffering=True)
     # Past the file-size limit, writes fail with EFBIG instead of killing the process.
     signal.signal(signal.SIGXFSZ, signal.SIG_IGN)
     return chan_in, chan_out

@@ -3,7 +3,6 @@
 import numpy as np
 
 from mslab.checks import check, close, sibling, tensor
-from mslab.errata import hint
 from mslab.numeric import logistic_gradients, logistic_loss, logistic_problem
 
 visible = sibling(__file__, "visible")
@@ -29,13 +28,13 @@ def test_input_and_weight_gradients_hidden(student, rng):
     close(tensor(student.weight_gradient(*data), "weight_gradient(...)", shape=data[2].shape), g["W"], "∂L/∂W")
 
 
-@check(points=1, task="2", hint=hint(4), errata=(4,))
+@check(points=1, task="2", hint="grad(loss, 3)(inputs, targets, W, b) for any shapes", errata=(4,))
 def test_bias_gradient_hidden(student, rng):
     """∂L/∂b on unforeseen shapes"""
     visible.bias_gradient_check(student, problem(rng))
 
 
-@check(points=1, task="3", hint=hint(3), errata=(3,))
+@check(points=1, task="3", hint="the targets gradient has one value per sample", errata=(3,))
 def test_targets_gradient_hidden(student, rng):
     """∂L/∂targets on unforeseen shapes"""
     visible.targets_gradient_check(student, problem(rng))
@@ -71,7 +70,7 @@ def test_aux_gradients_hidden(student, rng):
     visible.aux_check(student, problem(rng))
 
 
-@check(points=1, task="7", hint=hint(5), errata=(5,))
+@check(points=1, task="7", hint="with has_aux=True, grad returns (gradients, aux)", errata=(5,))
 def test_loss1_gradients_hidden(student, rng):
     """loss1's gradients via has_aux on unforeseen shapes"""
     visible.loss1_check(student, problem(rng))

@@ -45,7 +45,7 @@ def bias_gradient_check(student, data):
     close(tensor(got, "bias_gradient(...)", shape=(1,)), logistic_gradients(*data)["b"], "∂L/∂b")
 
 
-@check(points=2, task="2", hint=hint(4), errata=(4,))
+@check(points=2, task="2", hint="grad(loss, 3)(inputs, targets, W, b): ∂L/∂b has shape (1,)", errata=(4,))
 def test_bias_gradient(student, rng):
     """∂L/∂b"""
     bias_gradient_check(student, logistic_problem(rng, N, D))
@@ -61,7 +61,7 @@ def targets_gradient_check(student, data):
     close(tensor(got, "targets_gradient(...)", shape=(n,)), logistic_gradients(*data)["targets"], "∂L/∂targets")
 
 
-@check(points=2, task="3", hint=hint(3), errata=(3,))
+@check(points=2, task="3", hint="differentiate with respect to targets as float32: grad(loss, 1)", errata=(3,))
 def test_targets_gradient(student, rng):
     """∂L/∂targets, with Bool targets"""
     targets_gradient_check(student, logistic_problem(rng, N, D))
@@ -130,7 +130,7 @@ def loss1_check(student, data):
     pair_check(got, "loss1_gradients(...)", g["W"], g["b"], d)
 
 
-@check(points=2, task="7", hint=hint(5), errata=(5,))
+@check(points=2, task="7", hint="with has_aux=True, grad returns (gradients, aux): keep only the gradients", errata=(5,))
 def test_loss1_gradients(student, rng):
     """has_aux: gradients of loss1 only, unpacked"""
     loss1_check(student, logistic_problem(rng, N, D))

@@ -26,7 +26,7 @@ def loss_and_gradients_check(student, data):
     close(tensor(gb, "loss_and_gradients(...)[1][1]", shape=(1,)), g["b"], "∂L/∂b")
 
 
-@check(points=4, task="1", hint=hint(6), errata=(6,))
+@check(points=4, task="1", hint="value_and_grad(loss, (2, 3))(inputs, targets, W, b) returns (loss, (∂L/∂W, ∂L/∂b))", errata=(6,))
 def test_loss_and_gradients(student, rng):
     """(loss, (∂L/∂W, ∂L/∂b)) in one call"""
     loss_and_gradients_check(student, logistic_problem(rng, N, D))
