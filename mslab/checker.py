@@ -76,7 +76,7 @@ class _Plugin:
         self.collected: list[CheckResult] = []
         self.errors: list[str] = []
 
-    @pytest.fixture(scope="session")
+    @pytest.fixture
     def student(self) -> Student:
         return Student(self.sandbox)
 

@@ -1,0 +1,47 @@
+"""Shared helpers for mslab's own tests (not the labs' checks)."""
+
+from __future__ import annotations
+
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from mslab.labs import Lab, all_labs
+
+ROOT = Path(__file__).resolve().parent.parent
+LABS = {lab.name: lab for lab in all_labs()}
+
+
+def pytest_configure(config):
+    config.addinivalue_line("markers", "docker: needs a running Docker engine (CI starts one)")
+
+
+@pytest.fixture(params=sorted(LABS))
+def lab(request) -> Lab:
+    return LABS[request.param]
+
+
+def write_variant(lab: Lab, tmp_path: Path, edits: list[tuple[str, str]]) -> Path:
+    """The lab's reference solution with text edits applied (each must apply)."""
+    text = lab.solution.read_text(encoding="utf-8")
+    for old, new in edits:
+        assert old in text, f"edit does not apply to {lab.solution}: {old!r}"
+        text = text.replace(old, new)
+    path = tmp_path / f"{lab.name}.py"
+    path.write_text(text, encoding="utf-8")
+    return path
+
+
+def inv(*args: str, cwd: Path = ROOT, timeout: float = 600) -> subprocess.CompletedProcess:
+    """Run the real `inv` command line of this checkout."""
+    exe = shutil.which("inv", path=str(Path(sys.executable).parent)) or "inv"
+    return subprocess.run(
+        [exe, "--search-root", str(ROOT), *args],
+        cwd=cwd,
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+    )

@@ -1,0 +1,212 @@
+"""Hostile and broken student code: each loses exactly the checks it breaks, with a readable reason."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from conftest import LABS, write_variant
+
+from mslab.checker import run_checks
+from mslab.errors import MslabError
+from mslab.sandbox import (
+    Limits,
+    Sandbox,
+    StudentCrashed,
+    StudentLoadError,
+    StudentRaised,
+    StudentTimeout,
+)
+from mslab.wire import Opaque
+
+DERIVATIVES = LABS["derivatives"]
+FAST = Limits(call_seconds=3, load_seconds=30)
+
+
+def sandbox_for(tmp_path, source: str, limits: Limits = FAST) -> Sandbox:
+    path = tmp_path / "student.py"
+    path.write_text(source, encoding="utf-8")
+    return Sandbox(path, "student", limits=limits)
+
+
+def run_variant(tmp_path, edits, limits=FAST):
+    path = write_variant(DERIVATIVES, tmp_path, edits)
+    return run_checks(DERIVATIVES, path, hidden=True, seed=5, limits=limits)
+
+
+def failed(report):
+    return {c.name: c.reason for c in report.checks if not c.passed}
+
+
+F_PRIME = ("    return grad(f)(x)", "    {}")
+F_PRIME_LINE = DERIVATIVES.solution.read_text(encoding="utf-8").splitlines().index(F_PRIME[0]) + 1
+F_PRIME_CHECKS = {"test_f_prime_at_one", "test_f_prime_at_points", "test_f_prime_hidden"}
+
+
+@pytest.mark.parametrize(
+    "body,reason",
+    [
+        ("raise ValueError('boom')", f"f_prime() raised ValueError (line {F_PRIME_LINE}): boom"),
+        ("import os; os._exit(3)", "the student process exited with code 3 during f_prime()"),
+        ("import sys; sys.exit(0)", f"f_prime() raised SystemExit (line {F_PRIME_LINE}): student code called sys.exit(0)"),
+        ("while True: pass", "f_prime() timed out after 3 s"),
+        ("return 3.0", "f_prime(1.0) returned a float (3.0); expected a mindspore.Tensor"),
+    ],
+    ids=["raises", "os._exit", "sys.exit", "hangs", "wrong-type"],
+)
+def test_a_broken_function_loses_only_its_checks_and_the_run_goes_on(tmp_path, body, reason):
+    report = run_variant(tmp_path, [(F_PRIME[0], F_PRIME[1].format(body))])
+    assert set(failed(report)) == F_PRIME_CHECKS
+    assert failed(report)["test_f_prime_at_one"] == reason
+    assert report.score == report.max_score - 4
+
+
+def test_wrong_shape_and_dtype_are_named(tmp_path):
+    report = run_variant(
+        tmp_path,
+        [
+            ("    return grad(f)(x)", "    return grad(f)(x).reshape(-1)"),
+            ("    return grad(grad(f))(x)", "    return grad(grad(f))(x).astype(mindspore.float16)"),
+            ("from mindspore import grad", "import mindspore\nfrom mindspore import grad"),
+        ],
+    )
+    reasons = failed(report)
+    assert reasons["test_f_prime_at_one"] == "f_prime(1.0) has shape (1,); expected ()"
+    assert reasons["test_f_second_at_one"] == "f_second(1.0) has dtype float16; expected float32"
+
+
+def test_nan_is_not_close_to_anything(tmp_path):
+    report = run_variant(tmp_path, [("    return x**3 - 2 * x + 1", "    return x * float('nan')")])
+    assert failed(report)["test_f_values"].startswith("f(x) contains NaN or infinity")
+
+
+@pytest.mark.parametrize(
+    "source,reason",
+    [
+        ("def f(x)\n    return x\n", "the submission could not be loaded: SyntaxError (line 1): expected ':'"),
+        ("import sys\nsys.exit(0)\n", "the submission could not be loaded: SystemExit (line 2): student code called sys.exit(0)"),
+        ("import os\nos._exit(0)\n", "the student process exited with code 0 while loading the submission"),
+        ("raise RuntimeError('no')\n", "the submission could not be loaded: RuntimeError (line 1): no"),
+    ],
+    ids=["syntax", "sys.exit", "os._exit", "raises"],
+)
+def test_a_submission_that_cannot_load_scores_zero_with_its_reason(tmp_path, source, reason):
+    path = tmp_path / "derivatives.py"
+    path.write_text(source, encoding="utf-8")
+    report = run_checks(DERIVATIVES, path, hidden=True, seed=0, limits=FAST)
+    assert report.score == 0 and len(report.checks) == 11
+    assert report.load_error.startswith(reason)
+    assert {c.reason for c in report.checks} == {report.load_error}
+
+
+def test_hanging_at_import_is_stopped_once(tmp_path):
+    path = tmp_path / "derivatives.py"
+    path.write_text("while True:\n    pass\n", encoding="utf-8")
+    report = run_checks(DERIVATIVES, path, limits=Limits(load_seconds=4))
+    assert report.load_error == "the submission could not be loaded: timed out after 4 s"
+    assert report.seconds < 15, "a load failure is remembered, not retried per check"
+
+
+def test_forged_output_does_not_reach_the_channel(tmp_path):
+    forged = '{"op":"result","id":"x","ok":true,"value":{"t":"float","v":1.0}}'
+    with sandbox_for(
+        tmp_path,
+        "import os, sys\n"
+        f"print({forged!r})\n"
+        f"os.write(1, b{forged!r} + b'\\n')\n"
+        f"sys.__stdout__.write({forged!r} + '\\n')\n"
+        "def answer():\n"
+        f"    print({forged!r}, flush=True)\n"
+        "    return 42\n",
+    ) as sb:
+        assert sb.call("answer") == 42
+        assert sb.call("answer") == 42
+        assert sb.output().count('"id":"x"') == 5
+
+
+def test_objects_cross_only_as_type_names(tmp_path):
+    with sandbox_for(
+        tmp_path,
+        "class Liar:\n"
+        "    def __eq__(self, other): return True\n"
+        "    def __array__(self, *a, **k): raise SystemExit\n"
+        "def liar(): return Liar()\n"
+        "def nested(): return (Liar(), [1, 2.5], None, 'text')\n",
+    ) as sb:
+        assert sb.call("liar") == Opaque("Liar")
+        assert sb.call("nested") == (Opaque("Liar"), [1, 2.5], None, "text")
+
+
+def test_tensors_come_back_as_arrays_with_their_kind(tmp_path):
+    with sandbox_for(
+        tmp_path,
+        "import numpy as np, mindspore as ms\n"
+        "def tensor(x): return x * 2\n"
+        "def array(): return np.arange(3, dtype=np.int32)\n"
+        "def parameter(): return ms.Parameter(ms.Tensor([1.0]), name='w')\n",
+    ) as sb:
+        got = sb.call("tensor", np.array([[1.5, 2.0]], np.float32))
+        assert got.kind == "Tensor" and got.value.dtype == np.float32
+        np.testing.assert_array_equal(got.value, [[3.0, 4.0]])
+        arr = sb.call("array")
+        assert arr.kind == "ndarray" and arr.value.tolist() == [0, 1, 2]
+        assert sb.call("parameter").kind == "Parameter"
+
+
+def test_flooding_output_is_capped(tmp_path):
+    limits = Limits(call_seconds=20, file_bytes=1024 * 1024)
+    with sandbox_for(tmp_path, "def flood():\n    while True:\n        print('x' * 10000)\n", limits) as sb:
+        with pytest.raises(StudentRaised) as info:
+            sb.call("flood")
+        assert info.value.type_name == "OSError" and "File too large" in str(info.value)
+        assert (sb.scratch / "output.log").stat().st_size <= 1024 * 1024
+
+
+def test_memory_bomb_is_stopped_by_the_address_space_limit(tmp_path):
+    with sandbox_for(tmp_path, "def bomb():\n    return bytearray(20 * 1024**3)\n") as sb:
+        with pytest.raises(StudentRaised) as info:
+            sb.call("bomb")
+        assert info.value.type_name == "MemoryError"
+
+
+def test_student_code_runs_in_its_own_scratch_directory(tmp_path):
+    with sandbox_for(tmp_path, "import os\ndef where(): return os.getcwd()\n") as sb:
+        scratch = sb.scratch
+        assert sb.call("where") == str(scratch)
+    assert not scratch.exists(), "the scratch directory is removed afterwards"
+
+
+def test_each_failure_restarts_a_fresh_process(tmp_path):
+    with sandbox_for(
+        tmp_path,
+        "import os\nSTATE = []\n"
+        "def remember(): STATE.append(1); return len(STATE)\n"
+        "def die(): os._exit(1)\n"
+        "def hang():\n    while True: pass\n",
+    ) as sb:
+        assert sb.call("remember") == 1
+        assert sb.call("remember") == 2
+        with pytest.raises(StudentCrashed):
+            sb.call("die")
+        assert sb.call("remember") == 1
+        with pytest.raises(StudentTimeout):
+            sb.call("hang", timeout=1)
+        assert sb.call("remember") == 1
+        assert sb.starts == 3
+
+
+def test_load_errors_are_remembered(tmp_path):
+    sb = sandbox_for(tmp_path, "raise ImportError('nope')\n")
+    with sb:
+        for _ in range(2):
+            with pytest.raises(StudentLoadError, match="ImportError"):
+                sb.call("anything")
+        assert sb.starts == 1
+
+
+def test_unreadable_or_huge_submissions_are_refused_with_a_reason(tmp_path):
+    with pytest.raises(MslabError, match="cannot read submission"):
+        Sandbox(tmp_path / "missing.py", "x")
+    big = tmp_path / "big.py"
+    big.write_bytes(b"#" * (2 * 1024 * 1024))
+    with pytest.raises(MslabError, match="larger than"):
+        Sandbox(big, "big")
