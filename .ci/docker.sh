@@ -8,8 +8,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-PY=${PY:-.venv/bin/python}
-INV=${INV:-.venv/bin/inv}
+read -ra INV <<<"${INV:-.venv/bin/inv}"  # e.g. INV=".venv/bin/inv --search-root elsewhere"
 BASE_IMAGE=${MSLAB_BASE_IMAGE:-mslab/base:bookworm}
 # MindSpore 2.4.0 is not downloadable here: CI builds the image with PyPI's 2.7.2 through the
 # build args (see docs/admin.md); the real 2.4.0 build is the default everywhere else.
@@ -53,16 +52,16 @@ fi
 done_ "base image"
 
 step "wheelhouse"
-"$INV" image.wheelhouse --target cpu
+"${INV[@]}" image.wheelhouse --target cpu
 done_ "wheelhouse"
 
 if [ -z "${MSLAB_SKIP_BUILD:-}" ]; then
   step "build cpu image"
-  "$INV" image.build --target cpu
+  "${INV[@]}" image.build --target cpu
   done_ "build cpu image"
 
   step "verify cpu image"
-  "$INV" image.verify --target cpu
+  "${INV[@]}" image.verify --target cpu
   done_ "verify cpu image"
 fi
 printf '\n== .ci/docker.sh total: %ss\n' "$((SECONDS - t0))"

@@ -1,0 +1,53 @@
+"""CPU image size against its base image plus the installed MindSpore (goal: ratio <= 1.15).
+
+    python bench/bench_image.py [--target cpu] [--base mslab/base:bookworm]
+
+Printed, not asserted. "Installed MindSpore" is the venv's site-packages/mindspore folder as it
+sits in the image; the rest of the venv (numpy, scipy, the grader's dependencies), the OS
+packages the Dockerfile adds and the metadata are the overhead the ratio measures.
+"""
+
+import argparse
+import sys
+
+from mslab import images
+from mslab.errors import MslabError
+
+
+def du(client, image: str, path: str) -> int:
+    out = client.containers.run(image, ["du", "-sb", path], entrypoint=[], remove=True, network_mode="none")
+    return int(out.split()[0])
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--target", default="cpu", help="compose.yaml service")
+    parser.add_argument("--base", default="", help="base image (default: the image's org.mslab.base-image label)")
+    args = parser.parse_args()
+    try:
+        client = images.docker_client()
+        tag = images.service(args.target)["image"]
+        image = client.images.get(tag)
+        base_tag = args.base or image.labels.get("org.mslab.base-image") or images.build_args(args.target)["BASE_IMAGE"]
+        base = client.images.get(base_tag)
+    except (MslabError, Exception) as e:  # noqa: BLE001 - print one line, no traceback
+        print(f"bench_image: {e}", file=sys.stderr)
+        return 2
+    site = client.containers.run(
+        tag, ["python", "-c", "import mindspore, os; print(os.path.dirname(mindspore.__file__))"],
+        entrypoint=[], remove=True, network_mode="none",
+    ).decode().strip().splitlines()[-1]
+    mindspore = du(client, tag, site)
+    venv = du(client, tag, "/opt/mslab/venv")
+    size, base_size = image.attrs["Size"], base.attrs["Size"]
+    ratio = size / (base_size + mindspore)
+    gb = 1e9
+    print(f"image            {tag:28s} {size / gb:6.2f} GB")
+    print(f"base             {base_tag:28s} {base_size / gb:6.2f} GB")
+    print(f"MindSpore        {site:28.28s} {mindspore / gb:6.2f} GB  (venv total {venv / gb:.2f} GB)")
+    print(f"ratio image / (base + MindSpore) = {ratio:.3f}  (goal <= 1.15: {'met' if ratio <= 1.15 else 'NOT met'})")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
