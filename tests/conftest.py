@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import shutil
 import subprocess
 import sys
@@ -44,4 +45,5 @@ def inv(*args: str, cwd: Path = ROOT, timeout: float = 600) -> subprocess.Comple
         capture_output=True,
         text=True,
         timeout=timeout,
+        env={**os.environ, "COLUMNS": "250"},  # rich wraps tables to the terminal's width
     )

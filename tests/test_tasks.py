@@ -1,0 +1,116 @@
+"""The real command line: `inv lab.*` and `inv grade`, as a student and an instructor use them."""
+
+from __future__ import annotations
+
+import csv
+import json
+
+import pytest
+from conftest import LABS, ROOT, inv
+
+from mslab.checker import collect
+
+EXAMPLES = ROOT / "examples" / "submissions"
+
+
+def one_line_error(result) -> str:
+    assert result.returncode == 2, (result.stdout, result.stderr)
+    assert "Traceback" not in result.stderr + result.stdout
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("error: "), result.stderr
+    return lines[0]
+
+
+def points(lab, predicate=lambda c: True) -> float:
+    return sum(c.points for c in collect(LABS[lab]) if predicate(c))
+
+
+def test_list_shows_every_lab_and_its_points():
+    result = inv("lab.list")
+    assert result.returncode == 0, result.stderr
+    for name in LABS:
+        assert name in result.stdout
+        assert f"{points(name):g}" in result.stdout
+
+
+def test_start_then_check_the_untouched_starter(tmp_path):
+    result = inv("lab.start", "derivatives", cwd=tmp_path)
+    assert result.returncode == 0, result.stderr
+    copy = tmp_path / "work" / "derivatives.py"
+    assert copy.read_text() == LABS["derivatives"].starter.read_text()
+    again = inv("lab.start", "derivatives", cwd=tmp_path)
+    assert "already exists" in one_line_error(again)
+    check = inv("lab.check", "derivatives", cwd=tmp_path)
+    assert check.returncode == 1
+    assert f"Score: 0/{points('derivatives', lambda c: not c.hidden):g}" in check.stdout
+    assert "not done yet" in check.stdout
+
+
+def test_check_reference_with_all_writes_gradescope_results(tmp_path):
+    lab = LABS["logistic_gradients"]
+    out = tmp_path / "results.json"
+    result = inv("lab.check", lab.name, "--submission", str(lab.solution), "--all", "--results", str(out))
+    assert result.returncode == 0, result.stdout + result.stderr
+    data = json.loads(out.read_text())
+    assert data["score"] == points(lab.name) and data["extra_data"]["max_score"] == points(lab.name)
+    assert {"score", "execution_time", "output", "visibility", "stdout_visibility", "tests"} <= set(data)
+    visibilities = {t["visibility"] for t in data["tests"]}
+    assert visibilities == {"visible", "after_published"}
+    assert all(t["status"] == "passed" and t["score"] == t["max_score"] for t in data["tests"])
+
+
+def test_check_shows_the_mistake_hint(tmp_path):
+    result = inv("lab.check", "derivatives", "--submission", str(EXAMPLES / "bob" / "derivatives.py"))
+    assert result.returncode == 1
+    assert "3x − 2" in result.stdout and "f″(1) is 6, not 3" in result.stdout
+
+
+@pytest.mark.parametrize(
+    "args,fragment",
+    [
+        (["lab.check", "nope"], "unknown lab 'nope'"),
+        (["lab.check", "derivatives", "--submission", "/no/such/file.py"], "no submission file at /no/such/file.py"),
+        (["lab.check", "derivatives", "--submission", "x.py", "--target", "moon"], "unknown target 'moon'"),
+        (["lab.run", "nope"], "unknown lab 'nope'"),
+        (["lab.start", "nope"], "unknown lab 'nope'"),
+        (["grade", "/no/such/dir"], "no submissions folder at /no/such/dir"),
+    ],
+)
+def test_bad_input_gets_one_line_and_exit_2(args, fragment, tmp_path):
+    (tmp_path / "x.py").write_text("")
+    assert fragment in one_line_error(inv(*args, cwd=tmp_path))
+
+
+def test_run_prints_the_corrected_walkthrough():
+    result = inv("lab.run", "derivatives")
+    assert result.returncode == 0, result.stderr
+    assert "12.0" in result.stdout  # f″(2) = 12, which the tutorial gets wrong
+
+
+def test_grading_the_bundled_class(tmp_path):
+    result = inv("grade", str(EXAMPLES), "--out", str(tmp_path), "--seed", "11")
+    assert result.returncode == 0, result.stdout + result.stderr
+    with open(tmp_path / "gradebook.csv", newline="") as fh:
+        rows = {(r["student"], r["lab"]): r for r in csv.DictReader(fh)}
+    assert len(rows) == 4 * len(LABS)
+
+    def expect(student, lab, score, status):
+        row = rows[(student, lab)]
+        assert (float(row["score"]), float(row["max_score"]), row["status"]) == (score, points(lab), status), row
+
+    done = {"derivatives": {"1", "2", "3"}, "logistic_gradients": {"1", "2", "4"}}
+    for lab in LABS:
+        expect("alice", lab, points(lab), "graded")
+        expect("bob", lab, points(lab, lambda c: not c.errata), "graded")
+    expect("carol", "derivatives", points("derivatives", lambda c: c.task in done["derivatives"]), "graded")
+    expect("carol", "logistic_gradients", points("logistic_gradients", lambda c: c.task in done["logistic_gradients"]), "graded")
+    expect("carol", "value_and_grad", 0, "missing")
+    expect("dave", "derivatives", 0, "unloadable")
+    expect("dave", "logistic_gradients", 0, "unloadable")
+    expect("dave", "value_and_grad", 0, "graded")
+    assert "SyntaxError" in rows[("dave", "derivatives")]["reason"]
+    assert "sys.exit(0)" in rows[("dave", "logistic_gradients")]["reason"]
+    results = json.loads((tmp_path / "bob" / "value_and_grad" / "results.json").read_text())
+    assert results["score"] == points("value_and_grad", lambda c: not c.errata)
+    assert any("erratum 6" in t["output"] for t in results["tests"])
+    assert not (tmp_path / "carol" / "value_and_grad").exists()
