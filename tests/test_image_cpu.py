@@ -82,6 +82,8 @@ def test_image_metadata(image):
     assert labels["org.opencontainers.image.title"] == "mslab-cpu"
     assert labels["org.mslab.target"] == "cpu"
     assert labels["org.opencontainers.image.version"] == expected_version()
+    base = os.environ.get("INVOKE_MSLAB_IMAGE_BASE_IMAGE") or images.build_args(TARGET)["BASE_IMAGE"]
+    assert labels["org.mslab.base-image"] == base
 
 
 def test_container_is_confined(container):
