@@ -117,8 +117,12 @@ def start_lab(lab: Lab, dest: Path, *, force: bool = False) -> Path:
 
 def run_walkthrough(lab: Lab, *, target: str = "local") -> int:
     """Run the lab's walk-through script, printing what it prints; returns its exit code."""
+    from mslab import containers
+    from mslab.sandbox import Limits
+
+    target = containers.resolve_target(target)
     if target != "local":
-        raise MslabError(f"target {target!r} is not available here; use --target local")
+        return containers.run_script(target, lab.walkthrough, Limits())
     env = {**os.environ, "GLOG_v": "3"}
     with tempfile.TemporaryDirectory(prefix="mslab-run-") as scratch:  # MindSpore may write rank_0/ here
         return subprocess.call([sys.executable, str(lab.walkthrough)], cwd=scratch, env=env)

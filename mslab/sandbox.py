@@ -42,6 +42,7 @@ class Limits:
     processes: int = 1024  # RLIMIT_NPROC (counts the user's threads; no effect for root)
     file_bytes: int = 16 * 1024**2  # largest file the child may write, output log included
     open_files: int = 1024
+    cpus: float = 1.0  # CPUs a container may use (containers only)
 
 
 class StudentError(Exception):
@@ -103,6 +104,20 @@ class _LocalProcess:
                 preexec_fn=functools.partial(_set_limits, limits),
             )
         self.reader = self.popen.stdout.fileno()
+        self.scratch = scratch
+
+    def read(self) -> bytes | None:
+        """What arrived on the channel; None at end of stream."""
+        return os.read(self.reader, 1 << 20) or None
+
+    def tail(self, limit: int) -> str:
+        try:
+            with open(self.scratch / CHILD_LOG, "rb") as fh:
+                fh.seek(0, os.SEEK_END)
+                fh.seek(max(0, fh.tell() - limit))
+                return fh.read().decode("utf-8", "replace")
+        except OSError:
+            return ""
 
     def write(self, data: bytes) -> None:
         self.popen.stdin.write(data)
@@ -143,7 +158,7 @@ class Sandbox:
         source: Path,
         module_name: str,
         *,
-        device: str = "CPU",
+        target: str = "local",
         limits: Limits | None = None,
     ):
         source = Path(source)
@@ -154,10 +169,11 @@ class Sandbox:
         if len(self.source_bytes) > MAX_SOURCE_BYTES:
             raise MslabError(f"submission {source} is larger than {MAX_SOURCE_BYTES} bytes")
         self.module_name = module_name
-        self.device = device
+        self.target = target
         self.limits = limits or Limits()
         self.scratch: Path | None = None
-        self._proc: _LocalProcess | None = None
+        self._proc = None  # _LocalProcess or containers.ContainerProcess
+        self._last_output = ""
         self._buffer = b""
         self._ready = False
         self._load_error: StudentLoadError | None = None
@@ -178,9 +194,13 @@ class Sandbox:
         self.scratch = Path(tempfile.mkdtemp(prefix="mslab-"))
         student_file = self.scratch / f"{self.module_name}.py"
         student_file.write_bytes(self.source_bytes)
-        self._proc = _LocalProcess(
-            [self.module_name, str(student_file), self.device], self.scratch, self.limits
-        )
+        if self.target == "local":
+            argv = [self.module_name, str(student_file), "CPU"]
+            self._proc = _LocalProcess(argv, self.scratch, self.limits)
+        else:
+            from mslab.containers import ContainerProcess
+
+            self._proc = ContainerProcess(self.target, self.module_name, student_file, self.limits)
         self._buffer, self._ready = b"", False
         self.starts += 1
 
@@ -197,6 +217,7 @@ class Sandbox:
 
     def _stop(self) -> None:
         if self._proc is not None:
+            self._last_output = self._proc.tail(8192)
             self._proc.kill()
             self._proc = None
 
@@ -230,15 +251,9 @@ class Sandbox:
 
     def output(self, limit: int = 8192) -> str:
         """The tail of what the student code printed (stdout and stderr)."""
-        if self.scratch is None:
-            return ""
-        try:
-            with open(self.scratch / CHILD_LOG, "rb") as fh:
-                fh.seek(0, os.SEEK_END)
-                fh.seek(max(0, fh.tell() - limit))
-                return fh.read().decode("utf-8", "replace")
-        except OSError:
-            return ""
+        if self._proc is not None:
+            return self._proc.tail(limit)
+        return self._last_output[-limit:]
 
     def _ensure_ready(self) -> None:
         if self._load_error is not None:
@@ -286,8 +301,8 @@ class Sandbox:
             raise StudentTimeout(f"{what} timed out after {seconds:g} s") from None
         except (BrokenPipeError, EOFError):
             reason = proc.exit_reason()
-            self._stop()
             tail = _last_line(self.output(2048))
+            self._stop()
             detail = f"; last output: {tail}" if tail else ""
             if not self._ready:
                 self._load_error = StudentLoadError(
@@ -298,17 +313,16 @@ class Sandbox:
 
     def _read_line(self, seconds: float) -> bytes:
         deadline = time.monotonic() + seconds
-        fd = self._proc.reader
         with selectors.DefaultSelector() as sel:
-            sel.register(fd, selectors.EVENT_READ)
+            sel.register(self._proc.reader, selectors.EVENT_READ)
             while b"\n" not in self._buffer:
                 if len(self._buffer) > wire.MAX_LINE:
                     raise wire.WireError("message too large")
                 remaining = deadline - time.monotonic()
                 if remaining <= 0 or not sel.select(remaining):
                     raise TimeoutError
-                chunk = os.read(fd, 1 << 20)
-                if not chunk:
+                chunk = self._proc.read()
+                if chunk is None:
                     raise EOFError
                 self._buffer += chunk
         line, _, self._buffer = self._buffer.partition(b"\n")

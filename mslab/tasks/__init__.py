@@ -9,6 +9,12 @@ from invoke import Exit
 from mslab.errors import MslabError
 
 
+TARGET_HELP = (
+    "where code runs: local (this machine's CPU, the default), cpu, cuda or ascend "
+    "(that target's container), auto (inv doctor's pick)"
+)
+
+
 def user_errors(fn):
     """Turn a :class:`MslabError` into a one-line message and exit code 2, never a traceback."""
 

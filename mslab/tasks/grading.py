@@ -8,7 +8,7 @@ from invoke import task
 from rich.console import Console
 
 from mslab import grade as grading
-from mslab.tasks import split_names, user_errors
+from mslab.tasks import TARGET_HELP, split_names, user_errors
 
 
 @task(
@@ -17,7 +17,7 @@ from mslab.tasks import split_names, user_errors
         "out": "where gradebook.csv and <student>/<lab>/results.json go",
         "labs": "comma-separated labs to grade (default: all)",
         "seed": "seed of the hidden checks' random draws (default: a new one)",
-        "target": "where student code runs: local (default)",
+        "target": TARGET_HELP,
     }
 )
 @user_errors

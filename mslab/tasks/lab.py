@@ -10,9 +10,8 @@ from rich.table import Table
 
 from mslab import checker, labs
 from mslab import results as results_files
-from mslab.tasks import user_errors
+from mslab.tasks import TARGET_HELP, user_errors
 
-TARGET_HELP = "where student code runs: local (this machine's CPU, the default)"
 
 
 @task(name="list")
