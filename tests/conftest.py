@@ -16,6 +16,29 @@ ROOT = Path(__file__).resolve().parent.parent
 LABS = {lab.name: lab for lab in all_labs()}
 
 
+def needs_docker(reason: str):
+    """Fail under CI (which starts an engine and builds the images), skip with the reason elsewhere."""
+    if os.environ.get("CI") == "true":
+        pytest.fail(f"{reason} (CI=true: .ci/docker.sh should have provided it)")
+    pytest.skip(reason)
+
+
+@pytest.fixture(scope="session")
+def cpu_image():
+    """The Docker client, once the CPU image is there."""
+    from mslab import images
+    from mslab.errors import MslabError
+
+    try:
+        client = images.docker_client()
+    except MslabError as exc:
+        needs_docker(str(exc))
+    tag = images.service("cpu")["image"]
+    if not client.images.list(name=tag):
+        needs_docker(f"image {tag} is not built: inv image.build --target cpu")
+    return client
+
+
 def pytest_configure(config):
     config.addinivalue_line("markers", "docker: needs a running Docker engine (CI starts one)")
 
