@@ -2,8 +2,10 @@
 
 from invoke import Collection
 
-from mslab.tasks import grading, lab
+from mslab.tasks import doctor, grading, image, lab
 
 ns = Collection()
 ns.add_collection(lab.ns)
 ns.add_task(grading.grade)
+ns.add_collection(image.ns)
+ns.add_task(doctor.doctor)

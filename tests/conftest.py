@@ -39,10 +39,6 @@ def cpu_image():
     return client
 
 
-def pytest_configure(config):
-    config.addinivalue_line("markers", "docker: needs a running Docker engine (CI starts one)")
-
-
 @pytest.fixture(params=sorted(LABS))
 def lab(request) -> Lab:
     return LABS[request.param]

@@ -15,29 +15,14 @@ pytestmark = pytest.mark.docker
 TARGET = "cpu"
 
 
-def _unavailable(reason: str):
-    if os.environ.get("CI") == "true":
-        pytest.fail(f"{reason} (CI=true: run `bash .ci/docker.sh` first)")
-    pytest.skip(reason)
-
-
 @pytest.fixture(scope="module")
-def client():
-    try:
-        return images.docker_client()
-    except MslabError as e:
-        _unavailable(str(e))
+def client(cpu_image):
+    return cpu_image
 
 
 @pytest.fixture(scope="module")
 def image(client):
-    import docker
-
-    tag = images.service(TARGET)["image"]
-    try:
-        return client.images.get(tag)
-    except docker.errors.ImageNotFound:
-        _unavailable(f"image {tag} not built: inv image.build --target {TARGET}")
+    return client.images.get(images.service(TARGET)["image"])
 
 
 @pytest.fixture(scope="module")
