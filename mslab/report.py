@@ -1,0 +1,464 @@
+"""Class-level reports from graded records: CSV gradebooks, grades.json, a summary and a histogram.
+
+The grader hands :func:`write_reports` one plain record per student × lab; every file is a pure
+function of those records and the labs' maxima, so writing the same records twice (or the records
+of an interrupted run resumed later, in any order) gives byte-identical files: nothing here reads a
+clock, and ``seconds`` (which differs between runs) is deliberately left out of every file.
+
+Student-controlled text (student names, reasons, hints) is escaped for HTML and Markdown, and CSV
+cells that a spreadsheet would run as a formula get a leading ``'``.
+"""
+
+from __future__ import annotations
+
+import csv
+import html
+import io
+import json
+import math
+import statistics
+from collections import Counter
+from pathlib import Path
+
+from mslab.results import write_atomic
+
+GRADEBOOK_COLUMNS = ["student", "lab", "score", "max_score", "status", "reason"]
+#: The statuses a record can have, in the order reports list them.
+STATUSES = ["graded", "missing", "unloadable", "rejected", "timeout", "error"]
+#: The first data row of grades.csv, as in Otter's final_grades.csv.
+POINTS_ROW = "POINTS POSSIBLE"
+BINS = 10
+TOP_HINTS = 10
+
+FILES = ("gradebook.csv", "grades.csv", "grades.json", "summary.md", "report.html", "histogram.svg")
+
+
+# --- formatting --------------------------------------------------------------------------------
+
+
+def num(x: float) -> str:
+    """``12`` or ``12.5``: the one way every file writes a number."""
+    return f"{float(x) + 0.0:g}"  # + 0.0 turns -0.0 into 0.0
+
+
+def jnum(x: float) -> int | float:
+    """A number for JSON: an int when whole, so that it reads like :func:`num`."""
+    x = float(x) + 0.0
+    return int(x) if x.is_integer() else x
+
+
+def percent(score: float, max_score: float) -> float:
+    return round(100.0 * score / max_score, 2) if max_score else 0.0
+
+
+_FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
+
+
+def csv_text(s: str) -> str:
+    """A text cell a spreadsheet will not evaluate (``=HYPERLINK(...)`` becomes ``'=HYPERLINK(...)``)."""
+    return "'" + s if s.startswith(_FORMULA_STARTS) else s
+
+
+def md_text(s: str) -> str:
+    """Text for a Markdown table cell: one line, no raw HTML, no emphasis, links or column breaks."""
+    s = " ".join(str(s).split())
+    s = s.replace("\\", "\\\\")
+    for ch in "`*_[]|#!~":
+        s = s.replace(ch, "\\" + ch)
+    return html.escape(s, quote=False)
+
+
+def h(s: str) -> str:
+    return html.escape(str(s), quote=True)
+
+
+def _csv(rows: list[list[str]]) -> str:
+    buffer = io.StringIO()
+    csv.writer(buffer, lineterminator="\n").writerows(rows)
+    return buffer.getvalue()
+
+
+# --- the class, from the records ---------------------------------------------------------------
+
+
+class _Class:
+    """The records, deduplicated and sorted, with everything the files are made of."""
+
+    def __init__(self, records: list[dict], labs: dict[str, float]):
+        latest: dict[tuple[str, str], dict] = {}
+        for r in records:  # a student × lab graded twice (a resumed run): the last record wins
+            latest[(str(r["student"]), str(r["lab"]))] = r
+        self.records = [latest[key] for key in sorted(latest)]
+        self.students = sorted({r["student"] for r in self.records})
+        self.labs = sorted(set(labs) | {r["lab"] for r in self.records})
+        self.lab_max = {
+            lab: float(labs[lab])
+            if lab in labs
+            else max(float(r["max_score"]) for r in self.records if r["lab"] == lab)
+            for lab in self.labs
+        }
+        self.max_total = sum(self.lab_max[lab] for lab in self.labs)
+        self.by_key = {(r["student"], r["lab"]): r for r in self.records}
+
+        # check columns: labs sorted, each lab's checks in the order first seen (in sorted records)
+        seen: dict[str, dict[str, dict]] = {lab: {} for lab in self.labs}
+        for r in self.records:
+            for c in r.get("checks") or []:
+                seen[r["lab"]].setdefault(c["name"], c)
+        self.checks = [(lab, name, c) for lab in self.labs for name, c in seen[lab].items()]
+
+        self.totals = {}
+        for s in self.students:
+            total = sum(float(self.by_key[(s, lab)]["score"]) for lab in self.labs if (s, lab) in self.by_key)
+            self.totals[s] = (total, percent(total, self.max_total))
+
+    def row_max(self, r: dict) -> float:
+        """A row's max score: its own when graded, else the lab's (a missing file has no checks)."""
+        if r["status"] == "graded" or r["lab"] not in self.lab_max:
+            return float(r["max_score"])
+        return self.lab_max[r["lab"]] or float(r["max_score"])
+
+    def score(self, student: str, lab: str) -> float:
+        r = self.by_key.get((student, lab))
+        return float(r["score"]) if r else 0.0
+
+    # statistics
+
+    def percents(self) -> list[float]:
+        return [self.totals[s][1] for s in self.students]
+
+    def overall(self) -> dict[str, float | None]:
+        p = self.percents()
+        if not p:
+            return dict(mean=None, median=None, min=None, max=None)
+        return dict(
+            mean=round(statistics.fmean(p), 2),
+            median=round(statistics.median(p), 2),
+            min=min(p),
+            max=max(p),
+        )
+
+    def lab_stats(self) -> list[dict]:
+        out = []
+        for lab in self.labs:
+            rows = [r for r in self.records if r["lab"] == lab]
+            counts = Counter(r["status"] for r in rows)
+            absent = len(self.students) - len(rows)
+            mean = statistics.fmean(self.score(s, lab) for s in self.students) if self.students else 0.0
+            statuses = [(st, counts[st]) for st in STATUSES if counts[st]]
+            statuses += sorted((st, n) for st, n in counts.items() if st not in STATUSES)
+            if absent:
+                statuses.append(("no record", absent))
+            out.append(dict(lab=lab, mean=round(mean, 2), max=self.lab_max[lab], statuses=statuses))
+        return out
+
+    def pass_rates(self) -> list[dict]:
+        """Per check, passed / ran over every row where it ran; the lowest rate first."""
+        ran: Counter = Counter()
+        passed: Counter = Counter()
+        for r in self.records:
+            for c in r.get("checks") or []:
+                ran[(r["lab"], c["name"])] += 1
+                passed[(r["lab"], c["name"])] += bool(c.get("passed"))
+        rates = []
+        for lab, name, c in self.checks:
+            n, p = ran[(lab, name)], passed[(lab, name)]
+            rates.append(
+                dict(
+                    lab=lab,
+                    name=name,
+                    title=c.get("title") or name,
+                    hidden=bool(c.get("hidden")),
+                    passed=p,
+                    ran=n,
+                    rate=round(100.0 * p / n, 2) if n else 0.0,
+                )
+            )
+        return sorted(rates, key=lambda x: (x["rate"], x["lab"], x["name"]))
+
+    def top_hints(self) -> list[tuple[str, int]]:
+        hints = Counter(
+            c["hint"]
+            for r in self.records
+            for c in r.get("checks") or []
+            if not c.get("passed") and c.get("hint")
+        )
+        return sorted(hints.items(), key=lambda kv: (-kv[1], kv[0]))[:TOP_HINTS]
+
+    def not_graded(self) -> list[dict]:
+        return [r for r in self.records if r["status"] != "graded"]
+
+    def histogram(self) -> list[int]:
+        counts = [0] * BINS
+        for p in self.percents():
+            counts[min(max(int(p // (100 / BINS)), 0), BINS - 1)] += 1  # 100% goes in 90–100
+        return counts
+
+
+# --- the files ---------------------------------------------------------------------------------
+
+
+def gradebook_csv(c: _Class) -> str:
+    rows = [GRADEBOOK_COLUMNS + [f"{lab}/{name}" for lab, name, _ in c.checks]]
+    for r in c.records:
+        ran = {ch["name"]: ch for ch in r.get("checks") or []}
+        cells = [
+            csv_text(r["student"]),
+            csv_text(r["lab"]),
+            num(r["score"]),
+            num(c.row_max(r)),
+            r["status"],
+            csv_text(r.get("reason") or ""),
+        ]
+        for lab, name, _ in c.checks:
+            cells.append(num(ran[name]["score"]) if lab == r["lab"] and name in ran else "")
+        rows.append(cells)
+    return _csv(rows)
+
+
+def grades_csv(c: _Class) -> str:
+    rows = [["student", *c.labs, "total", "max_total", "percent"]]
+    rows.append([POINTS_ROW, *(num(c.lab_max[lab]) for lab in c.labs), num(c.max_total), num(c.max_total), "100"])
+    for s in c.students:
+        total, pct = c.totals[s]
+        rows.append([csv_text(s), *(num(c.score(s, lab)) for lab in c.labs), num(total), num(c.max_total), num(pct)])
+    return _csv(rows)
+
+
+def grades_json(c: _Class) -> str:
+    students = {}
+    for s in c.students:
+        labs = {}
+        for lab in c.labs:
+            r = c.by_key.get((s, lab))
+            if r is not None:
+                labs[lab] = {
+                    "score": jnum(r["score"]),
+                    "max_score": jnum(c.row_max(r)),
+                    "status": r["status"],
+                    "reason": r.get("reason") or "",
+                }
+        total, pct = c.totals[s]
+        students[s] = {"labs": labs, "total": jnum(total), "max_total": jnum(c.max_total), "percent": jnum(pct)}
+    data = {"labs": {lab: jnum(c.lab_max[lab]) for lab in c.labs}, "students": students}
+    return json.dumps(data, indent=2, ensure_ascii=False) + "\n"
+
+
+def histogram_svg(c: _Class) -> str:
+    """Students per 10-point band of total percent, as a standalone SVG (no dependencies)."""
+    counts = c.histogram()
+    width, height = 640, 320
+    left, right, top, bottom = 56, 16, 36, 56
+    plot_w, plot_h = width - left - right, height - top - bottom
+    peak = max(counts) or 1
+    bar_w = plot_w / BINS
+    parts = [
+        f'<svg xmlns="http://www.w3.org/2000/svg" width="{width}" height="{height}" '
+        f'viewBox="0 0 {width} {height}" role="img" aria-label="histogram of total percent">',
+        f"<title>Students by total percent (n={len(c.students)})</title>",
+        '<style>text{font-family:sans-serif;font-size:12px;fill:#222}'
+        ".bar{fill:#4878a8}.axis{stroke:#222;stroke-width:1}</style>",
+        f'<text x="{width / 2:g}" y="20" text-anchor="middle" font-weight="bold">'
+        f"Students by total percent (n={len(c.students)})</text>",
+    ]
+    for i, n in enumerate(counts):
+        lo, hi = i * 100 // BINS, (i + 1) * 100 // BINS
+        bar_h = plot_h * n / peak
+        x = left + i * bar_w
+        y = top + plot_h - bar_h
+        parts.append(
+            f'<rect class="bar" data-bin="{lo}-{hi}" data-count="{n}" x="{x + 2:g}" y="{y:g}" '
+            f'width="{bar_w - 4:g}" height="{bar_h:g}"><title>{lo}–{hi}%: {n}</title></rect>'
+        )
+        parts.append(f'<text x="{x + bar_w / 2:g}" y="{y - 4:g}" text-anchor="middle">{n}</text>')
+        parts.append(
+            f'<text x="{x + bar_w / 2:g}" y="{top + plot_h + 16:g}" text-anchor="middle">{lo}–{hi}</text>'
+        )
+    base = top + plot_h
+    parts += [
+        f'<line class="axis" x1="{left}" y1="{base}" x2="{width - right}" y2="{base}"/>',
+        f'<line class="axis" x1="{left}" y1="{top}" x2="{left}" y2="{base}"/>',
+        f'<text x="{left + plot_w / 2:g}" y="{height - 12}" text-anchor="middle">total percent</text>',
+        f'<text x="16" y="{top + plot_h / 2:g}" text-anchor="middle" '
+        f'transform="rotate(-90 16 {top + plot_h / 2:g})">students</text>',
+        "</svg>",
+    ]
+    return "\n".join(parts) + "\n"
+
+
+def _overall_rows(c: _Class) -> list[tuple[str, str]]:
+    o = c.overall()
+    fmt = lambda v: "–" if v is None else f"{num(v)}%"  # noqa: E731
+    return [
+        ("students", str(len(c.students))),
+        ("mean", fmt(o["mean"])),
+        ("median", fmt(o["median"])),
+        ("min", fmt(o["min"])),
+        ("max", fmt(o["max"])),
+    ]
+
+
+def _statuses(statuses: list[tuple[str, int]]) -> str:
+    return ", ".join(f"{st} {n}" for st, n in statuses) or "–"
+
+
+def summary_md(c: _Class) -> str:
+    lines = ["# Class summary", ""]
+    lines += ["| | |", "|---|---:|"]
+    lines += [f"| {k} | {v} |" for k, v in _overall_rows(c)]
+    lines += ["", f"Total points: {num(c.max_total)}.", "", "![score histogram](histogram.svg)", ""]
+
+    lines += ["## Labs", "", "| lab | max | mean score | statuses |", "|---|---:|---:|---|"]
+    for s in c.lab_stats():
+        lines.append(f"| {md_text(s['lab'])} | {num(s['max'])} | {num(s['mean'])} | {md_text(_statuses(s['statuses']))} |")
+
+    lines += ["", "## Checks, lowest pass rate first", ""]
+    rates = c.pass_rates()
+    if rates:
+        lines += ["| lab | check | title | passed / ran | pass rate |", "|---|---|---|---:|---:|"]
+        for r in rates:
+            title = md_text(r["title"]) + (" (hidden)" if r["hidden"] else "")
+            lines.append(
+                f"| {md_text(r['lab'])} | {md_text(r['name'])} | {title} | "
+                f"{r['passed']} / {r['ran']} | {num(r['rate'])}% |"
+            )
+    else:
+        lines.append("No checks ran.")
+
+    lines += ["", "## Most common hints of failed checks", ""]
+    hints = c.top_hints()
+    if hints:
+        lines += ["| failed checks | hint |", "|---:|---|"]
+        lines += [f"| {n} | {md_text(hint)} |" for hint, n in hints]
+    else:
+        lines.append("None.")
+
+    lines += ["", "## Not graded", ""]
+    rows = c.not_graded()
+    if rows:
+        lines += ["| student | lab | status | reason |", "|---|---|---|---|"]
+        lines += [
+            f"| {md_text(r['student'])} | {md_text(r['lab'])} | {md_text(r['status'])} | "
+            f"{md_text(r.get('reason') or '')} |"
+            for r in rows
+        ]
+    else:
+        lines.append("Every student × lab was graded.")
+    return "\n".join(lines) + "\n"
+
+
+_CSS = """
+body{font-family:system-ui,sans-serif;margin:2em auto;max-width:60em;color:#222;padding:0 1em}
+table{border-collapse:collapse;margin:.5em 0 1.5em}
+th,td{border:1px solid #ccc;padding:.25em .6em;text-align:left;vertical-align:top}
+th{background:#f0f0f0}
+td.n{text-align:right;font-variant-numeric:tabular-nums}
+td.why{white-space:pre-wrap;max-width:36em;overflow-wrap:anywhere}
+.low{background:#fde8e8}
+""".strip()
+
+
+def _table(head: list[str], rows: list[list[tuple[str, str]]], numeric: set[int] = frozenset()) -> str:
+    """An HTML table; cells are (text, css class) and every text is escaped here."""
+    out = ["<table>", "<tr>" + "".join(f"<th>{h(x)}</th>" for x in head) + "</tr>"]
+    for row in rows:
+        cells = []
+        for i, (text, cls) in enumerate(row):
+            classes = " ".join(x for x in ("n" if i in numeric else "", cls) if x)
+            attr = f' class="{classes}"' if classes else ""
+            cells.append(f"<td{attr}>{h(text)}</td>")
+        out.append("<tr>" + "".join(cells) + "</tr>")
+    out.append("</table>")
+    return "\n".join(out)
+
+
+def report_html(c: _Class, svg: str) -> str:
+    body = ["<h1>Class report</h1>"]
+    body.append(_table(["", ""], [[(k, ""), (v, "")] for k, v in _overall_rows(c)], {1}))
+    body.append(f"<p>Total points: {h(num(c.max_total))}.</p>")
+    body.append(f'<figure>\n{svg.strip()}\n<figcaption>Students by total percent</figcaption></figure>')
+
+    body.append("<h2>Labs</h2>")
+    body.append(
+        _table(
+            ["lab", "max", "mean score", "statuses"],
+            [
+                [(s["lab"], ""), (num(s["max"]), ""), (num(s["mean"]), ""), (_statuses(s["statuses"]), "")]
+                for s in c.lab_stats()
+            ],
+            {1, 2},
+        )
+    )
+
+    body.append("<h2>Checks, lowest pass rate first</h2>")
+    rates = c.pass_rates()
+    if rates:
+        body.append(
+            _table(
+                ["lab", "check", "title", "passed / ran", "pass rate"],
+                [
+                    [
+                        (r["lab"], ""),
+                        (r["name"], ""),
+                        (r["title"] + (" (hidden)" if r["hidden"] else ""), ""),
+                        (f"{r['passed']} / {r['ran']}", ""),
+                        (f"{num(r['rate'])}%", "low" if r["rate"] < 50 else ""),
+                    ]
+                    for r in rates
+                ],
+                {3, 4},
+            )
+        )
+    else:
+        body.append("<p>No checks ran.</p>")
+
+    body.append("<h2>Most common hints of failed checks</h2>")
+    hints = c.top_hints()
+    if hints:
+        body.append(_table(["failed checks", "hint"], [[(str(n), ""), (hint, "why")] for hint, n in hints], {0}))
+    else:
+        body.append("<p>None.</p>")
+
+    body.append("<h2>Not graded</h2>")
+    rows = c.not_graded()
+    if rows:
+        body.append(
+            _table(
+                ["student", "lab", "status", "reason"],
+                [[(r["student"], ""), (r["lab"], ""), (r["status"], ""), (r.get("reason") or "", "why")] for r in rows],
+            )
+        )
+    else:
+        body.append("<p>Every student × lab was graded.</p>")
+
+    return (
+        "<!DOCTYPE html>\n"
+        '<html lang="en">\n<head>\n<meta charset="utf-8">\n'
+        # no script, no external anything, even if an escape were ever missed
+        "<meta http-equiv=\"Content-Security-Policy\" content=\"default-src 'none'; style-src 'unsafe-inline'\">\n"
+        '<meta name="viewport" content="width=device-width, initial-scale=1">\n'
+        "<title>Class report</title>\n"
+        f"<style>\n{_CSS}\n</style>\n</head>\n<body>\n" + "\n".join(body) + "\n</body>\n</html>\n"
+    )
+
+
+def write_reports(records: list[dict], out: Path, *, labs: dict[str, float]) -> None:
+    """Write every class-level file into `out` from the graded records, atomically (results.write_atomic).
+
+    ``labs`` maps each lab to its max score; a lab with no records still gets its column and counts
+    toward ``max_total``. A student × lab that appears twice counts once (the later record).
+    Files: gradebook.csv, grades.csv, grades.json, summary.md, report.html, histogram.svg.
+    """
+    for r in records:
+        for key in ("score", "max_score"):
+            if not math.isfinite(float(r[key])):
+                raise ValueError(f"{r['student']}/{r['lab']}: {key} is {r[key]!r}")
+    c = _Class(records, labs)
+    out = Path(out)
+    svg = histogram_svg(c)
+    write_atomic(out / "gradebook.csv", gradebook_csv(c))
+    write_atomic(out / "grades.csv", grades_csv(c))
+    write_atomic(out / "grades.json", grades_json(c))
+    write_atomic(out / "histogram.svg", svg)
+    write_atomic(out / "summary.md", summary_md(c))
+    write_atomic(out / "report.html", report_html(c, svg))

@@ -1,0 +1,222 @@
+"""The class reports (mslab/report.py) from hand-built records: exact values, escaping, determinism."""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+import random
+import xml.etree.ElementTree as ET
+
+import pytest
+
+from mslab.report import FILES, write_reports
+
+LABS = {"derivatives": 20.0, "value_and_grad": 20.0}
+EVIL = "<script>alert(1)</script>"
+IMG = '<img src=x onerror="alert(2)">'
+F_HINT = "f′ = 3x − 2 is the tutorial's mistake; f′ = 3x² − 2"
+LOAD = '=HYPERLINK("http://x","click"), then SyntaxError: bad "quote", line 1'
+
+# (name, points, hidden) of each lab's checks, in the order the checker runs them
+CHECKS = {
+    "derivatives": [("test_f", 4.0, False), ("test_df", 8.0, False), ("test_nth", 8.0, True)],
+    "value_and_grad": [("test_vag", 12.0, False), ("test_descent", 8.0, True)],
+}
+
+
+def checks(lab: str, outcome: dict[str, str | None]) -> list[dict]:
+    """Check dicts; ``outcome`` maps a check to None (passed) or the hint it failed with."""
+    out = []
+    for name, points, hidden in CHECKS[lab]:
+        hint = outcome[name]
+        out.append(
+            dict(
+                name=name,
+                title=f"{name} title",
+                task="1",
+                points=points,
+                score=points if hint is None else 0.0,
+                passed=hint is None,
+                hidden=hidden,
+                reason="" if hint is None else "wrong",
+                hint=hint or "",
+            )
+        )
+    return out
+
+
+def record(student, lab, status, cs, *, reason="", max_score=None):
+    return dict(
+        student=student,
+        lab=lab,
+        score=sum(c["score"] for c in cs),
+        max_score=sum(c["points"] for c in cs) if max_score is None else max_score,
+        status=status,
+        reason=reason,
+        checks=cs,
+        seconds=random.random(),  # differs between runs, must not reach any file
+    )
+
+
+def class_records() -> list[dict]:
+    ok = dict.fromkeys(["test_f", "test_df", "test_nth", "test_vag", "test_descent"])
+    return [
+        record("alice", "derivatives", "graded", checks("derivatives", ok)),
+        record("alice", "value_and_grad", "graded", checks("value_and_grad", ok)),
+        record("bob", "derivatives", "graded", checks("derivatives", {**ok, "test_df": F_HINT})),
+        record("bob", "value_and_grad", "graded", checks("value_and_grad", {**ok, "test_descent": IMG})),
+        record("carol", "derivatives", "graded", checks("derivatives", {**ok, "test_df": F_HINT, "test_nth": "nth"})),
+        record("carol", "value_and_grad", "missing", [], reason="no value_and_grad.py", max_score=0.0),
+        # the hostile student: unloadable derivatives, and no record at all for value_and_grad
+        record(EVIL, "derivatives", "unloadable", checks("derivatives", dict.fromkeys(ok, EVIL)), reason=LOAD),
+    ]
+
+
+@pytest.fixture
+def out(tmp_path):
+    write_reports(class_records(), tmp_path / "out", labs=LABS)
+    return tmp_path / "out"
+
+
+def read_csv(path) -> list[list[str]]:
+    return list(csv.reader(io.StringIO(path.read_text(encoding="utf-8"))))
+
+
+def test_writes_every_file(out):
+    assert sorted(p.name for p in out.iterdir()) == sorted(FILES)  # and no temporary files left
+
+
+def test_grades_csv_is_otter_like_with_points_row(out):
+    assert (out / "grades.csv").read_text(encoding="utf-8") == (
+        "student,derivatives,value_and_grad,total,max_total,percent\n"
+        "POINTS POSSIBLE,20,20,40,40,100\n"
+        "<script>alert(1)</script>,0,0,0,40,0\n"
+        "alice,20,20,40,40,100\n"
+        "bob,12,12,24,40,60\n"
+        "carol,4,0,4,40,10\n"
+    )
+
+
+def test_gradebook_csv_has_a_row_per_student_lab_and_a_column_per_check(out):
+    rows = read_csv(out / "gradebook.csv")
+    assert rows[0] == [
+        "student", "lab", "score", "max_score", "status", "reason",
+        "derivatives/test_f", "derivatives/test_df", "derivatives/test_nth",
+        "value_and_grad/test_vag", "value_and_grad/test_descent",
+    ]  # fmt: skip
+    assert rows[1:] == [
+        # the reason keeps its comma and quotes, and cannot run as a spreadsheet formula
+        [EVIL, "derivatives", "0", "20", "unloadable", "'" + LOAD, "0", "0", "0", "", ""],
+        ["alice", "derivatives", "20", "20", "graded", "", "4", "8", "8", "", ""],
+        ["alice", "value_and_grad", "20", "20", "graded", "", "", "", "", "12", "8"],
+        ["bob", "derivatives", "12", "20", "graded", "", "4", "0", "8", "", ""],
+        ["bob", "value_and_grad", "12", "20", "graded", "", "", "", "", "12", "0"],
+        ["carol", "derivatives", "4", "20", "graded", "", "4", "0", "0", "", ""],
+        # missing: the lab's max from `labs`, and empty cells for checks that never ran
+        ["carol", "value_and_grad", "0", "20", "missing", "no value_and_grad.py", "", "", "", "", ""],
+    ]
+
+
+def test_grades_json(out):
+    data = json.loads((out / "grades.json").read_text(encoding="utf-8"))
+    assert data["labs"] == {"derivatives": 20, "value_and_grad": 20}
+    assert list(data["students"]) == [EVIL, "alice", "bob", "carol"]
+    assert data["students"]["carol"] == {
+        "labs": {
+            "derivatives": {"score": 4, "max_score": 20, "status": "graded", "reason": ""},
+            "value_and_grad": {"score": 0, "max_score": 20, "status": "missing", "reason": "no value_and_grad.py"},
+        },
+        "total": 4,
+        "max_total": 40,
+        "percent": 10,
+    }
+    evil = data["students"][EVIL]
+    assert evil["labs"] == {"derivatives": {"score": 0, "max_score": 20, "status": "unloadable", "reason": LOAD}}
+    assert (evil["total"], evil["percent"]) == (0, 0)
+    assert data["students"]["bob"]["percent"] == 60
+
+
+def test_summary_md(out):
+    text = (out / "summary.md").read_text(encoding="utf-8")
+    assert "| students | 4 |" in text
+    assert "| mean | 42.5% |" in text
+    assert "| median | 35% |" in text
+    assert "| min | 0% |" in text and "| max | 100% |" in text
+    # per lab: mean over all four students (no record counts 0) and the status counts
+    assert "| derivatives | 20 | 9 | graded 3, unloadable 1 |" in text
+    assert "| value\\_and\\_grad | 20 | 8 | graded 2, missing 1, no record 1 |" in text
+    # pass rates, lowest first (ties by lab, then check)
+    rates = [line for line in text.splitlines() if "title" in line and line.endswith("% |")]
+    assert [line.split(" | ")[1] for line in rates] == [
+        "test\\_df", "test\\_nth", "test\\_descent", "test\\_f", "test\\_vag",
+    ]  # fmt: skip
+    assert "| 1 / 4 | 25% |" in rates[0]
+    assert "| 2 / 4 | 50% |" in rates[1] and "(hidden)" in rates[1]
+    assert "| 1 / 2 | 50% |" in rates[2]
+    assert "| 3 / 4 | 75% |" in rates[3]
+    assert "| 2 / 2 | 100% |" in rates[4]
+    # hints of failed checks, most common first, escaped
+    assert "| 3 | &lt;script&gt;alert(1)&lt;/script&gt; |" in text
+    assert "| 2 | f′ = 3x − 2 is the tutorial's mistake; f′ = 3x² − 2 |" in text
+    assert "![score histogram](histogram.svg)" in text
+    # rows not graded, with their reasons
+    assert "| &lt;script&gt;alert(1)&lt;/script&gt; | derivatives | unloadable | =HYPERLINK(" in text
+    assert "| carol | value\\_and\\_grad | missing | no value\\_and\\_grad.py |" in text
+    assert "<script" not in text and "<img" not in text
+
+
+def test_report_html_is_self_contained_and_escaped(out):
+    page = (out / "report.html").read_text(encoding="utf-8")
+    assert page.startswith("<!DOCTYPE html>")
+    assert "<script" not in page.lower() and "<img" not in page.lower()
+    assert "&lt;script&gt;alert(1)&lt;/script&gt;" in page  # the name and the hint, shown as text
+    assert "&lt;img src=x onerror=&quot;alert(2)&quot;&gt;" in page
+    assert "=HYPERLINK(&quot;http://x&quot;,&quot;click&quot;), then SyntaxError" in page
+    assert "<svg" in page and "<style>" in page
+    assert "http://" not in page.replace("http://www.w3.org/2000/svg", "").replace("http://x", "")
+    assert "src=" not in page.replace("img src=x", "") and "<link" not in page
+    assert "25%" in page and "42.5%" in page
+
+
+def test_histogram_svg(out):
+    root = ET.parse(out / "histogram.svg").getroot()
+    ns = "{http://www.w3.org/2000/svg}"
+    assert root.tag == f"{ns}svg"
+    bars = [r for r in root.iter(f"{ns}rect") if r.get("class") == "bar"]
+    # percents 0, 100, 60, 10: 100 lands in 90–100, 10 in 10–20
+    assert [b.get("data-bin") for b in bars] == [f"{i}-{i + 10}" for i in range(0, 100, 10)]
+    assert [int(b.get("data-count")) for b in bars] == [1, 1, 0, 0, 0, 0, 1, 0, 0, 1]
+    heights = [float(b.get("height")) for b in bars]
+    assert heights[0] == heights[9] > 0 and heights[2] == 0
+    texts = [t.text for t in root.iter(f"{ns}text")]
+    assert "total percent" in texts and "students" in texts
+    assert "0–10" in texts and "90–100" in texts
+
+
+def test_same_records_give_byte_identical_files(tmp_path, out):
+    def snapshot(folder):
+        return {p.name: p.read_bytes() for p in sorted(folder.iterdir())}
+
+    first = snapshot(out)
+    write_reports(class_records(), out, labs=LABS)  # again, over the first
+    assert snapshot(out) == first
+    # a resumed run: records in another order, one student × lab graded twice, other timings
+    records = class_records()
+    random.Random(7).shuffle(records)
+    records.insert(0, dict(records[-1], score=0.0, seconds=99.0))  # superseded by the later one
+    write_reports(records, tmp_path / "resumed", labs=LABS)
+    assert snapshot(tmp_path / "resumed") == first
+
+
+def test_empty_class_and_labs_without_records(tmp_path):
+    write_reports([], tmp_path, labs={"derivatives": 20, "value_and_grad": 20.5})
+    assert (tmp_path / "grades.csv").read_text() == (
+        "student,derivatives,value_and_grad,total,max_total,percent\nPOINTS POSSIBLE,20,20.5,40.5,40.5,100\n"
+    )
+    assert json.loads((tmp_path / "grades.json").read_text()) == {
+        "labs": {"derivatives": 20, "value_and_grad": 20.5},
+        "students": {},
+    }
+    assert "| students | 0 |" in (tmp_path / "summary.md").read_text()
+    ET.parse(tmp_path / "histogram.svg")
