@@ -15,8 +15,8 @@ import pytest
 from mslab import checks
 from mslab.containers import resolve_target
 from mslab.errors import MslabError
-from mslab.labs import Lab
-from mslab.sandbox import Limits, Sandbox, Student, StudentError, StudentRaised
+from mslab.labs import Lab, labs_root
+from mslab.sandbox import Limits, Sandbox, Student, StudentError, StudentRaised, Zygote
 
 VISIBLE_SEED = 20240
 
@@ -45,6 +45,8 @@ class Report:
     seconds: float = 0.0
     output: str = ""  # the tail of what the student code printed
     load_error: str = ""  # set when the submission could not even be imported
+    isolation: str = ""  # how the student process was isolated (see mslab.jail)
+    out_of_time: bool = False  # the submission used up its time budget (Limits.submission_seconds)
 
     @property
     def score(self) -> float:
@@ -175,8 +177,16 @@ def run_checks(
     target: str = "local",
     seed: int | None = None,
     limits: Limits | None = None,
+    zygote: Zygote | None = None,
+    hide: tuple[Path, ...] = (),
+    junitxml: Path | None = None,
 ) -> Report:
-    """Run the visible (and with ``hidden``, the hidden) checks of ``lab`` on ``submission``."""
+    """Run the visible (and with ``hidden``, the hidden) checks of ``lab`` on ``submission``.
+
+    Student code runs in a sandbox: forked from ``zygote`` (a new one if None) or in the
+    target's container. The labs folder — checks, hidden checks, solutions — and the ``hide``
+    paths are invisible to it.
+    """
     target = resolve_target(target)
     submission = Path(submission)
     if not submission.is_file():
@@ -184,13 +194,15 @@ def run_checks(
     files = [lab.visible_checks] + ([lab.hidden_checks] if hidden else [])
     seed = secrets.randbits(31) if seed is None else seed
     started = time.perf_counter()
-    sandbox = Sandbox(submission, lab.module, target=target, limits=limits)
+    hidden_paths = (labs_root(), *hide)
+    sandbox = Sandbox(submission, lab.module, target=target, limits=limits, zygote=zygote, hide=hidden_paths)
     plugin = _Plugin(sandbox, {lab.hidden_checks.resolve()}, seed)
     checks.set_target(target)
     sandbox.start()  # MindSpore imports in the child while pytest collects here
     try:
-        _pytest(lab, files, plugin)
-        output, load_error = sandbox.output(), sandbox.load_error
+        _pytest(lab, files, plugin, *([f"--junitxml={junitxml}"] if junitxml else []))
+        output, load_error, isolation = sandbox.output(), sandbox.load_error, sandbox.isolation
+        out_of_time = sandbox.out_of_time
     finally:
         sandbox.close()
     return Report(
@@ -202,4 +214,6 @@ def run_checks(
         seconds=time.perf_counter() - started,
         output=output,
         load_error=load_error,
+        isolation=isolation,
+        out_of_time=out_of_time,
     )

@@ -51,6 +51,7 @@ def gradescope(report: Report) -> dict:
             "lab": report.lab,
             "max_score": report.max_score,
             "target": report.target,
+            "isolation": report.isolation,
             "seed": report.seed,
             "student_output": report.output,
         },

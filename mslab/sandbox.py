@@ -12,19 +12,20 @@ from __future__ import annotations
 
 import functools
 import os
-import resource
 import secrets
+import select
 import selectors
 import shutil
 import signal
+import socket
 import subprocess
 import sys
 import tempfile
 import time
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 from pathlib import Path
 
-from mslab import wire
+from mslab import jail, wire
 from mslab.errors import MslabError
 
 MAX_SOURCE_BYTES = 1024 * 1024
@@ -37,6 +38,7 @@ class Limits:
 
     load_seconds: float = 60.0  # importing MindSpore and the student file
     call_seconds: float = 20.0  # one function call
+    submission_seconds: float = 300.0  # all calls of one submission together
     cpu_seconds: int = 300  # CPU time of the whole child (RLIMIT_CPU)
     memory_bytes: int = 8 * 1024**3  # address space (RLIMIT_AS); MindSpore maps ~2.3 GiB
     processes: int = 1024  # RLIMIT_NPROC (counts the user's threads; no effect for root)
@@ -69,46 +71,108 @@ class StudentCrashed(StudentError):
     pass
 
 
-def _set_limits(limits: Limits) -> None:  # runs in the child between fork and exec
-    for name, value in (
-        (resource.RLIMIT_CORE, 0),
-        (resource.RLIMIT_CPU, limits.cpu_seconds),
-        (resource.RLIMIT_AS, limits.memory_bytes),
-        (resource.RLIMIT_NPROC, limits.processes),
-        (resource.RLIMIT_FSIZE, limits.file_bytes),
-        (resource.RLIMIT_NOFILE, limits.open_files),
-    ):
-        resource.setrlimit(name, (value, value))
+def _child_env(scratch: Path) -> dict:
+    return {
+        "PATH": "/usr/local/bin:/usr/bin:/bin",
+        "HOME": str(scratch),
+        "TMPDIR": str(scratch),
+        "LANG": "C.UTF-8",
+        "GLOG_v": "3",  # MindSpore: errors only
+    }
 
 
-class _LocalProcess:
-    """The child as a local process: its own session, so one signal kills all it started."""
+class Zygote:
+    """A warm process that has imported MindSpore — and computed nothing — and forks sandboxes.
 
-    def __init__(self, argv: list[str], scratch: Path, limits: Limits):
-        env = {
-            "PATH": "/usr/local/bin:/usr/bin:/bin",
-            "HOME": str(scratch),
-            "TMPDIR": str(scratch),
-            "LANG": "C.UTF-8",
-            "GLOG_v": "3",  # MindSpore: errors only
+    Importing MindSpore takes about a second; forking a process that already has it takes
+    milliseconds. Children of a process that has run any MindSpore operation hang, so the
+    zygote never computes: each child sets up its device and runs student code itself.
+    """
+
+    def __init__(self, ready_seconds: float = 120.0):
+        ours, theirs = socket.socketpair()
+        self.popen = subprocess.Popen(
+            [sys.executable, "-I", "-m", "mslab._child", "--zygote"],
+            stdin=theirs,
+            stdout=theirs,
+            stderr=subprocess.DEVNULL,
+            env={"PATH": "/usr/local/bin:/usr/bin:/bin", "LANG": "C.UTF-8", "GLOG_v": "3"},
+            start_new_session=True,
+            preexec_fn=jail.die_with_parent,
+        )
+        theirs.close()
+        self.sock = ours
+        self.ready_seconds = ready_seconds
+        self._buffer = b""
+        self._ready = False
+
+    def _receive(self, seconds: float) -> dict:
+        deadline = time.monotonic() + seconds
+        while b"\n" not in self._buffer:
+            remaining = deadline - time.monotonic()
+            if remaining <= 0 or not select.select([self.sock], [], [], remaining)[0]:
+                raise MslabError(f"the sandbox's zygote did not answer within {seconds:g} s")
+            chunk = self.sock.recv(65536)
+            if not chunk:
+                raise MslabError(f"the sandbox's zygote stopped (exit code {self.popen.poll()})")
+            self._buffer += chunk
+        line, _, self._buffer = self._buffer.partition(b"\n")
+        return wire.loads(line)
+
+    def spawn(self, request: dict, channel: socket.socket) -> int:
+        """Fork a child that serves ``channel``; returns its pid."""
+        if not self._ready:
+            self._receive(self.ready_seconds)
+            self._ready = True
+        socket.send_fds(self.sock, [wire.dumps(request)], [channel.fileno()])
+        return int(self._receive(30)["pid"])
+
+    def status(self, pid: int, wait: float) -> str | None:
+        """How child ``pid`` ended ("exited with code 3"), reaping it; None if it has not."""
+        self.sock.sendall(wire.dumps({"op": "status", "pid": pid, "wait": wait}))
+        return self._receive(wait + 30).get("status")
+
+    def close(self) -> None:
+        try:
+            os.killpg(self.popen.pid, signal.SIGKILL)
+        except ProcessLookupError:
+            pass
+        self.popen.wait()
+        self.sock.close()
+
+
+class _ForkedProcess:
+    """The child forked by a :class:`Zygote`, isolated (see :mod:`mslab.jail`) and limited."""
+
+    def __init__(self, zygote: Zygote, module_name: str, student_file: Path, scratch: Path,
+                 limits: Limits, hide: list[Path]):
+        ours, theirs = socket.socketpair()
+        self.cgroup = jail.cgroup_for(f"{os.getpid()}-{secrets.token_hex(6)}")
+        request = {
+            "op": "spawn",
+            "module": module_name,
+            "file": str(student_file),
+            "device": "CPU",
+            "scratch": str(scratch),
+            "env": _child_env(scratch),
+            "limits": asdict(limits),
+            "hide": [str(p) for p in hide],
+            "cgroup": str(self.cgroup) if self.cgroup else None,
         }
-        with open(scratch / CHILD_LOG, "ab") as log:
-            self.popen = subprocess.Popen(
-                [sys.executable, "-I", "-m", "mslab._child", *argv],
-                stdin=subprocess.PIPE,
-                stdout=subprocess.PIPE,
-                stderr=log,
-                cwd=scratch,
-                env=env,
-                start_new_session=True,
-                preexec_fn=functools.partial(_set_limits, limits),
-            )
-        self.reader = self.popen.stdout.fileno()
-        self.scratch = scratch
+        self.zygote, self.scratch = zygote, scratch
+        try:
+            self.pid = zygote.spawn(request, theirs)
+        finally:
+            theirs.close()
+        self.sock = ours
+        self.reader = ours.fileno()
+
+    def write(self, data: bytes) -> None:
+        self.sock.sendall(data)
 
     def read(self) -> bytes | None:
         """What arrived on the channel; None at end of stream."""
-        return os.read(self.reader, 1 << 20) or None
+        return self.sock.recv(1 << 20) or None
 
     def tail(self, limit: int) -> str:
         try:
@@ -119,35 +183,26 @@ class _LocalProcess:
         except OSError:
             return ""
 
-    def write(self, data: bytes) -> None:
-        self.popen.stdin.write(data)
-        self.popen.stdin.flush()
+    def exit_reason(self) -> str:
+        status = self.zygote.status(self.pid, wait=2)
+        if status is None:
+            return "stopped answering"
+        if status == "was killed by SIGXCPU":
+            return status + " (CPU time limit)"
+        return status
 
     def kill(self) -> None:
+        """Kill the child and everything it started; reap it."""
         try:
-            os.killpg(self.popen.pid, signal.SIGKILL)
+            os.killpg(self.pid, signal.SIGKILL)
         except ProcessLookupError:
             pass
-        self.popen.wait()
-        for stream in (self.popen.stdin, self.popen.stdout):
-            try:
-                stream.close()
-            except OSError:
-                pass
-
-    def exit_reason(self) -> str:
-        try:
-            code = self.popen.wait(timeout=2)
-        except subprocess.TimeoutExpired:
-            return "stopped answering"
-        if code < 0:
-            sig = signal.Signals(-code)
-            why = {
-                signal.SIGXCPU: " (CPU time limit)",
-                signal.SIGKILL: " (killed, possibly out of memory)",
-            }.get(sig, "")
-            return f"was killed by {sig.name}{why}"
-        return f"exited with code {code}"
+        if self.cgroup is not None:
+            jail.kill_cgroup(self.cgroup)
+        self.zygote.status(self.pid, wait=2)
+        if self.cgroup is not None:
+            jail.remove_cgroup(self.cgroup)
+        self.sock.close()
 
 
 class Sandbox:
@@ -160,6 +215,8 @@ class Sandbox:
         *,
         target: str = "local",
         limits: Limits | None = None,
+        zygote: Zygote | None = None,
+        hide: tuple[Path, ...] = (),
     ):
         source = Path(source)
         try:
@@ -171,14 +228,20 @@ class Sandbox:
         self.module_name = module_name
         self.target = target
         self.limits = limits or Limits()
+        self.hide = [Path(p) for p in hide]
         self.scratch: Path | None = None
-        self._proc = None  # _LocalProcess or containers.ContainerProcess
+        self._zygote = zygote
+        self._own_zygote = False
+        self._proc = None  # _ForkedProcess or containers.ContainerProcess
         self._last_output = ""
         self._buffer = b""
         self._ready = False
         self._load_error: StudentLoadError | None = None
         self.import_seconds: float | None = None
+        self.isolation = ""  # what the child reported: "namespaces", "basic (...)", "process"
         self.starts = 0
+        self.call_seconds = 0.0  # time spent in student calls, against limits.submission_seconds
+        self.out_of_time = False
 
     @property
     def load_error(self) -> str:
@@ -187,16 +250,20 @@ class Sandbox:
 
     # -- life cycle -----------------------------------------------------------------
     def start(self) -> None:
-        """Start the child without waiting for it (it imports MindSpore meanwhile)."""
-        if self._proc is not None or self._load_error is not None:
-            return
+        """Get ready without waiting: a local zygote starts importing MindSpore now."""
+        if self.target == "local" and self._zygote is None:
+            self._zygote, self._own_zygote = Zygote(self.limits.load_seconds), True
+
+    def _spawn(self) -> None:
+        self.start()
         self._discard_scratch()
         self.scratch = Path(tempfile.mkdtemp(prefix="mslab-"))
         student_file = self.scratch / f"{self.module_name}.py"
         student_file.write_bytes(self.source_bytes)
         if self.target == "local":
-            argv = [self.module_name, str(student_file), "CPU"]
-            self._proc = _LocalProcess(argv, self.scratch, self.limits)
+            self._proc = _ForkedProcess(
+                self._zygote, self.module_name, student_file, self.scratch, self.limits, self.hide
+            )
         else:
             from mslab.containers import ContainerProcess
 
@@ -207,6 +274,9 @@ class Sandbox:
     def close(self) -> None:
         self._stop()
         self._discard_scratch()
+        if self._own_zygote:
+            self._zygote.close()
+            self._zygote, self._own_zygote = None, False
 
     def __enter__(self) -> Sandbox:
         self.start()
@@ -229,10 +299,18 @@ class Sandbox:
     # -- calls ----------------------------------------------------------------------
     def call(self, fn: str, *args, timeout: float | None = None):
         """Call ``fn(*args)`` in the student module and return its value as plain data."""
+        budget = self.limits.submission_seconds - self.call_seconds
+        if budget <= 0:
+            self.out_of_time = True
+            raise StudentTimeout(f"{fn}() not run: the submission used up its {self.limits.submission_seconds:g} s")
         self._ensure_ready()
         token = secrets.token_hex(8)
         request = {"op": "call", "id": token, "fn": fn, "args": [wire.encode(a) for a in args]}
-        reply = self._exchange(request, timeout or self.limits.call_seconds, f"{fn}()")
+        started = time.monotonic()
+        try:
+            reply = self._exchange(request, min(timeout or self.limits.call_seconds, budget), f"{fn}()")
+        finally:
+            self.call_seconds += time.monotonic() - started
         if reply.get("op") != "result" or reply.get("id") != token or "ok" not in reply:
             self._stop()
             raise StudentCrashed(f"{fn}(): the student process sent an unexpected message")
@@ -259,7 +337,7 @@ class Sandbox:
         if self._load_error is not None:
             raise self._load_error
         if self._proc is None:
-            self.start()
+            self._spawn()
         if self._ready:
             return
         msg = self._exchange(None, self.limits.load_seconds, "loading the submission")
@@ -267,6 +345,7 @@ class Sandbox:
             self._ready = True
             value = msg.get("import_seconds")
             self.import_seconds = value if type(value) is float else None
+            self.isolation = str(msg.get("isolation", ""))[:100]
             return
         self._stop()
         if msg.get("op") == "load_error" and isinstance(msg.get("error"), dict):

@@ -6,6 +6,7 @@ from pathlib import Path
 
 from invoke import task
 from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
 from mslab import grade as grading
 from mslab.tasks import TARGET_HELP, split_names, user_errors
@@ -13,25 +14,41 @@ from mslab.tasks import TARGET_HELP, split_names, user_errors
 
 @task(
     help={
-        "submissions": "folder of student folders, each holding <lab>.py files",
-        "out": "where gradebook.csv and <student>/<lab>/results.json go",
+        "submissions": "folder of student folders (<student>/<lab>.py) and/or <student>.zip files",
+        "out": "where the gradebook, reports and <student>/<lab>/ results go (default: out)",
         "labs": "comma-separated labs to grade (default: all)",
-        "seed": "seed of the hidden checks' random draws (default: a new one)",
         "target": TARGET_HELP,
+        "isolation": "process (default: forked from a warm worker, in its own namespaces) or container (a fresh container per submission)",
+        "jobs": "parallel workers (default: the number of CPUs)",
+        "force": "regrade everything, even what an earlier run already graded",
+        "seed": "seed of the hidden checks' draws (default: the one this --out already uses, else a new one)",
     }
 )
 @user_errors
-def grade(c, submissions, out="out", labs=None, seed=None, target="local"):
-    """Grade every <student>/<lab>.py under SUBMISSIONS with all checks, hidden included."""
-    console = Console()
-
-    def show(row):
-        colour = "green" if row.status == "graded" and row.score == row.max_score else "yellow"
-        note = f" — {row.reason}" if row.reason else ""
-        console.print(f"[{colour}]{row.student:>12} {row.lab:<20} {row.score:g}/{row.max_score:g} {row.status}[/]{note}")
-
-    rows = grading.grade_class(
-        Path(submissions), Path(out), labs=split_names(labs), target=target,
-        seed=None if seed is None else int(seed), progress=show,
+def grade(c, submissions, out="out", labs=None, target="local", isolation="process", jobs=None, force=False, seed=None):
+    """Grade every student × lab under SUBMISSIONS with all checks; resumable (rerun to continue)."""
+    counts: dict[str, int] = {}
+    bar = Progress(
+        TextColumn("grading"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
+        TextColumn("{task.description}"), console=Console(stderr=True),
     )
-    console.print(f"{len(rows)} results in {Path(out) / 'gradebook.csv'}")
+    task_id = bar.add_task("", total=None)
+
+    def show(total=None, record=None):
+        if total is not None:  # the work is known: only now does the bar appear
+            bar.start()
+            bar.update(task_id, total=total)
+        if record is not None:
+            counts[record["status"]] = counts.get(record["status"], 0) + 1
+            bar.update(task_id, advance=1, description=f"{record['student']} {record['lab']}")
+
+    try:
+        records = grading.grade_class(
+            Path(submissions), Path(out), labs=split_names(labs), target=target, isolation=isolation,
+            jobs=None if jobs is None else int(jobs), force=force,
+            seed=None if seed is None else int(seed), progress=show,
+        )
+    finally:
+        bar.stop()
+    summary = ", ".join(f"{n} {status}" for status, n in sorted(counts.items()))
+    print(f"{len(records)} results ({summary}) in {Path(out) / 'gradebook.csv'}; report: {Path(out) / 'report.html'}")
