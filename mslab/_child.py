@@ -188,7 +188,10 @@ def _child_of_zygote(request: dict, channel: int) -> None:
                 os.close(channel)
                 _mirror(os.waitpid(first, 0)[1])
             jail.die_with_parent()
-            jail.inside(scratch, [Path(p) for p in request["hide"]])
+            import mslab  # noqa: PLC0415
+
+            needed = [Path(p) for p in sys.path if p] + [Path(mslab.__file__).parent]
+            jail.inside(scratch, [Path(p) for p in request["hide"]], needed)
         os.dup2(channel, 0)
         os.dup2(channel, 1)
         os.close(channel)

@@ -194,7 +194,7 @@ def run_checks(
     files = [lab.visible_checks] + ([lab.hidden_checks] if hidden else [])
     seed = secrets.randbits(31) if seed is None else seed
     started = time.perf_counter()
-    hidden_paths = (labs_root(), *hide)
+    hidden_paths = (labs_root(), labs_root().parent, *hide)  # the checks, and the checkout around them
     sandbox = Sandbox(submission, lab.module, target=target, limits=limits, zygote=zygote, hide=hidden_paths)
     plugin = _Plugin(sandbox, {lab.hidden_checks.resolve()}, seed)
     checks.set_target(target)

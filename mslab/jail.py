@@ -143,13 +143,33 @@ def _mounts() -> list[tuple[str, int]]:
     return found
 
 
-def inside(scratch: Path, hide: list[Path]) -> None:
-    """In the PID namespace's first process: the filesystem view, then drop every privilege."""
+def _bind_back(paths: list[Path], into: Path, data: str, flags: int) -> None:
+    """Cover ``into`` with an empty tmpfs, then bind ``paths`` (inside it) back where they were."""
+    keep = [(p, os.open(p, os.O_PATH)) for p in paths if p.exists()]
+    _mount("tmpfs", into, "tmpfs", MS_NOSUID | MS_NODEV, data)
+    for path, fd in keep:
+        if path.is_dir() or os.path.isdir(f"/proc/self/fd/{fd}"):
+            path.mkdir(parents=True, exist_ok=True)
+        else:
+            path.parent.mkdir(parents=True, exist_ok=True)
+            path.touch()
+        _mount(f"/proc/self/fd/{fd}", path, None, MS_BIND)
+        os.close(fd)
+    if flags & MS_RDONLY:
+        _mount(None, into, None, MS_REMOUNT | MS_RDONLY | MS_NOSUID | MS_NODEV, data)
+
+
+def inside(scratch: Path, hide: list[Path], keep: list[Path]) -> None:
+    """In the PID namespace's first process: the filesystem view, then drop every privilege.
+
+    Everything is read-only. Each ``hide`` folder becomes an empty read-only tmpfs, except the
+    ``keep`` paths inside it (the interpreter's and mslab's own files), bound back read-only.
+    The temporary folder holding ``scratch`` becomes an empty tmpfs too (other students'
+    scratch folders vanish) with ``scratch`` bound back as the one writable folder of the host's.
+    """
     _mount("proc", "/proc", "proc", MS_NOSUID | MS_NODEV | MS_NOEXEC)
-    _mount(scratch, scratch, None, MS_BIND | MS_REC)
-    keep_writable = {str(scratch), "/proc"}
     for point, flags in _mounts():
-        if point in keep_writable or point.startswith("/proc/"):
+        if point == "/proc" or point.startswith("/proc/"):
             continue
         try:
             _mount(None, point, None, MS_BIND | MS_REMOUNT | MS_RDONLY | flags)
@@ -158,11 +178,14 @@ def inside(scratch: Path, hide: list[Path]) -> None:
                 raise
     if Path("/dev/shm").is_dir():
         _mount("tmpfs", "/dev/shm", "tmpfs", MS_NOSUID | MS_NODEV | MS_NOEXEC, "size=64m,mode=1777")
-    for path in hide:
-        if path.is_dir():
-            _mount("tmpfs", path, "tmpfs", MS_RDONLY | MS_NOSUID | MS_NODEV | MS_NOEXEC, "size=4k,mode=0555")
-        elif path.exists():
-            _mount("/dev/null", path, None, MS_BIND)
+    for folder in hide:
+        if folder.is_dir() and folder != Path("/") and folder not in scratch.parents:
+            inner = [k for k in keep if folder in k.parents or k == folder]
+            _bind_back(inner, folder, "size=4k,mode=0755", MS_RDONLY)
+        elif folder.is_file():
+            _mount("/dev/null", folder, None, MS_BIND)
+    _bind_back([scratch], scratch.parent, "size=64m,mode=1777", 0)
+    _mount(None, scratch, None, MS_BIND | MS_REMOUNT | MS_NOSUID | MS_NODEV)  # the bind copied "ro"
     drop_privileges()
 
 
