@@ -47,6 +47,8 @@ class Report:
     load_error: str = ""  # set when the submission could not even be imported
     isolation: str = ""  # how the student process was isolated (see mslab.jail)
     out_of_time: bool = False  # the submission used up its time budget (Limits.submission_seconds)
+    start_seconds: float = 0.0  # of `seconds`: starting the student process until it was ready
+    student_seconds: float = 0.0  # of `seconds`: inside student calls (the rest is checking)
 
     @property
     def score(self) -> float:
@@ -203,6 +205,7 @@ def run_checks(
         _pytest(lab, files, plugin, *([f"--junitxml={junitxml}"] if junitxml else []))
         output, load_error, isolation = sandbox.output(), sandbox.load_error, sandbox.isolation
         out_of_time = sandbox.out_of_time
+        start_seconds, student_seconds = sandbox.start_seconds, sandbox.call_seconds
     finally:
         sandbox.close()
     return Report(
@@ -216,4 +219,6 @@ def run_checks(
         load_error=load_error,
         isolation=isolation,
         out_of_time=out_of_time,
+        start_seconds=start_seconds,
+        student_seconds=student_seconds,
     )

@@ -241,6 +241,7 @@ class Sandbox:
         self.isolation = ""  # what the child reported: "namespaces", "basic (...)", "process"
         self.starts = 0
         self.call_seconds = 0.0  # time spent in student calls, against limits.submission_seconds
+        self.start_seconds = 0.0  # time spent starting children until they were ready
         self.out_of_time = False
 
     @property
@@ -337,10 +338,16 @@ class Sandbox:
         if self._load_error is not None:
             raise self._load_error
         if self._proc is None:
+            started = time.monotonic()
             self._spawn()
+            self.start_seconds += time.monotonic() - started
         if self._ready:
             return
-        msg = self._exchange(None, self.limits.load_seconds, "loading the submission")
+        started = time.monotonic()
+        try:
+            msg = self._exchange(None, self.limits.load_seconds, "loading the submission")
+        finally:
+            self.start_seconds += time.monotonic() - started
         if msg.get("op") == "ready":
             self._ready = True
             value = msg.get("import_seconds")

@@ -114,3 +114,79 @@ def test_grading_the_bundled_class(tmp_path):
     assert results["score"] == points("value_and_grad", lambda c: not c.errata)
     assert any("erratum 6" in t["output"] for t in results["tests"])
     assert not (tmp_path / "carol" / "value_and_grad").exists()
+
+
+def test_killed_mid_run_then_rerun_equals_an_uninterrupted_run(tmp_path):
+    import os
+    import signal
+    import subprocess
+    import time
+
+    from mslab import report
+    from mslab.grade import grade_class
+
+    full, part = tmp_path / "full", tmp_path / "part"
+    grade_class(EXAMPLES, full, seed=5, jobs=2)
+    exe = str(ROOT / ".venv" / "bin" / "inv") if (ROOT / ".venv" / "bin" / "inv").exists() else "inv"
+    run = subprocess.Popen(
+        [exe, "--search-root", str(ROOT), "grade", str(EXAMPLES), "--out", str(part), "--seed", "5", "--jobs", "2"],
+        start_new_session=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+    )
+    deadline = time.monotonic() + 120
+    while not list(part.glob("*/*/record.json")) and time.monotonic() < deadline:
+        time.sleep(0.05)
+    os.killpg(run.pid, signal.SIGKILL)  # the grader, its workers, zygotes and sandboxes at once
+    run.wait()
+    for _ in range(100):  # die_with_parent: workers, then zygotes, then sandboxes follow the grader
+        left = subprocess.run(["pgrep", "-f", "mslab._child"], capture_output=True, text=True).stdout.split()
+        if not left:
+            break
+        time.sleep(0.05)
+    assert left == [], "a killed grader leaves no student or zygote process behind"
+    done = len(list(part.glob("*/*/record.json")))
+    assert 1 <= done < 9, "killed in the middle (9 of the 12 rows are graded, 3 are missing/rejected)"
+    assert not (part / "gradebook.csv").exists()
+    rerun = inv("grade", str(EXAMPLES), "--out", str(part), "--jobs", "2")
+    assert rerun.returncode == 0, rerun.stderr
+    for name in report.FILES:
+        assert (part / name).read_bytes() == (full / name).read_bytes(), name
+
+
+def test_rerun_skips_what_is_graded_and_regrades_changed_or_named_students(tmp_path):
+    import shutil
+
+    from mslab.grade import grade_class
+
+    class_dir = tmp_path / "class"
+    for student in ("alice", "bob"):
+        shutil.copytree(EXAMPLES / student, class_dir / student)
+    out = tmp_path / "out"
+    first = {(r["student"], r["lab"]): r for r in grade_class(class_dir, out, labs=["derivatives"], seed=2, jobs=1)}
+    stamp = {k: (out / k[0] / k[1] / "record.json").stat().st_mtime_ns for k in first}
+    seen = []
+    grade_class(class_dir, out, labs=["derivatives"], jobs=1, progress=lambda **kw: seen.append(kw))
+    assert {k: (out / k[0] / k[1] / "record.json").stat().st_mtime_ns for k in first} == stamp
+    shutil.copy(EXAMPLES / "alice" / "derivatives.py", class_dir / "bob" / "derivatives.py")  # bob fixes his work
+    again = {(r["student"], r["lab"]): r for r in grade_class(class_dir, out, labs=["derivatives"], jobs=1, regrade=["alice"])}
+    assert again[("bob", "derivatives")]["score"] == points("derivatives") > first[("bob", "derivatives")]["score"]
+    assert (out / "alice" / "derivatives" / "record.json").stat().st_mtime_ns != stamp[("alice", "derivatives")]
+
+
+def test_zipped_and_rejected_submissions(tmp_path):
+    import zipfile
+
+    from mslab.grade import grade_class
+
+    class_dir = tmp_path / "class"
+    class_dir.mkdir()
+    with zipfile.ZipFile(class_dir / "zoe.zip", "w") as zf:
+        zf.write(EXAMPLES / "alice" / "derivatives.py", "zoe/derivatives.py")
+    with zipfile.ZipFile(class_dir / "eve.zip", "w") as zf:
+        zf.writestr("../../evil.py", "import os")
+        zf.write(EXAMPLES / "alice" / "derivatives.py", "derivatives.py")
+    (class_dir / "notes.txt").write_text("not a student")
+    records = {r["student"]: r for r in grade_class(class_dir, tmp_path / "out", labs=["derivatives"], seed=1, jobs=1)}
+    assert set(records) == {"zoe", "eve"}
+    assert records["zoe"]["score"] == points("derivatives") and records["zoe"]["status"] == "graded"
+    assert records["eve"]["status"] == "rejected" and "zip-slip" in records["eve"]["reason"]
+    assert not (tmp_path / "evil.py").exists() and not (tmp_path / "out" / "evil.py").exists()

@@ -21,11 +21,13 @@ from mslab.tasks import TARGET_HELP, split_names, user_errors
         "isolation": "process (default: forked from a warm worker, in its own namespaces) or container (a fresh container per submission)",
         "jobs": "parallel workers (default: the number of CPUs)",
         "force": "regrade everything, even what an earlier run already graded",
+        "regrade": "comma-separated students to regrade even if already graded",
         "seed": "seed of the hidden checks' draws (default: the one this --out already uses, else a new one)",
     }
 )
 @user_errors
-def grade(c, submissions, out="out", labs=None, target="local", isolation="process", jobs=None, force=False, seed=None):
+def grade(c, submissions, out="out", labs=None, target="local", isolation="process", jobs=None, force=False,
+          regrade=None, seed=None):
     """Grade every student × lab under SUBMISSIONS with all checks; resumable (rerun to continue)."""
     counts: dict[str, int] = {}
     bar = Progress(
@@ -45,7 +47,7 @@ def grade(c, submissions, out="out", labs=None, target="local", isolation="proce
     try:
         records = grading.grade_class(
             Path(submissions), Path(out), labs=split_names(labs), target=target, isolation=isolation,
-            jobs=None if jobs is None else int(jobs), force=force,
+            jobs=None if jobs is None else int(jobs), force=force, regrade=split_names(regrade),
             seed=None if seed is None else int(seed), progress=show,
         )
     finally:
