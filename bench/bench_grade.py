@@ -1,0 +1,81 @@
+"""Class grading throughput: warm workers (`inv grade`) against a naive serial loop that starts
+one fresh checker process per submission (`inv lab.check --all`, which imports MindSpore each
+time), on N generated submissions, measured in one run; and the cost per submission × lab split
+into start-up, student code and checking.
+
+    .venv/bin/python bench/bench_grade.py [--students 20] [--jobs 2] [--lab derivatives]
+
+Goal (issue 4): ratio ≥ 10× on 2 cores. Printed, not asserted.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+INV = [str(Path(sys.executable).with_name("inv")), "--search-root", str(ROOT)]
+sys.path.insert(0, str(ROOT))
+
+from mslab.labs import get_lab  # noqa: E402
+
+
+def make_class(folder: Path, lab, students: int) -> None:
+    """Half the class hands in the reference solution, half each known mistake in turn."""
+    source = lab.solution.read_text(encoding="utf-8")
+    variants = [source]
+    for mistake in lab.mistakes:
+        text = source
+        for old, new in mistake["replace"]:
+            text = text.replace(old, new)
+        variants.append(text)
+    for i in range(students):
+        student = folder / f"student{i:03d}"
+        student.mkdir(parents=True)
+        text = variants[0] if i % 2 == 0 else variants[1 + (i // 2) % (len(variants) - 1)]
+        (student / f"{lab.name}.py").write_text(text, encoding="utf-8")
+
+
+def timed(cmd: list[str]) -> float:
+    start = time.perf_counter()
+    subprocess.run(cmd, check=False, capture_output=True, env={**os.environ, "GLOG_v": "3"})
+    return time.perf_counter() - start
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--students", type=int, default=20, help="generated submissions")
+    parser.add_argument("--jobs", type=int, default=os.cpu_count() or 2, help="warm workers")
+    parser.add_argument("--lab", default="derivatives", help="lab to grade")
+    args = parser.parse_args()
+    lab = get_lab(args.lab)
+    with tempfile.TemporaryDirectory() as tmp:
+        class_dir, out = Path(tmp) / "class", Path(tmp) / "out"
+        make_class(class_dir, lab, args.students)
+        warm = timed([*INV, "grade", str(class_dir), "--out", str(out), "--labs", lab.name,
+                      "--jobs", str(args.jobs), "--seed", "1", "--force"])
+        naive = sum(
+            timed([*INV, "lab.check", lab.name, "--submission", str(p / f"{lab.name}.py"), "--all", "--seed", "1"])
+            for p in sorted(class_dir.iterdir())
+        )
+        records = [json.loads(p.read_text()) for p in out.glob(f"*/{lab.name}/record.json")]
+    start = statistics.mean(r["start_seconds"] for r in records)
+    student = statistics.mean(r["student_seconds"] for r in records)
+    total = statistics.mean(r["seconds"] for r in records)
+    print(f"{args.students} submissions of {lab.name}, {args.jobs} warm workers, {os.cpu_count()} CPUs")
+    print(f"naive serial loop (one checker process each): {naive:8.2f} s  ({naive / args.students:.3f} s each)")
+    print(f"warm workers (inv grade):                     {warm:8.2f} s  ({warm / args.students:.3f} s each)")
+    print(f"throughput ratio: {naive / warm:.1f}x   (goal >= 10x)")
+    print(f"per submission x lab in a warm worker: start-up {start:.3f} s, student code {student:.3f} s, "
+          f"checking {total - start - student:.3f} s (total {total:.3f} s)")
+
+
+if __name__ == "__main__":
+    main()
