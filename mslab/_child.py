@@ -191,7 +191,10 @@ def _child_of_zygote(request: dict, channel: int) -> None:
             import mslab  # noqa: PLC0415
 
             needed = [Path(p) for p in sys.path if p] + [Path(mslab.__file__).parent]
-            jail.inside(scratch, [Path(p) for p in request["hide"]], needed)
+            try:
+                jail.inside(scratch, [Path(p) for p in request["hide"]], needed)
+            except OSError as exc:  # e.g. no new /proc in this user namespace: say so, go on
+                isolation = f"basic (namespaces, but the jail failed: {exc})"
         os.dup2(channel, 0)
         os.dup2(channel, 1)
         os.close(channel)

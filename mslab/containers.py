@@ -61,7 +61,7 @@ class ContainerProcess:
         student_file.chmod(0o644)  # readable by the image's user; its folder stays private
         inside = f"{SUBMISSION_DIR}/{module_name}.py"
         kwargs = _run_kwargs(target, limits, [f"{student_file}:{inside}:ro"], "sandbox")
-        command = ["python", "-I", "-m", "mslab._child", module_name, inside, images.device(target)]
+        command = ["python", "-I", "-m", "mslab._child", module_name, inside, images.device(target), "container"]
         import docker
 
         try:

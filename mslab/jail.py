@@ -1,13 +1,15 @@
 """Linux isolation for one sandboxed student process, entered right after the zygote forks it.
 
-:func:`enter` runs in the forked, single-threaded child. It gives the student process its own
-mount, PID, network and IPC namespaces (plus a user namespace when not root), then in the new
-PID namespace's first process (:func:`inside`): a fresh ``/proc`` that shows only the student's
-processes, every mount read-only except the scratch directory, a private ``/dev/shm``, empty
-read-only tmpfs over the paths it must not see (labs with their hidden checks and solutions,
-other students' submissions, the results), and no capabilities or new privileges afterwards.
-When that first process exits, the kernel kills everything else in its PID namespace; as root,
-a pids cgroup also caps how many processes it may start (a fork bomb) and lists them for the kill.
+:func:`enter` runs in the forked, single-threaded child: its own mount, PID, network and IPC
+namespaces (plus a user namespace when not root). In the new PID namespace's first process,
+:func:`inside` builds a new root that holds only what a student process needs — the system's
+libraries, the interpreter's and mslab's files, read-only; its own scratch folder, ``/tmp`` and
+``/dev/shm``; a few harmless devices; a ``/proc`` showing only its own processes — pivots into it,
+detaches the host's tree and drops every capability. Checkouts (labs with hidden checks and
+solutions), submissions, results, other students' scratch folders, home folders and block
+devices are simply not there. When that first process exits, the kernel kills everything else
+in its PID namespace; as root, a pids cgroup also caps how many processes and threads it may
+have (a fork bomb) and lists them for the kill.
 
 Where namespaces are not allowed (no root and no unprivileged user namespaces), the child keeps
 the basic isolation — own session, scratch directory and rlimits — and says so.
@@ -27,18 +29,8 @@ CLONE_NEWUSER = 0x10000000
 CLONE_NEWPID = 0x20000000
 CLONE_NEWNET = 0x40000000
 MS_RDONLY, MS_NOSUID, MS_NODEV, MS_NOEXEC = 1, 2, 4, 8
-MS_REMOUNT, MS_NOATIME, MS_NODIRATIME, MS_BIND, MS_REC = 32, 1024, 2048, 4096, 16384
-MS_PRIVATE, MS_RELATIME, MS_STRICTATIME = 1 << 18, 1 << 21, 1 << 24
+MS_REMOUNT, MS_BIND, MS_REC, MS_PRIVATE = 32, 4096, 16384, 1 << 18
 PR_SET_PDEATHSIG, PR_CAPBSET_DROP, PR_SET_CHILD_SUBREAPER, PR_SET_NO_NEW_PRIVS = 1, 24, 36, 38
-_OPTION_FLAGS = {
-    "nosuid": MS_NOSUID,
-    "nodev": MS_NODEV,
-    "noexec": MS_NOEXEC,
-    "noatime": MS_NOATIME,
-    "nodiratime": MS_NODIRATIME,
-    "relatime": MS_RELATIME,
-    "strictatime": MS_STRICTATIME,
-}
 PIDS_CGROUP = Path("/sys/fs/cgroup/pids")
 
 _libc = ctypes.CDLL(None, use_errno=True)
@@ -130,62 +122,73 @@ def enter() -> str:
     return "namespaces"
 
 
-def _mounts() -> list[tuple[str, int]]:
-    """Mount points and the flags to keep when remounting them."""
-    found = []
-    for line in Path("/proc/self/mountinfo").read_text().splitlines():
-        fields = line.split()
-        point = fields[4].encode().decode("unicode_escape")
-        flags = 0
-        for option in fields[5].split(","):
-            flags |= _OPTION_FLAGS.get(option, 0)
-        found.append((point, flags))
-    return found
+#: What a student process sees of the host, read-only: the system's programs and libraries and
+#: the few files of /etc that loading them needs. Everything else — home folders, /root, /opt,
+#: /srv, /work, /var, /mnt, block devices, every checkout — is absent.
+SYSTEM = (
+    "/usr", "/bin", "/sbin", "/lib", "/lib32", "/lib64", "/libx32",
+    "/etc/ld.so.cache", "/etc/ld.so.conf", "/etc/ld.so.conf.d", "/etc/localtime", "/etc/passwd",
+    "/etc/group", "/etc/hosts", "/etc/nsswitch.conf", "/sys/devices/system/cpu",
+)
+DEVICES = ("/dev/null", "/dev/zero", "/dev/full", "/dev/random", "/dev/urandom")
+_PIVOT_ROOT = {"x86_64": 155, "aarch64": 41}.get(os.uname().machine)
+MNT_DETACH = 2
 
 
-def _bind_back(paths: list[Path], into: Path, data: str, flags: int) -> None:
-    """Cover ``into`` with an empty tmpfs, then bind ``paths`` (inside it) back where they were."""
-    keep = [(p, os.open(p, os.O_PATH)) for p in paths if p.exists()]
-    _mount("tmpfs", into, "tmpfs", MS_NOSUID | MS_NODEV, data)
-    for path, fd in keep:
-        if path.is_dir() or os.path.isdir(f"/proc/self/fd/{fd}"):
-            path.mkdir(parents=True, exist_ok=True)
-        else:
-            path.parent.mkdir(parents=True, exist_ok=True)
-            path.touch()
-        _mount(f"/proc/self/fd/{fd}", path, None, MS_BIND)
-        os.close(fd)
-    if flags & MS_RDONLY:
-        _mount(None, into, None, MS_REMOUNT | MS_RDONLY | MS_NOSUID | MS_NODEV, data)
+def _place(root: Path, path: Path, flags: int, source=None) -> None:
+    """Bind ``path`` (or ``source``) to the same place under ``root``, remounted with ``flags``."""
+    target = root / path.relative_to("/")
+    if source is None and path.is_symlink():
+        target.parent.mkdir(parents=True, exist_ok=True)
+        if not target.exists() and not target.is_symlink():
+            os.symlink(os.readlink(path), target)
+        return
+    if os.path.isdir(source or path):
+        target.mkdir(parents=True, exist_ok=True)
+    else:
+        target.parent.mkdir(parents=True, exist_ok=True)
+        target.touch()
+    _mount(source or path, target, None, MS_BIND | MS_REC)
+    _mount(None, target, None, MS_BIND | MS_REMOUNT | flags)
 
 
 def inside(scratch: Path, hide: list[Path], keep: list[Path]) -> None:
-    """In the PID namespace's first process: the filesystem view, then drop every privilege.
+    """In the PID namespace's first process: a new root holding only what the student may see.
 
-    Everything is read-only. Each ``hide`` folder becomes an empty read-only tmpfs, except the
-    ``keep`` paths inside it (the interpreter's and mslab's own files), bound back read-only.
-    The temporary folder holding ``scratch`` becomes an empty tmpfs too (other students'
-    scratch folders vanish) with ``scratch`` bound back as the one writable folder of the host's.
+    The new root is an empty tmpfs over the folder of scratch folders (so other students'
+    scratch folders are gone too). Into it, read-only: :data:`SYSTEM`, a few :data:`DEVICES`
+    and the ``keep`` paths (the interpreter's and mslab's own files) — but no ``keep`` path that
+    holds a ``hide`` path (the checkout with the labs, the submissions, the results). Writable:
+    its ``scratch`` folder, a private ``/tmp`` and ``/dev/shm``. Then a fresh ``/proc`` of its own
+    PID namespace, ``pivot_root`` into it, the host's tree detached, and every privilege dropped.
     """
-    _mount("proc", "/proc", "proc", MS_NOSUID | MS_NODEV | MS_NOEXEC)
-    for point, flags in _mounts():
-        if point == "/proc" or point.startswith("/proc/"):
-            continue
-        try:
-            _mount(None, point, None, MS_BIND | MS_REMOUNT | MS_RDONLY | flags)
-        except OSError:
-            if point == "/":
-                raise
-    if Path("/dev/shm").is_dir():
-        _mount("tmpfs", "/dev/shm", "tmpfs", MS_NOSUID | MS_NODEV | MS_NOEXEC, "size=64m,mode=1777")
-    for folder in hide:
-        if folder.is_dir() and folder != Path("/") and folder not in scratch.parents:
-            inner = [k for k in keep if folder in k.parents or k == folder]
-            _bind_back(inner, folder, "size=4k,mode=0755", MS_RDONLY)
-        elif folder.is_file():
-            _mount("/dev/null", folder, None, MS_BIND)
-    _bind_back([scratch], scratch.parent, "size=64m,mode=1777", 0)
-    _mount(None, scratch, None, MS_BIND | MS_REMOUNT | MS_NOSUID | MS_NODEV)  # the bind copied "ro"
+    if _PIVOT_ROOT is None:
+        raise OSError(0, f"no pivot_root number known for {os.uname().machine}")
+    keep = [k for k in keep if k.is_absolute() and k.exists() and not any(k == h or k in h.parents for h in hide)]
+    root = scratch.parent
+    scratch_fd = os.open(scratch, os.O_PATH | os.O_DIRECTORY)
+    _mount("tmpfs", root, "tmpfs", MS_NOSUID | MS_NODEV, "size=64m,mode=0755")
+    readonly = MS_RDONLY | MS_NOSUID | MS_NODEV
+    for path in [*map(Path, SYSTEM), *keep]:
+        if path.exists() or path.is_symlink():
+            _place(root, path, readonly)
+    for device in map(Path, DEVICES):
+        if device.exists():
+            _place(root, device, MS_NOSUID)
+    for folder, size in (("tmp", "64m"), ("dev/shm", "64m")):
+        (root / folder).mkdir(parents=True, exist_ok=True)
+        _mount("tmpfs", root / folder, "tmpfs", MS_NOSUID | MS_NODEV, f"size={size},mode=1777")
+    _place(root, scratch, MS_NOSUID | MS_NODEV, source=f"/proc/self/fd/{scratch_fd}")
+    os.close(scratch_fd)
+    (root / "proc").mkdir()
+    _mount("proc", root / "proc", "proc", MS_NOSUID | MS_NODEV | MS_NOEXEC)
+    (root / ".old").mkdir()
+    os.chdir(root)
+    _call(_libc.syscall(_PIVOT_ROOT, b".", b".old"), "pivot_root")
+    os.chdir("/")
+    _call(_libc.umount2(b"/.old", MNT_DETACH), "umount the host's tree")
+    os.rmdir("/.old")
+    _mount(None, "/", None, MS_REMOUNT | MS_RDONLY | MS_NOSUID | MS_NODEV, "size=64m,mode=0755")
     drop_privileges()
 
 

@@ -71,6 +71,13 @@ class StudentCrashed(StudentError):
     pass
 
 
+def scratch_root() -> Path:
+    """The folder of this user's sandbox scratch folders (the jail hides all but a child's own)."""
+    root = Path(tempfile.gettempdir()) / f"mslab-sandboxes-{os.getuid()}"
+    root.mkdir(mode=0o700, exist_ok=True)
+    return root
+
+
 def _child_env(scratch: Path) -> dict:
     return {
         "PATH": "/usr/local/bin:/usr/bin:/bin",
@@ -258,7 +265,7 @@ class Sandbox:
     def _spawn(self) -> None:
         self.start()
         self._discard_scratch()
-        self.scratch = Path(tempfile.mkdtemp(prefix="mslab-"))
+        self.scratch = Path(tempfile.mkdtemp(prefix="mslab-", dir=scratch_root()))
         student_file = self.scratch / f"{self.module_name}.py"
         student_file.write_bytes(self.source_bytes)
         if self.target == "local":

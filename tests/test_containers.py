@@ -87,3 +87,17 @@ def test_lab_run_in_the_container(cpu_image):
     result = inv("lab.run", "derivatives", "--target", "cpu")
     assert result.returncode == 0, result.stderr
     assert "12.0" in result.stdout
+
+
+def test_grading_a_class_with_a_fresh_container_per_submission(cpu_image, tmp_path):
+    from mslab.checker import collect
+    from mslab.grade import grade_class
+
+    checks = collect(LABS["derivatives"])
+    records = grade_class(ROOT / "examples" / "submissions", tmp_path, labs=["derivatives"],
+                          isolation="container", seed=3, jobs=2)
+    by_student = {r["student"]: r for r in records}
+    assert by_student["alice"]["score"] == sum(c.points for c in checks)
+    assert by_student["bob"]["score"] == sum(c.points for c in checks if not c.errata)
+    assert by_student["alice"]["isolation"] == "container"
+    assert by_student["dave"]["status"] == "unloadable"

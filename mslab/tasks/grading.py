@@ -52,5 +52,8 @@ def grade(c, submissions, out="out", labs=None, target="local", isolation="proce
         )
     finally:
         bar.stop()
+    weak = sorted({r["isolation"] for r in records if r.get("isolation", "namespaces") not in ("namespaces", "container")})
+    for isolation in weak:  # the records say which rows; the instructor should know at once
+        print(f"warning: some submissions ran with weaker isolation: {isolation}")
     summary = ", ".join(f"{n} {status}" for status, n in sorted(counts.items()))
     print(f"{len(records)} results ({summary}) in {Path(out) / 'gradebook.csv'}; report: {Path(out) / 'report.html'}")
