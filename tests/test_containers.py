@@ -101,3 +101,11 @@ def test_grading_a_class_with_a_fresh_container_per_submission(cpu_image, tmp_pa
     assert by_student["bob"]["score"] == sum(c.points for c in checks if not c.errata)
     assert by_student["alice"]["isolation"] == "container"
     assert by_student["dave"]["status"] == "unloadable"
+
+
+def test_lab_check_on_the_reference_in_the_container(cpu_image, tmp_path):
+    lab = LABS["derivatives"]
+    result = inv("lab.check", lab.name, "--submission", str(lab.solution), "--all", "--target", "cpu",
+                 "--results", str(tmp_path / "r.json"))
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert '"isolation": "container"' in (tmp_path / "r.json").read_text()
