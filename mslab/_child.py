@@ -1,9 +1,12 @@
 """The sandboxed side: imports one student file and serves the checker's call requests.
 
-Run as ``python -I -m mslab._child MODULE_NAME FILE DEVICE`` with the channel on stdin/stdout.
-The first thing it does is move the channel to private descriptors and point fds 0/1/2 at
+``python -I -m mslab._child --zygote`` is the warm zygote: it imports MindSpore (and computes
+nothing), then forks a child per spawn request, handing it the channel socket it was sent; the
+child isolates itself (:mod:`mslab.jail`), sets its limits and serves. ``python -I -m
+mslab._child MODULE FILE DEVICE [ISOLATION]`` serves directly (in containers), with the channel
+on stdin/stdout. Serving first moves the channel to private descriptors and points fds 0/1/2 at
 ``/dev/null`` and a log file, so nothing the student prints can reach the checker. Student code
-is untrusted and shares this process; the checker trusts nothing it sends beyond the data
+is untrusted and shares the serving process; the checker trusts nothing it sends beyond the data
 itself (see :mod:`mslab.wire`).
 """
 

@@ -1,11 +1,14 @@
-"""Runs one student file in a separate, limited process and calls its functions.
+"""Runs one student file in a separate, isolated, limited process and calls its functions.
 
-The checker never imports student code. A :class:`Sandbox` starts ``mslab._child`` in a fresh
-scratch directory (its own session, resource limits, a scrubbed environment), sends it call
-requests over the child's stdin/stdout (which the child takes over before loading the student
-file, see :mod:`mslab._child`) and gets plain data back (:mod:`mslab.wire`). Every call has a
-wall-clock deadline; a child that hangs, crashes or exits is killed with its whole process
-group, the call fails with a readable reason, and the next call starts a fresh child.
+The checker never imports student code. Locally, a :class:`Zygote` (MindSpore imported once,
+nothing computed) forks a child per student file, which isolates itself (:mod:`mslab.jail`),
+applies its limits and imports the file in its own scratch folder; with a container target the
+child runs in that target's container instead (:mod:`mslab.containers`). A :class:`Sandbox` sends
+call requests over the child's channel (a socket it takes off stdin/stdout before loading the
+student file, see :mod:`mslab._child`) and gets plain data back (:mod:`mslab.wire`). Every call
+has a deadline, and a submission a total budget; a child that hangs, crashes or exits is killed
+with everything it started, the call fails with a readable reason, and the next call starts a
+fresh child.
 """
 
 from __future__ import annotations
