@@ -168,6 +168,9 @@ def inside(scratch: Path, hide: list[Path], keep: list[Path]) -> None:
     root = scratch.parent
     scratch_fd = os.open(scratch, os.O_PATH | os.O_DIRECTORY)
     _mount("tmpfs", root, "tmpfs", MS_NOSUID | MS_NODEV, "size=64m,mode=0755")
+    for folder in ("tmp", "dev/shm"):  # first: what is placed below must not be covered
+        (root / folder).mkdir(parents=True, exist_ok=True)
+        _mount("tmpfs", root / folder, "tmpfs", MS_NOSUID | MS_NODEV, "size=64m,mode=1777")
     readonly = MS_RDONLY | MS_NOSUID | MS_NODEV
     for path in [*map(Path, SYSTEM), *keep]:
         if path.exists() or path.is_symlink():
@@ -175,9 +178,6 @@ def inside(scratch: Path, hide: list[Path], keep: list[Path]) -> None:
     for device in map(Path, DEVICES):
         if device.exists():
             _place(root, device, MS_NOSUID)
-    for folder, size in (("tmp", "64m"), ("dev/shm", "64m")):
-        (root / folder).mkdir(parents=True, exist_ok=True)
-        _mount("tmpfs", root / folder, "tmpfs", MS_NOSUID | MS_NODEV, f"size={size},mode=1777")
     _place(root, scratch, MS_NOSUID | MS_NODEV, source=f"/proc/self/fd/{scratch_fd}")
     os.close(scratch_fd)
     (root / "proc").mkdir()
