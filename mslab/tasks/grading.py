@@ -8,7 +8,6 @@ from invoke import task
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
-from mslab import grade as grading
 from mslab.tasks import TARGET_HELP, split_names, user_errors
 
 
@@ -29,6 +28,8 @@ from mslab.tasks import TARGET_HELP, split_names, user_errors
 def grade(c, submissions, out="out", labs=None, target="local", isolation="process", jobs=None, force=False,
           regrade=None, seed=None):
     """Grade every student × lab under SUBMISSIONS with all checks; resumable (rerun to continue)."""
+    from mslab import grade as grading
+
     counts: dict[str, int] = {}
     bar = Progress(
         TextColumn("grading"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),

@@ -8,16 +8,19 @@ from invoke import Collection, Exit, task
 from rich.console import Console
 from rich.table import Table
 
-from mslab import checker, labs
-from mslab import results as results_files
+from mslab import labs
 from mslab.tasks import TARGET_HELP, user_errors
 
+# mslab.checker (pytest, NumPy) is imported inside the tasks that need it: `lab.check` starts the
+# sandbox's zygote importing MindSpore first, so that both imports overlap.
 
 
 @task(name="list")
 @user_errors
 def list_(c):
     """List the labs, their tasks and points."""
+    from mslab import checker
+
     table = Table(title="mslab labs", title_justify="left")
     for column in ("lab", "title", "tasks", "visible points", "all points"):
         table.add_column(column)
@@ -58,11 +61,27 @@ def run(c, lab, target="local"):
 @user_errors
 def check(c, lab, submission=None, all=False, results=None, seed=None, target="local"):  # noqa: A002
     """Check a submission: a table of checks, points and hints. Exit 0 only at full marks."""
+    from mslab.sandbox import Zygote
+
+    zygote = Zygote() if target == "local" else None  # starts importing MindSpore right away
+    try:
+        _check(lab, submission, all, results, seed, target, zygote)
+    finally:
+        if zygote is not None:
+            zygote.close()
+
+
+def _check(lab, submission, all, results, seed, target, zygote):  # noqa: A002
+    from mslab import checker
+    from mslab import results as results_files
+
     chosen = labs.get_lab(lab)
     path = Path(submission) if submission else Path("work") / f"{chosen.name}.py"
     if submission is None and not path.exists():
         raise Exit(f"error: no submission at {path}: run `inv lab.start {lab}` first, or pass --submission FILE", code=2)
-    report = checker.run_checks(chosen, path, hidden=all, target=target, seed=None if seed is None else int(seed))
+    report = checker.run_checks(
+        chosen, path, hidden=all, target=target, seed=None if seed is None else int(seed), zygote=zygote
+    )
     results_files.print_report(report)
     if results:
         results_files.write_results(report, Path(results))
