@@ -261,12 +261,15 @@ class Sandbox:
 
     # -- life cycle -----------------------------------------------------------------
     def start(self) -> None:
-        """Get ready without waiting: a local zygote starts importing MindSpore now."""
+        """Get ready without waiting: a local zygote, or the container, starts importing MindSpore now."""
         if self.target == "local" and self._zygote is None:
             self._zygote, self._own_zygote = Zygote(self.limits.load_seconds), True
+        elif self.target != "local" and self._proc is None and self._load_error is None and not self.starts:
+            self._spawn()
 
     def _spawn(self) -> None:
-        self.start()
+        if self.target == "local" and self._zygote is None:
+            self.start()
         self._discard_scratch()
         self.scratch = Path(tempfile.mkdtemp(prefix="mslab-", dir=scratch_root()))
         student_file = self.scratch / f"{self.module_name}.py"
