@@ -26,7 +26,7 @@ from mslab.containers import resolve_target
 from mslab.errors import MslabError
 from mslab.labs import Lab, all_labs, get_lab
 from mslab.results import write_atomic, write_results
-from mslab.sandbox import Limits, Zygote
+from mslab.sandbox import Limits, Zygote, sweep_scratch
 from mslab.submissions import find_submissions
 
 STATE = "grading.json"
@@ -169,6 +169,7 @@ def grade_class(
     out.mkdir(parents=True, exist_ok=True)
     state = _state(out, seed, target)
     jail.sweep_cgroups()
+    sweep_scratch()
     found = find_submissions(submissions, [lab.name for lab in chosen], out / STAGING)
     maxima = {lab.name: sum(c.points for c in collect(lab)) for lab in chosen}
     digests = {lab.name: checks_digest(lab) for lab in chosen}

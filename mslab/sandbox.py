@@ -81,6 +81,14 @@ def scratch_root() -> Path:
     return root
 
 
+def sweep_scratch() -> None:
+    """Remove scratch folders whose grader died (kill -9) before it could remove them."""
+    for folder in scratch_root().glob("mslab-*-*"):
+        owner = folder.name.split("-")[1]
+        if owner.isdigit() and not Path(f"/proc/{owner}").exists():
+            shutil.rmtree(folder, ignore_errors=True)
+
+
 def _child_env(scratch: Path) -> dict:
     return {
         "PATH": "/usr/local/bin:/usr/bin:/bin",
@@ -271,7 +279,7 @@ class Sandbox:
         if self.target == "local" and self._zygote is None:
             self.start()
         self._discard_scratch()
-        self.scratch = Path(tempfile.mkdtemp(prefix="mslab-", dir=scratch_root()))
+        self.scratch = Path(tempfile.mkdtemp(prefix=f"mslab-{os.getpid()}-", dir=scratch_root()))
         student_file = self.scratch / f"{self.module_name}.py"
         student_file.write_bytes(self.source_bytes)
         if self.target == "local":

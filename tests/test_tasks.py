@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import csv
 import json
+from pathlib import Path
 
 import pytest
 from conftest import LABS, ROOT, inv
@@ -146,10 +147,14 @@ def test_killed_mid_run_then_rerun_equals_an_uninterrupted_run(tmp_path):
     done = len(list(part.glob("*/*/record.json")))
     assert 1 <= done < 9, "killed in the middle (9 of the 12 rows are graded, 3 are missing/rejected)"
     assert not (part / "gradebook.csv").exists()
+    from mslab.sandbox import scratch_root
+
+    orphans = [p for p in scratch_root().glob(f"mslab-*-*") if not Path(f"/proc/{p.name.split('-')[1]}").exists()]
     rerun = inv("grade", str(EXAMPLES), "--out", str(part), "--jobs", "2")
     assert rerun.returncode == 0, rerun.stderr
     for name in report.FILES:
         assert (part / name).read_bytes() == (full / name).read_bytes(), name
+    assert not any(p.exists() for p in orphans), "the rerun removed the killed run's scratch folders"
 
 
 def test_rerun_skips_what_is_graded_and_regrades_changed_or_named_students(tmp_path):
