@@ -65,7 +65,7 @@ def test_gradient_descent_lowers_the_loss_and_steps_against_the_gradient():
 def test_problems_are_the_checkers_own_reproducible_draws():
     a = numeric.logistic_problem(np.random.default_rng(9), 4, 3)
     b = numeric.logistic_problem(np.random.default_rng(9), 4, 3)
-    for u, v in zip(a, b):
+    for u, v in zip(a, b, strict=True):
         np.testing.assert_array_equal(u, v)
     X, y, W, b_ = a
     assert (X.dtype, y.dtype, W.dtype, b_.dtype) == (np.float32, np.bool_, np.float32, np.float32)

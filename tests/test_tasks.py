@@ -149,7 +149,7 @@ def test_killed_mid_run_then_rerun_equals_an_uninterrupted_run(tmp_path):
     assert not (part / "gradebook.csv").exists()
     from mslab.sandbox import scratch_root
 
-    orphans = [p for p in scratch_root().glob(f"mslab-*-*") if not Path(f"/proc/{p.name.split('-')[1]}").exists()]
+    orphans = [p for p in scratch_root().glob("mslab-*-*") if not Path(f"/proc/{p.name.split('-')[1]}").exists()]
     rerun = inv("grade", str(EXAMPLES), "--out", str(part), "--jobs", "2")
     assert rerun.returncode == 0, rerun.stderr
     for name in report.FILES:

@@ -1,9 +1,9 @@
 """`inv doctor`: wiring to mslab.doctor (hardware detection, no Docker needed)."""
 
-from invoke import Exit, task
+from invoke import task
 
 from mslab import doctor as doctor_lib
-from mslab.errors import MslabError
+from mslab.tasks import user_errors
 
 
 @task(
@@ -12,12 +12,10 @@ from mslab.errors import MslabError
         "quiet": "print only the recommended target (cpu, cuda, ascend or local)",
     }
 )
+@user_errors
 def doctor(c, root="", quiet=False):
     """Which image suits this machine: Docker, NVIDIA GPU and driver, Ascend NPUs, CPU arch."""
-    try:
-        report = doctor_lib.diagnose(root or None)
-    except MslabError as e:
-        raise Exit(str(e), code=2)
+    report = doctor_lib.diagnose(root or None)
     if quiet:
         print(report.recommended)
         return

@@ -4,10 +4,11 @@ Defaults live in the `mslab_image` config: override in invoke.yaml or with INVOK
 variables (e.g. INVOKE_MSLAB_IMAGE_MINDSPORE_VERSION=2.7.2, as .ci/docker.sh does).
 """
 
-from invoke import Collection, Exit, task
+from invoke import Collection, task
 
 from mslab import images
 from mslab.errors import MslabError
+from mslab.tasks import user_errors
 
 TARGET_HELP = "cpu, cuda, ascend (compose.yaml services), or auto: what `inv doctor` recommends"
 
@@ -38,20 +39,18 @@ def _cfg(c, key: str, value: str) -> str:
         "platform": "build for this platform, e.g. linux/arm64 (needs binfmt/qemu on the host)",
     }
 )
+@user_errors
 def build(c, target="cpu", mindspore_version="", mindspore_source="", mindspore_sha256="",
           base_image="", platform=""):
     """Build the image of a target with the Docker engine (compose.yaml has tag and args)."""
-    try:
-        tag = images.build(
-            _target(target),
-            version=_cfg(c, "mindspore_version", mindspore_version),
-            source=_cfg(c, "mindspore_source", mindspore_source),
-            base_image=_cfg(c, "base_image", base_image),
-            sha256=mindspore_sha256,
-            platform_=platform,
-        )
-    except MslabError as e:
-        raise Exit(str(e), code=2)
+    tag = images.build(
+        _target(target),
+        version=_cfg(c, "mindspore_version", mindspore_version),
+        source=_cfg(c, "mindspore_source", mindspore_source),
+        base_image=_cfg(c, "base_image", base_image),
+        sha256=mindspore_sha256,
+        platform_=platform,
+    )
     print(f"built {tag}")
 
 
@@ -62,14 +61,12 @@ def build(c, target="cpu", mindspore_version="", mindspore_source="", mindspore_
         "timeout": "seconds the self-check may take",
     }
 )
+@user_errors
 def verify(c, target="cpu", mindspore_version="", timeout=300):
     """Check an image in a container of its target: version, run_check on the device, imports."""
-    try:
-        output = images.verify(
-            _target(target), version=_cfg(c, "mindspore_version", mindspore_version), timeout=int(timeout)
-        )
-    except MslabError as e:
-        raise Exit(str(e), code=2)
+    output = images.verify(
+        _target(target), version=_cfg(c, "mindspore_version", mindspore_version), timeout=int(timeout)
+    )
     print(output, end="")
 
 
@@ -82,19 +79,17 @@ def verify(c, target="cpu", mindspore_version="", timeout=300):
         "dest": "folder to fill (default docker/wheelhouse, which builds read)",
     }
 )
+@user_errors
 def wheelhouse(c, target="cpu", mindspore_version="", mindspore_source="", arch="", dest=""):
     """Download the wheels an image needs into docker/wheelhouse, for offline builds."""
     source = _cfg(c, "mindspore_source", mindspore_source)
-    try:
-        images.wheelhouse(
-            target,
-            version=_cfg(c, "mindspore_version", mindspore_version),
-            source="" if source == "wheelhouse" else source,
-            arch=arch,
-            dest=dest or images.WHEELHOUSE,
-        )
-    except MslabError as e:
-        raise Exit(str(e), code=2)
+    images.wheelhouse(
+        target,
+        version=_cfg(c, "mindspore_version", mindspore_version),
+        source="" if source == "wheelhouse" else source,
+        arch=arch,
+        dest=dest or images.WHEELHOUSE,
+    )
 
 
 ns = Collection("image", build, verify, wheelhouse)
