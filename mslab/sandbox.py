@@ -29,10 +29,10 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 
 from mslab import jail, wire
+from mslab._child import LOG_NAME
 from mslab.errors import MslabError
 
 MAX_SOURCE_BYTES = 1024 * 1024
-CHILD_LOG = "output.log"  # must match mslab._child.LOG_NAME
 
 
 @dataclass(frozen=True)
@@ -194,7 +194,7 @@ class _ForkedProcess:
 
     def tail(self, limit: int) -> str:
         try:
-            with open(self.scratch / CHILD_LOG, "rb") as fh:
+            with open(self.scratch / LOG_NAME, "rb") as fh:
                 fh.seek(0, os.SEEK_END)
                 fh.seek(max(0, fh.tell() - limit))
                 return fh.read().decode("utf-8", "replace")
