@@ -8,6 +8,7 @@ the checks, hidden checks and reference solutions stay on the host, where pytest
 
 from __future__ import annotations
 
+import contextlib
 import select
 import struct
 import sys
@@ -53,6 +54,19 @@ def _run_kwargs(target: str, limits, mounts: list[str], role: str) -> dict:
     return kwargs
 
 
+@contextlib.contextmanager
+def _docker_errors(target: str, image: str):
+    """The engine's refusals to start a container, as one-line user errors."""
+    import docker
+
+    try:
+        yield
+    except docker.errors.ImageNotFound:
+        raise MslabError(f"image {image} is not built: run `inv image.build --target {target}`") from None
+    except docker.errors.APIError as exc:
+        raise MslabError(f"cannot start a {target} container: {exc.explanation or exc}") from None
+
+
 class ContainerProcess:
     """The sandbox child inside a fresh container, talking over the attached stdin/stdout."""
 
@@ -62,18 +76,10 @@ class ContainerProcess:
         inside = f"{SUBMISSION_DIR}/{module_name}.py"
         kwargs = _run_kwargs(target, limits, [f"{student_file}:{inside}:ro"], "sandbox")
         command = ["python", "-I", "-m", "mslab._child", module_name, inside, images.device(target), "container"]
-        import docker
-
-        try:
+        with _docker_errors(target, kwargs["image"]):
             self.container = self.client.containers.create(
                 command=command, stdin_open=True, tty=False, detach=True, **kwargs
             )
-        except docker.errors.ImageNotFound:
-            raise MslabError(
-                f"image {kwargs['image']} is not built: run `inv image.build --target {target}`"
-            ) from None
-        except docker.errors.APIError as exc:
-            raise MslabError(f"cannot create a {target} container: {exc.explanation or exc}") from None
         self.socket = self.container.attach_socket(
             params={"stdin": 1, "stdout": 1, "stderr": 1, "stream": 1}
         )
@@ -139,12 +145,8 @@ def run_script(target: str, script: Path, limits) -> int:
     client = images.docker_client()
     inside = f"/lab/{script.name}"
     kwargs = _run_kwargs(target, limits, [f"{script.resolve()}:{inside}:ro"], "walkthrough")
-    import docker
-
-    try:
+    with _docker_errors(target, kwargs["image"]):
         container = client.containers.run(command=["python", inside], detach=True, **kwargs)
-    except docker.errors.ImageNotFound:
-        raise MslabError(f"image {kwargs['image']} is not built: run `inv image.build --target {target}`") from None
     try:
         for chunk in container.logs(stream=True, follow=True):
             sys.stdout.write(chunk.decode("utf-8", "replace"))
