@@ -9,6 +9,7 @@ the checks, hidden checks and reference solutions stay on the host, where pytest
 from __future__ import annotations
 
 import contextlib
+import os
 import select
 import struct
 import sys
@@ -49,7 +50,7 @@ def _run_kwargs(target: str, limits, mounts: list[str], role: str) -> dict:
     kwargs["volumes"] = [*kwargs.get("volumes", []), *mounts]
     kwargs["environment"] = {**kwargs.get("environment", {}), "GLOG_v": "3", "HOME": "/tmp"}
     kwargs["labels"] = {**kwargs.get("labels", {}), _LABEL: role}
-    kwargs["nano_cpus"] = int(limits.cpus * 1e9)
+    kwargs["nano_cpus"] = int((limits.cpus or os.cpu_count() or 1) * 1e9)
     kwargs["ulimits"] = _ulimits(limits)
     return kwargs
 

@@ -12,6 +12,7 @@ from all records at the end, byte for byte the same as after an uninterrupted ru
 from __future__ import annotations
 
 import concurrent.futures
+import dataclasses
 import hashlib
 import json
 import multiprocessing
@@ -203,6 +204,8 @@ def _run(todo: list[Job], out: Path, target: str, limits: Limits, hide, jobs, pr
     if not todo:
         return []
     workers = max(1, min(jobs or os.cpu_count() or 1, len(todo)))
+    if limits.cpus is None:  # containers share the machine's CPUs between the workers
+        limits = dataclasses.replace(limits, cpus=max(1.0, (os.cpu_count() or 1) / workers))
     done = []
     context = multiprocessing.get_context("spawn")  # fresh workers: no threads or state inherited
     with concurrent.futures.ProcessPoolExecutor(

@@ -47,7 +47,7 @@ class Limits:
     processes: int = 1024  # RLIMIT_NPROC (counts the user's threads; no effect for root)
     file_bytes: int = 16 * 1024**2  # largest file the child may write, output log included
     open_files: int = 1024
-    cpus: float = 1.0  # CPUs a container may use (containers only)
+    cpus: float | None = None  # CPUs a container may use (containers only); None: all of them
 
 
 class StudentError(Exception):
