@@ -58,6 +58,25 @@ def _describe(exc: BaseException, student_file: str) -> dict:
     return {"type": type(exc).__name__, "message": message[:MAX_MESSAGE], "where": where}
 
 
+def make_fn(expr: str):
+    """A function the checker sent as text (:class:`mslab.wire.Fn`), built from MindSpore operations
+    (the same names that :data:`mslab.numeric.NUMPY_FUNCTIONS` gives the checker in NumPy)."""
+    from mindspore import ops  # noqa: PLC0415
+
+    namespace = {
+        "__name__": "mslab_checker_functions",  # MindSpore's grad needs a module name
+        "sin": ops.sin,
+        "cos": ops.cos,
+        "exp": ops.exp,
+        "log": ops.log,
+        "tanh": ops.tanh,
+        "sigmoid": ops.sigmoid,
+        "sqrt": ops.sqrt,
+        "stop_gradient": ops.stop_gradient,
+    }
+    return eval("lambda x: " + expr, namespace)  # noqa: S307 - the checker's text
+
+
 def serve(module_name: str, student_file: str, device: str, isolation: str = "process") -> None:
     """Take the channel from fds 0/1, import the student file, answer call requests until EOF."""
     chan_in, chan_out = _take_channel()
@@ -70,23 +89,8 @@ def serve(module_name: str, student_file: str, device: str, isolation: str = "pr
     started = time.perf_counter()
     import numpy as np  # noqa: PLC0415
     import mindspore  # noqa: PLC0415
-    from mindspore import ops  # noqa: PLC0415
 
     mindspore.set_context(device_target=device)
-    fn_namespace = {
-        "__name__": "mslab_checker_functions",
-        "sin": ops.sin,
-        "cos": ops.cos,
-        "exp": ops.exp,
-        "log": ops.log,
-        "tanh": ops.tanh,
-        "sigmoid": ops.sigmoid,
-        "sqrt": ops.sqrt,
-        "stop_gradient": ops.stop_gradient,
-    }
-
-    def make_fn(expr: str):
-        return eval("lambda x: " + expr, dict(fn_namespace))  # noqa: S307 - checker's text
 
     def from_wire(value):
         if isinstance(value, wire.Array):

@@ -165,7 +165,7 @@ def _forget_modules(folder: Path) -> None:
 
 def collect(lab: Lab, *, hidden: bool = True) -> list[CheckResult]:
     """The lab's checks (unscored) without running anything: names, tasks, points, errata."""
-    files = [lab.visible_checks] + ([lab.hidden_checks] if hidden else [])
+    files = lab.check_files(hidden)
     plugin = _Plugin(None, {lab.hidden_checks.resolve()}, VISIBLE_SEED)
     _pytest(lab, files, plugin, "--collect-only")
     return plugin.collected
@@ -193,7 +193,7 @@ def run_checks(
     submission = Path(submission)
     if not submission.is_file():
         raise MslabError(f"no submission file at {submission}")
-    files = [lab.visible_checks] + ([lab.hidden_checks] if hidden else [])
+    files = lab.check_files(hidden)
     seed = secrets.randbits(31) if seed is None else seed
     started = time.perf_counter()
     hidden_paths = (labs_root(), labs_root().parent, *hide)  # the checks, and the checkout around them

@@ -73,6 +73,10 @@ class Lab:
     def walkthrough(self) -> Path:
         return self.dir / "walkthrough.py"
 
+    def check_files(self, hidden: bool) -> list[Path]:
+        """The check files to run: the visible ones, and with ``hidden`` the hidden ones too."""
+        return [self.visible_checks] + ([self.hidden_checks] if hidden else [])
+
     @property
     def visible_checks(self) -> Path:
         return self.dir / "checks" / "visible.py"

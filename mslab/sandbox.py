@@ -17,7 +17,6 @@ import functools
 import os
 import secrets
 import select
-import selectors
 import shutil
 import signal
 import socket
@@ -44,7 +43,7 @@ class Limits:
     submission_seconds: float = 300.0  # all calls of one submission together
     cpu_seconds: int = 300  # CPU time of the whole child (RLIMIT_CPU)
     memory_bytes: int = 8 * 1024**3  # address space (RLIMIT_AS); MindSpore maps ~2.3 GiB
-    processes: int = 1024  # RLIMIT_NPROC (counts the user's threads; no effect for root)
+    processes: int = 1024  # pids cgroup as root; else RLIMIT_NPROC on top of the user's own threads
     file_bytes: int = 16 * 1024**2  # largest file the child may write, output log included
     open_files: int = 1024
     cpus: float | None = None  # CPUs a container may use (containers only); None: all of them
@@ -125,16 +124,13 @@ class Zygote:
         self._ready = False
 
     def _receive(self, seconds: float) -> dict:
-        deadline = time.monotonic() + seconds
-        while b"\n" not in self._buffer:
-            remaining = deadline - time.monotonic()
-            if remaining <= 0 or not select.select([self.sock], [], [], remaining)[0]:
-                raise MslabError(f"the sandbox's zygote did not answer within {seconds:g} s")
-            chunk = self.sock.recv(65536)
-            if not chunk:
-                raise MslabError(f"the sandbox's zygote stopped (exit code {self.popen.poll()})")
-            self._buffer += chunk
-        line, _, self._buffer = self._buffer.partition(b"\n")
+        try:
+            line, self._buffer = _read_line(self.sock.fileno(), lambda: self.sock.recv(65536) or None,
+                                            self._buffer, seconds)
+        except TimeoutError:
+            raise MslabError(f"the sandbox's zygote did not answer within {seconds:g} s") from None
+        except EOFError:
+            raise MslabError(f"the sandbox's zygote stopped (exit code {self.popen.poll()})") from None
         return wire.loads(line)
 
     def spawn(self, request: dict, channel: socket.socket) -> int:
@@ -394,7 +390,8 @@ class Sandbox:
         try:
             if request is not None:
                 proc.write(wire.dumps(request))
-            return wire.loads(self._read_line(seconds))
+            line, self._buffer = _read_line(self._proc.reader, self._proc.read, self._buffer, seconds)
+            return wire.loads(line)
         except wire.WireError as exc:
             self._stop()
             raise StudentCrashed(f"{what}: the student process sent garbage ({exc})") from None
@@ -418,22 +415,25 @@ class Sandbox:
                 raise self._load_error from None
             raise StudentCrashed(f"the student process {reason} during {what}{detail}") from None
 
-    def _read_line(self, seconds: float) -> bytes:
-        deadline = time.monotonic() + seconds
-        with selectors.DefaultSelector() as sel:
-            sel.register(self._proc.reader, selectors.EVENT_READ)
-            while b"\n" not in self._buffer:
-                if len(self._buffer) > wire.MAX_LINE:
-                    raise wire.WireError("message too large")
-                remaining = deadline - time.monotonic()
-                if remaining <= 0 or not sel.select(remaining):
-                    raise TimeoutError
-                chunk = self._proc.read()
-                if chunk is None:
-                    raise EOFError
-                self._buffer += chunk
-        line, _, self._buffer = self._buffer.partition(b"\n")
-        return line
+
+
+def _read_line(fileno: int, read, buffer: bytes, seconds: float) -> tuple[bytes, bytes]:
+    """One line, from what ``buffer`` holds and what ``read()`` gives (None at end of stream),
+    within ``seconds``: returns the line and what is left after it. Raises TimeoutError,
+    EOFError, or WireError for a line longer than the channel allows."""
+    deadline = time.monotonic() + seconds
+    while b"\n" not in buffer:
+        if len(buffer) > wire.MAX_LINE:
+            raise wire.WireError("message too large")
+        remaining = deadline - time.monotonic()
+        if remaining <= 0 or not select.select([fileno], [], [], remaining)[0]:
+            raise TimeoutError
+        chunk = read()
+        if chunk is None:
+            raise EOFError
+        buffer += chunk
+    line, _, rest = buffer.partition(b"\n")
+    return line, rest
 
 
 def _last_line(text: str) -> str:
