@@ -22,14 +22,15 @@ import numpy as np
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from mslab import checker, sandbox, wire  # noqa: E402
+from mslab import checker  # noqa: E402
+from mslab.sandbox import host as sandbox, wire  # noqa: E402
 from mslab.labs import all_labs, get_lab  # noqa: E402
 
 REPLAY = r'''
 import json, sys, importlib.util
 import mindspore, numpy as np
-from mslab import wire
-from mslab._child import make_fn
+from mslab.sandbox import wire
+from mslab.sandbox.serve import make_fn
 calls = json.load(open(sys.argv[2]))
 spec = importlib.util.spec_from_file_location("student", sys.argv[1])
 module = importlib.util.module_from_spec(spec); spec.loader.exec_module(module)

@@ -45,7 +45,7 @@ class Report:
     seconds: float = 0.0
     output: str = ""  # the tail of what the student code printed
     load_error: str = ""  # set when the submission could not even be imported
-    isolation: str = ""  # how the student process was isolated (see mslab.jail)
+    isolation: str = ""  # how the student process was isolated measured by the grader (mslab.sandbox.host.measure)
     out_of_time: bool = False  # the submission used up its time budget (Limits.submission_seconds)
     start_seconds: float = 0.0  # of `seconds`: starting the student process until it was ready
     student_seconds: float = 0.0  # of `seconds`: inside student calls (the rest is checking)

@@ -17,7 +17,7 @@ from types import ModuleType
 import numpy as np
 
 from mslab.sandbox import StudentRaised
-from mslab.wire import Array, Fn, Opaque
+from mslab.sandbox.wire import Array, Fn, Opaque
 
 __all__ = [
     "Fn",

@@ -76,7 +76,7 @@ class ContainerProcess:
         student_file.chmod(0o644)  # readable by the image's user; its folder stays private
         inside = f"{SUBMISSION_DIR}/{module_name}.py"
         kwargs = _run_kwargs(target, limits, [f"{student_file}:{inside}:ro"], "sandbox")
-        command = ["python", "-I", "-m", "mslab._child", module_name, inside, images.device(target), "container"]
+        command = ["python", "-I", "-m", "mslab.sandbox.serve", module_name, inside, images.device(target)]
         with _docker_errors(target, kwargs["image"]):
             self.container = self.client.containers.create(
                 command=command, stdin_open=True, tty=False, detach=True, **kwargs

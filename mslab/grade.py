@@ -21,13 +21,13 @@ import secrets
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
-from mslab import jail, report
+from mslab import report
 from mslab.checker import collect, run_checks
 from mslab.containers import resolve_target
 from mslab.errors import MslabError
 from mslab.labs import Lab, all_labs, get_lab
 from mslab.results import write_atomic, write_results
-from mslab.sandbox import Limits, Zygote, sweep_scratch
+from mslab.sandbox import Limits, Zygote, jail, sweep
 from mslab.submissions import find_submissions
 
 STATE = "grading.json"
@@ -169,8 +169,7 @@ def grade_class(
         raise MslabError("--out must be outside the submissions folder and not contain it")
     out.mkdir(parents=True, exist_ok=True)
     state = _state(out, seed, target)
-    jail.sweep_cgroups()
-    sweep_scratch()
+    sweep()
     found = find_submissions(submissions, [lab.name for lab in chosen], out / STAGING)
     maxima = {lab.name: sum(c.points for c in collect(lab)) for lab in chosen}
     digests = {lab.name: checks_digest(lab) for lab in chosen}

@@ -1,14 +1,14 @@
 """Expected values, computed by the checker in float64 NumPy — never by MindSpore.
 
 Closed forms for the tutorial's logistic regression and central finite differences for the
-functions the checker hands to students (:class:`mslab.wire.Fn` expressions).
+functions the checker hands to students (:class:`mslab.sandbox.wire.Fn` expressions).
 """
 
 from __future__ import annotations
 
 import numpy as np
 
-#: What an :class:`~mslab.wire.Fn` expression may use, as NumPy functions.
+#: What an :class:`~mslab.sandbox.wire.Fn` expression may use, as NumPy functions.
 NUMPY_FUNCTIONS = {
     "sin": np.sin,
     "cos": np.cos,

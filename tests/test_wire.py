@@ -8,7 +8,7 @@ import json
 import numpy as np
 import pytest
 
-from mslab import wire
+from mslab.sandbox import wire
 
 
 def roundtrip(value):

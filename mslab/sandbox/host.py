@@ -1,0 +1,517 @@
+"""The grader's side of the sandbox: runs one student file behind the walls and calls its functions.
+
+The checker never imports student code. A :class:`Sandbox` gets a child — forked by a warm
+:class:`~mslab.sandbox.zygote.Zygote` behind the kernel walls of :mod:`mslab.sandbox.jail`
+(:class:`ForkedChild`), or in a target's container (:mod:`mslab.sandbox.container`) — and
+sends call requests over the child's channel, getting plain data back (:mod:`mslab.sandbox.wire`).
+
+What the grader trusts, and what it does not:
+
+- **Nothing the student's process says about itself.** Which walls stand is measured here,
+  from outside, in the kernel's own view of the sandbox's init process (:func:`measure`:
+  ``/proc/<pid>/status`` and ``/proc/<pid>/ns/*``).
+- **No file the student can touch.** Printed output comes through a pipe this process made
+  before the student ran; it is read with a size cap (the last :data:`OUTPUT_TAIL` bytes are
+  kept) and only while waiting on the channel. The student's files live in a tmpfs inside its
+  own mount namespace and vanish with it.
+- **Time is wall time of the whole submission**, loads included (``Limits.submission_seconds``);
+  a function that timed out once fails its other checks at once.
+- **Teardown it cannot dodge:** SIGKILL to the sandbox's PID-namespace init (which takes every
+  process in it), then the cgroup's own kill, checked empty by membership.
+"""
+
+from __future__ import annotations
+
+import fcntl
+import functools
+import os
+import secrets
+import signal
+import socket
+import time
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+from mslab.errors import MslabError
+from mslab.sandbox import cgroups, wire
+from mslab.sandbox.zygote import MAX_SOURCE_BYTES, Zygote, ZygoteError, read_line
+
+OUTPUT_TAIL = 64 * 1024  # bytes of printed output kept (the last ones)
+OUTPUT_FLOOD = 1024 * 1024  # past this, the output is called a flood and the note says so
+MAX_TEXT = 2000  # characters of any student text (exception message) kept in a record
+
+
+@dataclass(frozen=True)
+class Limits:
+    """Per-student limits. Times are wall-clock seconds unless named otherwise."""
+
+    load_seconds: float = 60.0  # importing MindSpore and the student file
+    call_seconds: float = 20.0  # one function call
+    submission_seconds: float = 300.0  # the whole submission, loads and restarts included
+    cpu_seconds: int = 300  # CPU time of each sandbox process (RLIMIT_CPU)
+    memory_bytes: int = 2 * 1024**3  # the cgroup's memory: anonymous, memfd, tmpfs, page cache
+    address_space_bytes: int = 8 * 1024**3  # RLIMIT_AS; MindSpore maps ~2.3 GiB
+    processes: int = 1024  # the cgroup's pids.max (threads count); also RLIMIT_NPROC
+    scratch_bytes: int = 64 * 1024**2  # the student's tmpfs (working folder, /tmp, /dev/shm)
+    scratch_inodes: int = 4096
+    file_bytes: int = 16 * 1024**2  # largest file (containers: RLIMIT_FSIZE)
+    open_files: int = 1024
+    cpus: float | None = None  # CPUs a container may use (containers only); None: all of them
+
+
+class StudentError(Exception):
+    """A student function could not produce a value; ``str()`` is the readable reason."""
+
+
+class StudentRaised(StudentError):
+    def __init__(self, fn: str, type_name: str, message: str, where: str = ""):
+        self.fn, self.type_name, self.message, self.where = fn, type_name, message[:MAX_TEXT], where
+        first = message.strip().splitlines()[0][:MAX_TEXT] if message.strip() else ""
+        at = f" ({where})" if where else ""
+        super().__init__(f"{fn}() raised {type_name}{at}: {first}".rstrip(": "))
+
+
+class StudentLoadError(StudentError):
+    """The student file could not be imported (syntax error, exception, exit at import...)."""
+
+
+class StudentTimeout(StudentError):
+    pass
+
+
+class StudentCrashed(StudentError):
+    pass
+
+
+class OutputTail:
+    """What the student printed: the last :data:`OUTPUT_TAIL` bytes, and how much in all."""
+
+    def __init__(self) -> None:
+        self.data = b""
+        self.total = 0
+
+    def feed(self, chunk: bytes) -> None:
+        self.total += len(chunk)
+        self.data = (self.data + chunk)[-OUTPUT_TAIL:]
+
+    def text(self, limit: int = OUTPUT_TAIL) -> str:
+        text = self.data[-limit:].decode("utf-8", "replace")
+        if self.total > OUTPUT_FLOOD:
+            text += f"\n[printed more than {OUTPUT_FLOOD // 1024**2} MB; output cut]"
+        return text
+
+
+# -- measuring the walls ------------------------------------------------------------------------
+
+NAMESPACES = ("user", "mnt", "pid", "net", "ipc", "uts", "cgroup")
+
+
+def measure(pid: int, cgroup: str) -> dict:
+    """The walls around process ``pid`` as the kernel shows them to this process."""
+    fields = {}
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        key, _, value = line.partition(":")
+        fields[key] = value.split()
+    walls: dict = {
+        "uid": int(fields["Uid"][1]),
+        "caps": int(fields["CapEff"][0], 16),
+        "no_new_privs": fields.get("NoNewPrivs", ["0"])[0] == "1",
+        "seccomp": fields.get("Seccomp", ["0"])[0] == "2",
+        "cgroup": cgroup,
+    }
+    for name in NAMESPACES:
+        try:
+            walls[f"{name.replace('mnt', 'mount')}_ns"] = os.readlink(f"/proc/{pid}/ns/{name}") != os.readlink(
+                f"/proc/self/ns/{name}"
+            )
+        except OSError:
+            walls[f"{name.replace('mnt', 'mount')}_ns"] = False
+    try:
+        theirs, ours = os.stat(f"/proc/{pid}/root/"), os.stat("/")
+        walls["jail"] = (theirs.st_dev, theirs.st_ino) != (ours.st_dev, ours.st_ino)
+        mounts = Path(f"/proc/{pid}/mountinfo").read_text().splitlines()
+        walls["scratch"] = any(m.split()[4] == "/sandbox" and " - tmpfs " in m for m in mounts)
+    except OSError:
+        walls["jail"] = walls["scratch"] = False
+    return walls
+
+
+def summary(walls: dict) -> str:
+    """"full" when every wall stands, else "weaker: " and the missing ones."""
+    missing = [name for name in ("user_ns", "mount_ns", "pid_ns", "net_ns", "ipc_ns", "uts_ns", "cgroup_ns",
+                                 "seccomp", "no_new_privs", "jail", "scratch") if not walls.get(name)]
+    if walls.get("uid", 0) == 0:
+        missing.insert(0, "runs as uid 0")
+    if walls.get("caps"):
+        missing.append("capabilities")
+    if not walls.get("cgroup"):
+        missing.append("cgroup")
+    return "full" if not missing else "weaker: " + ", ".join(missing)
+
+
+# -- the forked child -------------------------------------------------------------------------
+
+
+class ForkedChild:
+    """A sandbox forked by a :class:`Zygote` behind the kernel walls. The grader holds the
+    channel socket, the read end of the output pipe, and pidfds of the sandbox's outer and
+    init processes (so a kill never hits a recycled pid)."""
+
+    def __init__(self, zygote: Zygote, module_name: str, source: bytes, limits: Limits):
+        info = zygote.ready()
+        self.zygote, self.limits = zygote, limits
+        self.output = OutputTail()
+        self.cgroup = cgroups.create(limits.memory_bytes, limits.processes)
+        ours, theirs = socket.socketpair()
+        out_r, out_w = os.pipe()
+        memfd = os.memfd_create("submission", os.MFD_CLOEXEC)
+        os.write(memfd, source)
+        uid = os.getuid()
+        if info.get("uid") == 0:
+            first, last = _uid_range()
+            uid = first + secrets.randbelow(last - first + 1)
+        request = {
+            "op": "spawn",
+            "module": module_name,
+            "device": "CPU",
+            "env": {"PATH": "/usr/local/bin:/usr/bin:/bin", "LANG": "C.UTF-8", "GLOG_v": "3"},
+            "limits": asdict(limits),
+            "uid": uid,
+            "cgroup_procs": self.cgroup.procs_files if self.cgroup else [],
+        }
+        try:
+            self.pid = zygote.spawn(request, [theirs.fileno(), out_w, memfd])
+            self.pidfd = os.pidfd_open(self.pid)
+        except BaseException:
+            ours.close()
+            os.close(out_r)
+            if self.cgroup:
+                self.cgroup.kill(1)
+                self.cgroup.remove(0.5)
+            raise
+        finally:
+            theirs.close()
+            os.close(out_w)
+            os.close(memfd)
+        fcntl.fcntl(out_r, fcntl.F_SETFL, fcntl.fcntl(out_r, fcntl.F_GETFL) | os.O_NONBLOCK)
+        self.out_fd: int | None = out_r
+        self.sock = ours
+        self.reader = ours.fileno()
+        self.init_pidfd: int | None = None
+        self.walls: dict = {}
+
+    def write(self, data: bytes) -> None:
+        self.sock.sendall(data)
+
+    def read(self) -> bytes | None:
+        """What arrived on the channel; None at end of stream."""
+        try:
+            return self.sock.recv(1 << 20) or None
+        except ConnectionResetError:
+            return None
+
+    def on_idle(self, ready: list[int] | None) -> list[int]:
+        """For :func:`read_line`: the output pipe to wait on, drained when readable."""
+        if ready:
+            self.drain()
+        return [self.out_fd] if self.out_fd is not None else []
+
+    def drain(self) -> None:
+        """Read what the output pipe holds now (never blocks; a bounded amount per call)."""
+        for _ in range(64):
+            if self.out_fd is None:
+                return
+            try:
+                chunk = os.read(self.out_fd, 65536)
+            except BlockingIOError:
+                return
+            if not chunk:
+                os.close(self.out_fd)
+                self.out_fd = None
+                return
+            self.output.feed(chunk)
+
+    def measure(self) -> dict:
+        """The walls, measured from outside once the child said it is ready."""
+        try:
+            children = Path(f"/proc/{self.pid}/task/{self.pid}/children").read_text().split()
+            init = int(children[0])
+            self.init_pidfd = os.pidfd_open(init)
+            self.walls = measure(init, self.cgroup.version if self.cgroup else "")
+        except (OSError, IndexError, ValueError, KeyError):
+            self.walls = {}
+        return self.walls
+
+    def exit_reason(self) -> str:
+        status = self.zygote.status(self.pid, wait=2)
+        if status is None:
+            return "stopped answering"
+        if self.cgroup is not None and self.cgroup.memory_events():
+            return f"was killed for using more than {self.limits.memory_bytes // 1024**2} MiB of memory"
+        if status == "was killed by SIGXCPU":
+            return status + " (CPU time limit)"
+        return status
+
+    def kill(self) -> None:
+        """Kill the sandbox and everything it started; reap it; remove its cgroup."""
+        for fd in (self.init_pidfd, self.pidfd):
+            if fd is not None:
+                try:
+                    signal.pidfd_send_signal(fd, signal.SIGKILL)
+                except ProcessLookupError:
+                    pass
+        if self.cgroup is not None:
+            self.cgroup.kill()
+        try:
+            self.zygote.status(self.pid, wait=2)
+        except ZygoteError:
+            pass
+        if self.cgroup is not None:
+            self.cgroup.remove()
+        self.drain()
+        for fd in (self.init_pidfd, self.pidfd, self.out_fd):
+            if fd is not None:
+                os.close(fd)
+        self.init_pidfd = self.pidfd = self.out_fd = None
+        self.sock.close()
+
+
+def _uid_range() -> tuple[int, int]:
+    text = os.environ.get("MSLAB_SANDBOX_UIDS", "900000-965535")
+    try:
+        first, last = (int(v) for v in text.split("-"))
+    except ValueError:
+        raise MslabError(f"MSLAB_SANDBOX_UIDS must be FIRST-LAST (uids), not {text!r}") from None
+    if not 0 < first <= last:
+        raise MslabError(f"MSLAB_SANDBOX_UIDS must be FIRST-LAST with 0 < FIRST <= LAST, not {text!r}")
+    return first, last
+
+
+# -- the sandbox --------------------------------------------------------------------------------
+
+
+class Sandbox:
+    """One student file, served by a child process that is restarted after any failure."""
+
+    def __init__(
+        self,
+        source: Path,
+        module_name: str,
+        *,
+        target: str = "local",
+        limits: Limits | None = None,
+        zygote: Zygote | None = None,
+        hide: tuple[Path, ...] = (),  # accepted for callers; the jail shows only what it allows
+    ):
+        source = Path(source)
+        try:
+            self.source_bytes = source.read_bytes()
+        except OSError as exc:
+            raise MslabError(f"cannot read submission {source}: {exc.strerror}") from None
+        if len(self.source_bytes) > MAX_SOURCE_BYTES:
+            raise MslabError(f"submission {source} is larger than {MAX_SOURCE_BYTES} bytes")
+        self.module_name = module_name
+        self.target = target
+        self.limits = limits or Limits()
+        self._zygote = zygote
+        self._own_zygote = False
+        self._proc: ForkedChild | None = None  # or a container child: the same interface
+        self._last_output = OutputTail()
+        self._buffer = b""
+        self._ready = False
+        self._load_error: StudentLoadError | None = None
+        self._timed_out: dict[str, str] = {}  # function -> the reason it failed first
+        self._deadline: float | None = None
+        self.import_seconds: float | None = None
+        self.isolation = ""  # measured by the grader: "full", "weaker: ...", "container"
+        self.walls: dict = {}
+        self.starts = 0
+        self.call_seconds = 0.0  # time spent in student calls
+        self.start_seconds = 0.0  # time spent starting children until they were ready
+        self.out_of_time = False
+
+    @property
+    def load_error(self) -> str:
+        """Why the submission could not be loaded, or "" if it could (or was not tried)."""
+        return str(self._load_error) if self._load_error is not None else ""
+
+    # -- life cycle -----------------------------------------------------------------
+    def start(self) -> None:
+        """Get ready without waiting: a local zygote, or the container, starts importing MindSpore now."""
+        if self.target == "local" and self._zygote is None:
+            self._zygote, self._own_zygote = Zygote(self.limits.load_seconds), True
+        elif self.target != "local" and self._proc is None and self._load_error is None and not self.starts:
+            self._spawn()
+
+    def _spawn(self) -> None:
+        if self._deadline is None:
+            self._deadline = time.monotonic() + self.limits.submission_seconds
+        if self.target == "local":
+            if self._zygote is None:
+                self.start()
+            try:
+                self._proc = ForkedChild(self._zygote, self.module_name, self.source_bytes, self.limits)
+            except ZygoteError as exc:
+                raise MslabError(str(exc)) from None
+        else:
+            from mslab.sandbox.container import ContainerChild  # noqa: PLC0415
+
+            self._proc = ContainerChild(self.target, self.module_name, self.source_bytes, self.limits)
+        self._buffer, self._ready = b"", False
+        self.starts += 1
+
+    def close(self) -> None:
+        self._stop()
+        if self._own_zygote and self._zygote is not None:
+            self._zygote.close()
+            self._zygote, self._own_zygote = None, False
+
+    def __enter__(self) -> Sandbox:
+        self.start()
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()
+
+    def _stop(self) -> None:
+        if self._proc is not None:
+            self._proc.kill()
+            self._last_output = self._proc.output
+            self._proc = None
+
+    # -- calls ----------------------------------------------------------------------
+    def _remaining(self) -> float:
+        if self._deadline is None:
+            return self.limits.submission_seconds
+        return self._deadline - time.monotonic()
+
+    def call(self, fn: str, *args, timeout: float | None = None):
+        """Call ``fn(*args)`` in the student module and return its value as plain data."""
+        if fn in self._timed_out:
+            raise StudentTimeout(self._timed_out[fn])
+        if self.out_of_time or self._remaining() <= 0:
+            self.out_of_time = True
+            self._stop()
+            raise StudentTimeout(f"{fn}() not run: the submission used up its {self.limits.submission_seconds:g} s")
+        self._ensure_ready()
+        token = secrets.token_hex(8)
+        request = {"op": "call", "id": token, "fn": fn, "args": [wire.encode(a) for a in args]}
+        started = time.monotonic()
+        wait = min(timeout or self.limits.call_seconds, self._remaining())
+        try:
+            reply = self._exchange(request, wait, f"{fn}()")
+        except StudentTimeout as exc:
+            if self._remaining() <= 0:
+                self.out_of_time = True
+            self._timed_out[fn] = str(exc)
+            raise
+        finally:
+            self.call_seconds += time.monotonic() - started
+        if reply.get("op") != "result" or reply.get("id") != token or "ok" not in reply:
+            self._stop()
+            raise StudentCrashed(f"{fn}(): the student process sent an unexpected message")
+        if not reply["ok"]:
+            err = reply.get("error") if isinstance(reply.get("error"), dict) else {}
+            raise StudentRaised(
+                fn,
+                str(err.get("type", "Exception"))[:80],
+                str(err.get("message", ""))[:MAX_TEXT],
+                str(err.get("where", ""))[:40],
+            )
+        try:
+            return wire.decode(reply.get("value"))
+        except wire.WireError as exc:
+            raise StudentCrashed(f"{fn}(): unreadable return value ({exc})") from None
+
+    def output(self, limit: int = 8192) -> str:
+        """The tail of what the student code printed (stdout and stderr), as text."""
+        if self._proc is not None:
+            self._proc.drain()
+            return self._proc.output.text(limit)
+        return self._last_output.text(limit)
+
+    def _ensure_ready(self) -> None:
+        if self._load_error is not None:
+            raise self._load_error
+        if self._proc is None:
+            started = time.monotonic()
+            self._spawn()
+            self.start_seconds += time.monotonic() - started
+        if self._ready:
+            return
+        started = time.monotonic()
+        try:
+            msg = self._exchange(None, min(self.limits.load_seconds, self._remaining()), "loading the submission")
+        finally:
+            self.start_seconds += time.monotonic() - started
+        if msg.get("op") == "ready":
+            self._ready = True
+            value = msg.get("import_seconds")
+            self.import_seconds = value if type(value) is float else None
+            self.walls = self._proc.measure()
+            self.isolation = self._proc.isolation() if hasattr(self._proc, "isolation") else summary(self.walls)
+            return
+        self._stop()
+        if msg.get("op") == "load_error" and isinstance(msg.get("error"), dict):
+            err = msg["error"]
+            where = f" ({str(err['where'])[:40]})" if err.get("where") else ""
+            first = (str(err.get("message", "")).strip().splitlines() or [""])[0][:MAX_TEXT]
+            self._load_error = StudentLoadError(
+                f"the submission could not be loaded: {str(err.get('type', 'Exception'))[:80]}{where}: {first}"
+            )
+        else:
+            self._load_error = StudentLoadError("the submission could not be loaded: unexpected message")
+        raise self._load_error
+
+    def _exchange(self, request: dict | None, seconds: float, what: str) -> dict:
+        proc = self._proc
+        try:
+            if request is not None:
+                proc.write(wire.dumps(request))
+            line, self._buffer = read_line(proc.reader, proc.read, self._buffer, max(seconds, 0.0), proc.on_idle)
+            return wire.loads(line)
+        except wire.WireError as exc:
+            self._stop()
+            raise StudentCrashed(f"{what}: the student process sent garbage ({exc})") from None
+        except TimeoutError:
+            self._stop()
+            out_of_time = self._remaining() <= 0
+            why = (f"the submission used up its {self.limits.submission_seconds:g} s" if out_of_time
+                   else f"timed out after {seconds:g} s")
+            if not self._ready:
+                self.out_of_time = out_of_time
+                self._load_error = StudentLoadError(f"the submission could not be loaded: {why}")
+                raise self._load_error from None
+            raise StudentTimeout(f"{what} {why}") from None
+        except (BrokenPipeError, ConnectionResetError, EOFError):
+            reason = proc.exit_reason()
+            proc.drain()
+            tail = _last_line(proc.output.text(2048))
+            self._stop()
+            detail = f"; last output: {tail}" if tail else ""
+            if not self._ready:
+                self._load_error = StudentLoadError(f"the student process {reason} while loading the submission{detail}")
+                raise self._load_error from None
+            raise StudentCrashed(f"the student process {reason} during {what}{detail}") from None
+
+
+def _last_line(text: str) -> str:
+    lines = [ln.strip() for ln in text.splitlines() if ln.strip()]
+    return lines[-1][:300] if lines else ""
+
+
+class Student:
+    """What a check sees: ``student.f_prime(x)`` calls ``f_prime`` in the sandbox."""
+
+    def __init__(self, sandbox: Sandbox):
+        self._sandbox = sandbox
+
+    def __getattr__(self, name: str):
+        if name.startswith("_"):
+            raise AttributeError(name)
+        return functools.partial(self._sandbox.call, name)
+
+
+def sweep() -> None:
+    """Remove what graders killed with kill -9 left behind: their cgroups (and what is in them)."""
+    cgroups.sweep()

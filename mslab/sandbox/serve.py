@@ -1,0 +1,168 @@
+"""The sandboxed side: imports one student file and answers the checker's call requests.
+
+Runs inside the walls (:mod:`mslab.sandbox.jail`) in a process forked by the zygote, or as
+``python -I -m mslab.sandbox.serve MODULE FILE DEVICE`` in a container. Either way the channel
+is on fds 0/1 and fd 2 is where printed output goes (a pipe the grader opened, or the
+container's stderr stream): :func:`serve` first moves the channel to private descriptors and
+points fd 1 at fd 2, so nothing the student prints can reach the checker. Student code shares
+this process and is untrusted: the checker trusts nothing it sends beyond the data itself
+(:mod:`mslab.sandbox.wire`), and decides on its own how well it was isolated.
+
+The protocol (one JSON object a line; docs/protocol.md): the child sends ``ready`` or
+``load_error`` once, then answers each ``call`` with a ``result``.
+"""
+
+from __future__ import annotations
+
+import ast
+import operator
+import os
+import sys
+import time
+
+MAX_MESSAGE = 4000  # characters of an exception message sent back (the grader caps again)
+
+
+def _take_channel():
+    chan_in = os.fdopen(os.dup(0), "rb", buffering=0)
+    chan_out = os.fdopen(os.dup(1), "wb", buffering=0)
+    devnull = os.open(os.devnull, os.O_RDONLY)
+    os.dup2(devnull, 0)
+    os.close(devnull)
+    os.dup2(2, 1)
+    # Line-buffered, so what the student printed has left the process even if it is killed.
+    sys.stdout.reconfigure(line_buffering=True)
+    sys.stderr.reconfigure(line_buffering=True)
+    return chan_in, chan_out
+
+
+def _describe(exc: BaseException, student_file: str) -> dict:
+    if isinstance(exc, SystemExit):
+        message = f"student code called sys.exit({exc.code!r})"[:MAX_MESSAGE]
+    else:
+        try:
+            message = str(exc)[:MAX_MESSAGE]
+        except BaseException:  # noqa: BLE001 - a hostile __str__
+            message = "<message could not be printed>"
+    where = ""
+    tb = exc.__traceback__
+    while tb is not None:
+        if tb.tb_frame.f_code.co_filename == student_file:
+            where = f"line {tb.tb_lineno}"
+        tb = tb.tb_next
+    if isinstance(exc, SyntaxError) and exc.lineno:
+        where = f"line {exc.lineno}"
+    try:
+        type_name = str(type(exc).__name__)[:80]
+    except BaseException:  # noqa: BLE001
+        type_name = "Exception"
+    return {"type": type_name, "message": message, "where": where}
+
+
+_BINARY = {ast.Add: operator.add, ast.Sub: operator.sub, ast.Mult: operator.mul,
+           ast.Div: operator.truediv, ast.Pow: operator.pow}
+
+
+def make_fn(expr: str):
+    """A function the checker sent as an expression in ``x`` (:class:`~mslab.sandbox.wire.Fn`),
+    built from MindSpore operations: the names :data:`mslab.numeric.NUMPY_FUNCTIONS` gives the
+    checker in NumPy, plus ``stop_gradient``.
+
+    The expression is parsed, never evaluated as code, into nested closures over MindSpore
+    callables. There is no code object whose global names a student could re-bind to NumPy
+    (``types.FunctionType(fn.__code__, {...})``) to get the values without autodiff."""
+    from mindspore import ops  # noqa: PLC0415
+
+    functions = {"sin": ops.sin, "cos": ops.cos, "exp": ops.exp, "log": ops.log, "tanh": ops.tanh,
+                 "sigmoid": ops.sigmoid, "sqrt": ops.sqrt, "stop_gradient": ops.stop_gradient}
+
+    def build(node):
+        if isinstance(node, ast.Constant) and type(node.value) in (int, float):
+            value = float(node.value)
+            return lambda x: value
+        if isinstance(node, ast.Name) and node.id == "x":
+            return lambda x: x
+        if isinstance(node, ast.BinOp) and type(node.op) in _BINARY:
+            op, left, right = _BINARY[type(node.op)], build(node.left), build(node.right)
+            return lambda x: op(left(x), right(x))
+        if isinstance(node, ast.UnaryOp) and isinstance(node.op, (ast.USub, ast.UAdd)):
+            inner, sign = build(node.operand), isinstance(node.op, ast.USub)
+            return (lambda x: -inner(x)) if sign else inner
+        if (isinstance(node, ast.Call) and isinstance(node.func, ast.Name) and node.func.id in functions
+                and len(node.args) == 1 and not node.keywords):
+            fn, inner = functions[node.func.id], build(node.args[0])
+            return lambda x: fn(inner(x))
+        raise ValueError(f"the checker's function has an unknown part: {ast.dump(node)[:80]}")
+
+    body = build(ast.parse(expr, mode="eval").body)
+
+    def checker_function(x):
+        return body(x)
+
+    return checker_function
+
+
+def serve(module_name: str, student_file: str, device: str) -> None:
+    """Take the channel from fds 0/1, import the student file, answer call requests until EOF."""
+    chan_in, chan_out = _take_channel()
+
+    from mslab.sandbox import wire  # noqa: PLC0415 - after the channel is safe
+
+    def send(msg: dict) -> None:
+        chan_out.write(wire.dumps(msg))
+
+    started = time.perf_counter()
+    import mindspore  # noqa: PLC0415
+    import numpy as np  # noqa: PLC0415
+
+    mindspore.set_context(device_target=device)
+
+    def from_wire(value):
+        if isinstance(value, wire.Array):
+            return mindspore.Tensor(value.value)
+        if isinstance(value, (tuple, list)):
+            return type(value)(from_wire(v) for v in value)
+        return value
+
+    def to_array(obj):
+        if isinstance(obj, mindspore.Tensor):
+            kind = "Parameter" if isinstance(obj, mindspore.Parameter) else "Tensor"
+            return np.asarray(obj.asnumpy()), kind
+        return None
+
+    import_seconds = time.perf_counter() - started
+    sys.path.insert(0, os.path.dirname(os.path.abspath(student_file)))
+    try:
+        import importlib.util  # noqa: PLC0415
+
+        spec = importlib.util.spec_from_file_location(module_name, student_file)
+        module = importlib.util.module_from_spec(spec)
+        sys.modules[module_name] = module
+        spec.loader.exec_module(module)
+    except BaseException as exc:  # noqa: BLE001 - anything the student file does at import
+        send({"op": "load_error", "error": _describe(exc, student_file)})
+        return
+    send({"op": "ready", "import_seconds": import_seconds})
+
+    for line in chan_in:
+        try:
+            request = wire.loads(line)
+        except wire.WireError:
+            return
+        reply = {"op": "result", "id": request.get("id")}
+        try:
+            fn = getattr(module, request["fn"])
+            args = [from_wire(wire.decode(a, make_fn=make_fn)) for a in request["args"]]
+            value = fn(*args)
+            reply.update(ok=True, value=wire.encode(value, to_array=to_array))
+        except BaseException as exc:  # noqa: BLE001 - report whatever student code raised
+            reply.update(ok=False, error=_describe(exc, student_file))
+        send(reply)
+
+
+def main(argv: list[str]) -> None:
+    serve(*argv[:3])
+
+
+if __name__ == "__main__":
+    main(sys.argv[1:])
