@@ -276,9 +276,10 @@ def drop(uid: int, gid: int) -> list[str]:
         # denies PR_SET_DUMPABLE).
         _libc.prctl(PR_SET_DUMPABLE, 0, 0, 0, 0)
     else:  # a normal user's sandbox: uid 0 of its first user namespace is the grader's own uid
+        uid, gid = os.geteuid(), os.getegid()  # as the first user namespace sees them
         try:
             unshare(CLONE_NEWUSER)
-            _map_ids(INSIDE_UID, os.geteuid(), os.getegid())
+            _map_ids(INSIDE_UID, uid, gid)
         except OSError as exc:
             notes.append(f"no user namespace ({exc.strerror})")
     _drop_bounding_set()  # a new user namespace starts with every capability again

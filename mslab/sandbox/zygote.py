@@ -205,7 +205,7 @@ def _sandbox(request: dict, channel: int, output: int, source: int, setup: dict)
         files = {f"{module}.py": _read_source(source)}
         os.close(source)
         if namespaces:
-            uid = request["uid"] if os.geteuid() == 0 else 0
+            uid = request["uid"] if setup["root"] else 0  # a normal user's: uid 0 of its user namespace
             jail.build(setup["mountpoint"], setup["keep"], setup["mask"], files,
                        limits["scratch_bytes"], limits["scratch_inodes"], owner=uid)
             home = jail.SCRATCH
@@ -276,6 +276,7 @@ def _setup() -> dict:
         "mountpoint": mountpoint,
         "fallback_scratch": str(fallback),
         "userns": jail.userns_allowed(),
+        "root": os.geteuid() == 0,
         "filter": seccomp.build(),
     }
 

@@ -1,0 +1,99 @@
+"""The walls as a normal user grades: a grader run by an unprivileged uid gets user namespaces
+(no cgroup: it cannot make one), and the student is still never uid 0 and still filtered.
+
+As root the same walls are checked by test_walls.py and the hostile corpus; here the grader
+itself runs as ``nobody`` (uid 65534) with an interpreter that user can reach.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+import sys
+import sysconfig
+import tempfile
+from pathlib import Path
+
+import pytest
+
+NOBODY = 65534
+PROBE = '''
+import ctypes, errno, os
+libc = ctypes.CDLL(None, use_errno=True)
+def ids(): return os.getuid(), os.getgid(), os.getcwd()
+def unshare_user():
+    return "ok" if libc.unshare(0x10000000) == 0 else errno.errorcode[ctypes.get_errno()]
+def write_sysctl():
+    try:
+        with open("/proc/sys/kernel/hostname", "w") as fh:
+            fh.write(open("/proc/sys/kernel/hostname").read())
+        return "written"
+    except OSError as exc:
+        return errno.errorcode[exc.errno]
+def grad():
+    from mindspore import grad, ops, Tensor
+    return float(grad(ops.sin)(Tensor(0.0)).asnumpy())
+'''
+DRIVER = '''
+import json, sys
+from mslab.sandbox import Sandbox, Limits
+with Sandbox(sys.argv[1], "probe", limits=Limits(load_seconds=60, call_seconds=20)) as sb:
+    out = {name: sb.call(name) for name in ("ids", "unshare_user", "write_sysctl", "grad")}
+    out["walls"], out["isolation"] = sb.walls, sb.isolation
+print(json.dumps(out))
+'''
+
+
+def _interpreter(folder: Path) -> list[str] | None:
+    """A Python that ``nobody`` can run, seeing this venv's packages (mindspore, mslab)."""
+    site = sysconfig.get_paths()["purelib"]
+    candidates = [sys.executable]
+    system = Path(f"/usr/bin/python{sys.version_info.major}.{sys.version_info.minor}")
+    if system.exists():  # the venv's own base may sit in a home folder nobody can enter
+        venv = folder / "venv"
+        subprocess.run([str(system), "-m", "venv", "--without-pip", str(venv)], check=True)
+        own_site = next((venv / "lib").glob("python*/site-packages"))
+        (own_site / "mslab_parent.pth").write_text(f"import site; site.addsitedir({site!r})\n")
+        candidates.insert(0, str(venv / "bin" / "python"))
+    for python in candidates:
+        check = subprocess.run(
+            ["setpriv", f"--reuid={NOBODY}", f"--regid={NOBODY}", "--clear-groups", python, "-I", "-c",
+             "import subprocess, sys, mindspore, mslab.sandbox.zygote; subprocess.run([sys.executable, '-c', ''], check=True)"],
+            capture_output=True, cwd=folder,
+        )
+        if check.returncode == 0:
+            return [python]
+    return None
+
+
+@pytest.mark.skipif(os.geteuid() != 0 or not shutil.which("setpriv"), reason="needs root to become nobody (setpriv)")
+def test_a_normal_users_grader_still_walls_the_student_in():
+    folder = Path(tempfile.mkdtemp(prefix="mslab-nobody-"))
+    try:
+        folder.chmod(0o755)
+        python = _interpreter(folder)
+        assert python, "no interpreter with mindspore that uid 65534 can run"
+        (folder / "probe.py").write_text(PROBE)
+        (folder / "driver.py").write_text(DRIVER)
+        done = subprocess.run(
+            ["setpriv", f"--reuid={NOBODY}", f"--regid={NOBODY}", "--clear-groups", *python,
+             str(folder / "driver.py"), str(folder / "probe.py")],
+            capture_output=True, text=True, cwd=folder, timeout=300, env={"PATH": os.environ["PATH"]},
+        )
+        assert done.returncode == 0, done.stderr[-2000:]
+        got = json.loads(done.stdout.strip().splitlines()[-1])
+    finally:
+        shutil.rmtree(folder, ignore_errors=True)
+        shutil.rmtree(Path(tempfile.gettempdir()) / f"mslab-jail-{NOBODY}", ignore_errors=True)
+        shutil.rmtree(Path(tempfile.gettempdir()) / f"mslab-scratch-{NOBODY}", ignore_errors=True)
+    assert got["ids"] == [1000, 1000, "/sandbox"]  # uid 1000 of a user namespace of its own
+    assert got["unshare_user"] == "EPERM"  # seccomp
+    assert got["write_sysctl"] in ("EACCES", "EROFS", "EPERM")
+    assert got["grad"] == 1.0  # MindSpore works behind the walls
+    walls = got["walls"]
+    assert walls["uid"] == NOBODY and walls["caps"] == 0
+    assert walls["seccomp"] and walls["no_new_privs"] and walls["jail"] and walls["scratch"]
+    assert all(walls[f"{ns}_ns"] for ns in ("user", "mount", "pid", "net", "ipc", "uts", "cgroup"))
+    assert walls["cgroup"] == "" and got["isolation"] == "weaker: cgroup"  # a normal user makes none
