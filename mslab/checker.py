@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import ast
 import secrets
 import sys
 import time
@@ -19,6 +20,10 @@ from mslab.labs import Lab, labs_root
 from mslab.sandbox import Limits, Sandbox, Student, StudentError, StudentRaised, Zygote
 
 VISIBLE_SEED = 20240
+MAX_TEXT = 2000  # characters of any reason or hint kept in a record (student text included)
+#: MindSpore's automatic differentiation, as a student file may name it.
+AUTODIFF_API = frozenset({"grad", "value_and_grad", "jacfwd", "jacrev", "vjp", "jvp", "GradOperation",
+                          "vmap_grad", "hessian"})
 
 
 @dataclass
@@ -47,6 +52,7 @@ class Report:
     load_error: str = ""  # set when the submission could not even be imported
     isolation: str = ""  # how the student process was isolated measured by the grader (mslab.sandbox.host.measure)
     out_of_time: bool = False  # the submission used up its time budget (Limits.submission_seconds)
+    flags: list[str] = field(default_factory=list)  # for the instructor: e.g. no autodiff API reached
     start_seconds: float = 0.0  # of `seconds`: starting the student process until it was ready
     student_seconds: float = 0.0  # of `seconds`: inside student calls (the rest is checking)
 
@@ -110,8 +116,8 @@ class _Plugin:
             score=spec.points if passed else 0.0,
             hidden=Path(item.path) in self.hidden_files,
             passed=passed,
-            reason=reason,
-            hint=hint,
+            reason=_cap(reason),
+            hint=_cap(hint),
             errata=spec.errata,
         )
 
@@ -126,6 +132,64 @@ class _Plugin:
             return
         reason, hint = ("", "") if report.passed else _explain(call.excinfo, spec)
         self.results.append(self._result(item, spec, report.passed, reason, hint))
+
+
+def _cap(text: str) -> str:
+    return text if len(text) <= MAX_TEXT else text[: MAX_TEXT - 1] + "…"
+
+
+def without_autodiff(source: bytes, functions: list[str]) -> list[str]:
+    """Which of ``functions`` (top-level names of a student file) reach no autodiff API in the
+    file's syntax tree, following calls and references between its top-level names. A file that
+    does not parse reaches nothing (it is unloadable anyway: nothing to flag)."""
+    try:
+        tree = ast.parse(source)
+    except (SyntaxError, ValueError):
+        return []
+    bindings: dict[str, list[ast.AST]] = {}
+    autodiff_aliases = set(AUTODIFF_API)
+    for node in tree.body:
+        if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)):
+            bindings.setdefault(node.name, []).append(node)
+        elif isinstance(node, (ast.Assign, ast.AnnAssign, ast.AugAssign)):
+            targets = node.targets if isinstance(node, ast.Assign) else [node.target]
+            for target in targets:
+                for name in ast.walk(target):
+                    if isinstance(name, ast.Name):
+                        bindings.setdefault(name.id, []).append(node)
+        elif isinstance(node, ast.ImportFrom):
+            for alias in node.names:
+                if alias.name in AUTODIFF_API:
+                    autodiff_aliases.add(alias.asname or alias.name)
+
+    def names(node: ast.AST) -> set[str]:
+        found = set()
+        for sub in ast.walk(node):
+            if isinstance(sub, ast.Name):
+                found.add(sub.id)
+            elif isinstance(sub, ast.Attribute):
+                found.add(sub.attr)
+        return found
+
+    reaches: dict[str, bool] = {}
+
+    def reach(name: str) -> bool:
+        seen, todo = set(), [name]
+        while todo:
+            current = todo.pop()
+            if current in seen:
+                continue
+            seen.add(current)
+            for node in bindings.get(current, []):
+                used = names(node)
+                if used & autodiff_aliases:
+                    return True
+                todo.extend(used & bindings.keys())
+        return False
+
+    for name in functions:
+        reaches[name] = reach(name)
+    return [name for name in functions if name in bindings and not reaches[name]]
 
 
 def _explain(excinfo, spec: checks.CheckSpec) -> tuple[str, str]:
@@ -208,6 +272,11 @@ def run_checks(
         start_seconds, student_seconds = sandbox.start_seconds, sandbox.call_seconds
     finally:
         sandbox.close()
+    flags = []
+    answered = [name for name in lab.autodiff if name in sandbox.answered]
+    lazy = without_autodiff(sandbox.source_bytes, answered) if not load_error else []
+    if lazy:
+        flags.append(f"no autodiff API (grad, value_and_grad, ...) reached by: {', '.join(lazy)}")
     return Report(
         lab=lab.name,
         submission=str(submission),
@@ -218,6 +287,7 @@ def run_checks(
         output=output,
         load_error=load_error,
         isolation=isolation,
+        flags=flags,
         out_of_time=out_of_time,
         start_seconds=start_seconds,
         student_seconds=student_seconds,

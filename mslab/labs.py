@@ -58,6 +58,11 @@ class Lab:
         return {str(k): str(v) for k, v in self.meta["tasks"].items()}
 
     @property
+    def autodiff(self) -> list[str]:
+        """Functions that must be computed with autodiff (flagged when their code reaches none)."""
+        return [str(name) for name in self.meta.get("autodiff", [])]
+
+    @property
     def module(self) -> str:
         return self.name
 

@@ -80,3 +80,30 @@ def test_every_erratum_has_a_mistake_and_checks():
 def test_mistake_files_are_valid_yaml_lists(lab):
     data = yaml.safe_load((lab.dir / "mistakes.yaml").read_text(encoding="utf-8"))
     assert isinstance(data, list) and all({"erratum", "what", "replace"} <= set(m) for m in data)
+
+
+def test_train_that_fakes_its_losses_does_not_lower_the_loss(tmp_path):
+    """Issue 7.14: losses [inf, 0, 0, ...] with W and b unchanged passed "gradient descent lowers
+    the loss"; now losses[0] must be the real initial loss and every loss finite."""
+    lab = LABS["value_and_grad"]
+    fake = (
+        "def train(inputs, targets, W, b, lr, steps):\n"
+        "    import numpy as np\n"
+        "    return W, b, ops.stack([Tensor(float('inf'))] + [Tensor(0.0)] * (steps - 1))\n"
+        "def _unused(inputs, targets, W, b, lr, steps):\n"
+    )
+    path = write_variant(lab, tmp_path, [("def train(inputs, targets, W, b, lr, steps):\n", fake)])
+    path.write_text("from mindspore import Tensor\n" + path.read_text())
+    report = run_checks(lab, path, hidden=False)
+    failed = {c.name: c.reason for c in report.checks if not c.passed}
+    assert "test_train_lowers_the_loss" in failed
+    assert "not finite" in failed["test_train_lowers_the_loss"]
+
+
+def test_answers_computed_without_autodiff_are_flagged_for_the_instructor(tmp_path):
+    lab = LABS["derivatives"]
+    path = write_variant(lab, tmp_path, [("    return grad(f)(x)", "    return 3 * x**2 - 2")])
+    report = run_checks(lab, path, hidden=False)
+    assert report.flags == ["no autodiff API (grad, value_and_grad, ...) reached by: f_prime"]
+    assert run_checks(lab, lab.solution, hidden=False).flags == []
+    assert run_checks(lab, lab.starter, hidden=False).flags == []  # nothing answered: nothing to flag

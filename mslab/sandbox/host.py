@@ -321,6 +321,7 @@ class Sandbox:
         self._ready = False
         self._load_error: StudentLoadError | None = None
         self._timed_out: dict[str, str] = {}  # function -> the reason it failed first
+        self.answered: set[str] = set()  # functions that returned a value at least once
         self._deadline: float | None = None
         self.import_seconds: float | None = None
         self.isolation = ""  # measured by the grader: "full", "weaker: ...", "container"
@@ -418,6 +419,7 @@ class Sandbox:
                 str(err.get("message", ""))[:MAX_TEXT],
                 str(err.get("where", ""))[:40],
             )
+        self.answered.add(fn)
         try:
             return wire.decode(reply.get("value"))
         except wire.WireError as exc:

@@ -70,6 +70,11 @@ def test_train_lowers_the_loss(student, rng):
     """gradient descent lowers the loss"""
     data = logistic_problem(rng, N, D)
     W, b, losses = run_training(student, data, 0.1, 5)
+    if not np.all(np.isfinite(losses)):
+        raise CheckFailed(f"the losses are not finite: {np.array2string(losses, precision=5)}")
+    # The first loss is the loss before any step: tie it to the real one, so that made-up
+    # losses (a large first one, then zeros) cannot pass for progress.
+    close(losses[0], logistic_loss(*data), "the loss before the first step")
     final = logistic_loss(data[0], data[1], W, b)
     if not (losses[-1] < losses[0] and final < losses[0]):
         raise CheckFailed(f"the loss went from {losses[0]:.5g} to {final:.5g}; it should go down")
