@@ -17,7 +17,7 @@ loads the grader's modules into the memory its children inherit.
 from __future__ import annotations
 
 _HOST = {"Limits", "Sandbox", "Student", "StudentError", "StudentCrashed", "StudentLoadError",
-         "StudentRaised", "StudentTimeout", "measure", "summary", "sweep", "ForkedChild"}
+         "StudentRaised", "StudentTimeout", "measure", "summary", "sweep", "probe", "ForkedChild"}
 
 __all__ = sorted(_HOST | {"Zygote"})
 

@@ -517,3 +517,15 @@ class Student:
 def sweep() -> None:
     """Remove what graders killed with kill -9 left behind: their cgroups (and what is in them)."""
     cgroups.sweep()
+
+
+def probe(limits: Limits | None = None) -> tuple[dict, str]:
+    """Start one sandbox on this host and measure its walls (for `inv doctor`)."""
+    import tempfile  # noqa: PLC0415
+
+    with tempfile.TemporaryDirectory() as tmp:
+        source = Path(tmp) / "probe.py"
+        source.write_text("def ping():\n    return 1\n")
+        with Sandbox(source, "probe", limits=limits) as sandbox:
+            sandbox.call("ping")
+            return sandbox.walls, sandbox.isolation
