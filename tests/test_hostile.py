@@ -14,7 +14,6 @@ import csv
 import json
 import os
 import secrets
-import shutil
 import time
 from pathlib import Path
 
@@ -69,29 +68,37 @@ def kill_all(pids: list[int]) -> None:
 
 
 def remove_tree(path: Path) -> None:
-    """Remove a folder tree however deep, without recursion (the test's own clean-up)."""
-    stack = [os.open(path, os.O_RDONLY | os.O_DIRECTORY)]
-    names = [None]
-    while stack:
-        entries = list(os.scandir(stack[-1]))
+    """Remove a folder tree however deep: no recursion, one open folder at a time, no symlink followed."""
+    flags = os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW
+    fd, names = os.open(path, flags), []
+    while True:
+        entries = list(os.scandir(fd))
         sub = next((e for e in entries if e.is_dir(follow_symlinks=False)), None)
         if sub is not None:
-            stack.append(os.open(sub.name, os.O_RDONLY | os.O_DIRECTORY, dir_fd=stack[-1]))
+            inner = os.open(sub.name, flags, dir_fd=fd)
+            os.close(fd)
+            fd = inner
             names.append(sub.name)
             continue
-        for e in entries:
-            os.unlink(e.name, dir_fd=stack[-1])
-        os.close(stack.pop())
-        name = names.pop()
-        if stack:
-            os.rmdir(name, dir_fd=stack[-1])
-    os.rmdir(path)
+        for entry in entries:
+            os.unlink(entry.name, dir_fd=fd)
+        if not names:
+            os.close(fd)
+            os.rmdir(path)
+            return
+        parent = os.open("..", flags, dir_fd=fd)
+        os.close(fd)
+        fd = parent
+        os.rmdir(names.pop(), dir_fd=fd)
 
 
 def scratch_leftovers(marker: str) -> list[Path]:
     """Folders named with ``marker`` in any host-side sandbox scratch folder (the old design's)."""
     root = Path(os.environ.get("TMPDIR", "/tmp")) / f"mslab-sandboxes-{os.getuid()}"
     return sorted(root.glob(f"*/deep-{marker}")) if root.is_dir() else []
+
+
+LEFTOVERS: dict[str, list[Path]] = {}
 
 
 @pytest.fixture(scope="module")
@@ -104,19 +111,20 @@ def graded(tmp_path_factory, marker):
     out = tmp_path_factory.mktemp("hostile-out")
     students = {p.name: p for p in CORPUS.iterdir() if p.is_dir()}
     corpus = copy_class(students, tmp_path_factory.mktemp("hostile-class"), marker)
-    started = time.monotonic()
     try:
         records = grade_class(corpus, out, labs=["derivatives"], jobs=2, seed=1, limits=LIMITS)
     finally:
-        graded_at = time.monotonic()
-    yield out, {r["student"]: r for r in records}, graded_at - started
+        # At once, not at teardown: another run's sweep of dead graders' scratch folders (the old
+        # design's rmtree) would fail on deep_tree's chain. What was found is asserted below.
+        LEFTOVERS[marker] = scratch_leftovers(marker)
+        for leftover in LEFTOVERS[marker]:
+            remove_tree(leftover)
+    yield out, {r["student"]: r for r in records}
     kill_all(processes_named(marker))
-    for leftover in scratch_leftovers(marker):
-        remove_tree(leftover)
 
 
 def test_the_corpus_is_complete(graded):
-    _, records, _ = graded
+    _, records = graded
     assert set(records) == set(EXPECTED) == {p.name for p in CORPUS.iterdir() if p.is_dir()}
 
 
@@ -129,7 +137,7 @@ def _names(entry) -> set[str]:
 
 @pytest.mark.parametrize("student", sorted(EXPECTED))
 def test_each_hostile_student_gets_exactly_what_it_earned(graded, student):
-    _, records, _ = graded
+    _, records = graded
     record, expected = records[student], EXPECTED[student]
     statuses = expected["status"] if isinstance(expected["status"], list) else [expected["status"]]
     assert record["status"] in statuses, record["reason"]
@@ -148,7 +156,7 @@ def test_each_hostile_student_gets_exactly_what_it_earned(graded, student):
 
 def test_no_attack_escaped(graded):
     """A canary that got through a missing wall says ESCAPED in its reason (its answers sabotaged)."""
-    _, records, _ = graded
+    _, records = graded
     escaped = {
         r["student"]: [text for text in [r["reason"], *(c["reason"] for c in r["checks"])] if "ESCAPED" in text]
         for r in records.values()
@@ -157,7 +165,7 @@ def test_no_attack_escaped(graded):
 
 
 def test_the_gradebook_has_a_row_for_everyone_and_nothing_forged(graded):
-    out, records, _ = graded
+    out, records = graded
     with open(out / "gradebook.csv", newline="") as fh:
         rows = {r["student"]: r for r in csv.DictReader(fh)}
     assert set(rows) == set(EXPECTED)
@@ -175,7 +183,7 @@ def _written(out: Path):
 
 def test_the_grader_never_reads_a_path_the_student_controls(graded):
     """log_symlink pointed the file of printed output at the hidden checks: nothing of them is on record."""
-    out, records, _ = graded
+    out, records = graded
     assert SECRETS and all(s in HIDDEN for s in SECRETS)
     leaked = {str(p.relative_to(out)): s for p in _written(out) for s in SECRETS if s in p.read_text(errors="replace")}
     assert not leaked
@@ -183,7 +191,7 @@ def test_the_grader_never_reads_a_path_the_student_controls(graded):
 
 def test_a_fifo_does_not_hold_the_grader(graded):
     """log_fifo made the file of printed output a FIFO that it opens for writing only after 30 s."""
-    _, records, _ = graded
+    _, records = graded
     assert records["log_fifo"]["seconds"] < 20
 
 
@@ -197,24 +205,24 @@ def test_no_process_outlives_the_run(graded, marker):
 
 def test_nothing_the_student_planted_is_left_on_the_host(graded, marker):
     """deep_tree's 3000-deep chain of folders made the grader's clean-up fail; nothing of it remains."""
-    assert not scratch_leftovers(marker)
+    assert not LEFTOVERS[marker] and not scratch_leftovers(marker)
 
 
 def test_a_slow_loader_costs_its_submission_budget_not_one_per_check(graded):
     """slow_loader sleeps 12 s at import and kills its process in every function: 11 loads."""
-    _, records, _ = graded
+    _, records = graded
     assert records["slow_loader"]["seconds"] < LIMITS.submission_seconds + LIMITS.load_seconds + 5
 
 
 def test_an_oracle_without_autodiff_is_flagged(graded):
     """oracle's file reaches no autodiff API: its row says so (with the word "autodiff"); a correct one's does not."""
-    _, records, _ = graded
+    _, records = graded
     assert "autodiff" in json.dumps(records["oracle"]).lower()
     assert "autodiff" not in json.dumps(records["escaper"]).lower()
 
 
 def test_isolation_is_measured_not_reported(graded):
-    out, records, _ = graded
+    out, records = graded
     for record in records.values():
         isolation = record.get("isolation", "")
         assert isolation.isprintable() and len(isolation) <= 200, record["student"]
@@ -226,7 +234,7 @@ def test_isolation_is_measured_not_reported(graded):
 
 def test_student_text_is_capped_in_every_record(graded):
     """huge_messages raised 30 MB and 20 MB texts and returned a 20 MB string."""
-    out, records, _ = graded
+    out, records = graded
     sizes = {str(p.relative_to(out)): p.stat().st_size for p in (out / "huge_messages").rglob("*") if p.is_file()}
     assert sizes and all(size < 1024**2 for size in sizes.values()), sizes
     assert len(json.dumps(records["huge_messages"])) < 1024**2
@@ -239,7 +247,7 @@ def test_student_text_is_capped_in_every_record(graded):
 
 
 def test_isolation_is_reported(graded):
-    _, records, _ = graded
+    _, records = graded
     if os.geteuid() == 0:
         assert records["escaper"]["isolation"] == "full"
 
