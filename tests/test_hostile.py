@@ -327,7 +327,7 @@ def test_the_jail_hides_checks_solutions_and_other_students(tmp_path):
         for secret in (lab.hidden_checks, lab.solution, other / "alice" / "derivatives.py"):
             assert sb.call("exists", str(secret)) is False
         assert sb.call("listdir", str(ROOT / "labs")) == "FileNotFoundError"
-        assert sb.call("listdir", "/dev") == ["full", "null", "random", "shm", "urandom", "zero"]  # no disks
+        assert sb.call("listdir", "/dev") == ["fd", "full", "null", "random", "shm", "urandom", "zero"]  # no disks
         assert sb.call("write", str(ROOT / "mslab" / "checks.py")) in ("OSError", "FileNotFoundError")
         assert sb.call("write", "notes.txt") == "written"  # its own scratch (a tmpfs in the sandbox)
         commands = sb.call("commands")

@@ -323,6 +323,7 @@ class Sandbox:
         self._timed_out: dict[str, str] = {}  # function -> the reason it failed first
         self.answered: set[str] = set()  # functions that returned a value at least once
         self._deadline: float | None = None
+        self._loaded_once = False
         self.import_seconds: float | None = None
         self.isolation = ""  # measured by the grader: "full", "weaker: ...", "container"
         self.walls: dict = {}
@@ -447,7 +448,7 @@ class Sandbox:
         finally:
             self.start_seconds += time.monotonic() - started
         if msg.get("op") == "ready":
-            self._ready = True
+            self._ready = self._loaded_once = True
             value = msg.get("import_seconds")
             self.import_seconds = value if type(value) is float else None
             self.walls = self._proc.measure()
@@ -482,6 +483,8 @@ class Sandbox:
                    else f"timed out after {seconds:g} s")
             if not self._ready:
                 self.out_of_time = out_of_time
+                if out_of_time and self._loaded_once:  # it loads, but its restarts ate the budget
+                    raise StudentTimeout(f"{what}: {why}") from None
                 self._load_error = StudentLoadError(f"the submission could not be loaded: {why}")
                 raise self._load_error from None
             raise StudentTimeout(f"{what} {why}") from None
