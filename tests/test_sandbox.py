@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import time
+
 import numpy as np
 import pytest
 from conftest import LABS, write_variant
@@ -213,3 +215,33 @@ def test_unreadable_or_huge_submissions_are_refused_with_a_reason(tmp_path):
     big.write_bytes(b"#" * (2 * 1024 * 1024))
     with pytest.raises(MslabError, match="larger than"):
         Sandbox(big, "big")
+
+
+def test_a_function_that_timed_out_fails_its_later_calls_at_once(tmp_path):
+    """Issue 8: an infinite loop cost a full call deadline per check (46 s for one function)."""
+    source = "def spin(x):\n    while True:\n        pass\n\ndef ok():\n    return 1\n"
+    with sandbox_for(tmp_path, source, Limits(call_seconds=2, load_seconds=30)) as sb:
+        with pytest.raises(StudentTimeout) as first:
+            sb.call("spin", 1.0)
+        started = time.monotonic()
+        with pytest.raises(StudentTimeout) as again:
+            sb.call("spin", 2.0)
+        assert time.monotonic() - started < 0.1 and str(again.value) == str(first.value)
+        assert sb.call("ok") == 1  # the other functions still run
+
+
+def test_the_budget_counts_loads_and_restarts_in_wall_time(tmp_path):
+    """Issue 7.10: sleeping at import and exiting in every call cost ~60 s per check."""
+    source = "import os, time\ntime.sleep(1.5)\ndef die():\n    os._exit(0)\n"
+    limits = Limits(submission_seconds=5, load_seconds=30, call_seconds=5)
+    started = time.monotonic()
+    with sandbox_for(tmp_path, source, limits) as sb:
+        outcomes = []
+        for _ in range(10):
+            try:
+                sb.call("die")
+            except (StudentCrashed, StudentTimeout) as exc:
+                outcomes.append(type(exc).__name__)
+        assert sb.out_of_time
+    assert time.monotonic() - started < 5 + 3  # the budget, plus starting and closing
+    assert outcomes[-1] == "StudentTimeout" and "StudentCrashed" in outcomes
