@@ -60,10 +60,7 @@ class ContainerChild(ContainerProcess):
         pass
 
     def measure(self) -> dict:
-        return {}
-
-    def isolation(self) -> str:
-        return "container"
+        return {"container": True}
 
     def kill(self) -> None:
         try:

@@ -31,6 +31,7 @@ import socket
 import time
 from dataclasses import asdict, dataclass
 from pathlib import Path
+from typing import Protocol
 
 from mslab.errors import MslabError
 from mslab.sandbox import cgroups, wire
@@ -137,7 +138,10 @@ def measure(pid: int, cgroup: str) -> dict:
 
 
 def summary(walls: dict) -> str:
-    """"full" when every wall stands, else "weaker: " and the missing ones."""
+    """"full" when every wall stands, else "weaker: " and the missing ones; "container" for a
+    container's child (its walls are the engine's: see mslab.containers)."""
+    if walls.get("container"):
+        return "container"
     missing = [name for name in ("user_ns", "mount_ns", "pid_ns", "net_ns", "ipc_ns", "uts_ns", "cgroup_ns",
                                  "seccomp", "no_new_privs", "jail", "scratch") if not walls.get(name)]
     if walls.get("uid", 0) == 0:
@@ -149,7 +153,23 @@ def summary(walls: dict) -> str:
     return "full" if not missing else "weaker: " + ", ".join(missing)
 
 
-# -- the forked child -------------------------------------------------------------------------
+# -- the children ---------------------------------------------------------------------------
+
+
+class Child(Protocol):
+    """What a :class:`Sandbox` needs of the process serving a student file: implemented by
+    :class:`ForkedChild` (here) and :class:`mslab.sandbox.container.ContainerChild`."""
+
+    reader: int  # the channel's descriptor, to wait on
+    output: OutputTail  # what the student printed
+
+    def write(self, data: bytes) -> None: ...
+    def read(self) -> bytes | None: ...  # channel bytes; None at end of stream
+    def on_idle(self, ready: list[int] | None) -> list[int]: ...  # other fds to wait on (output)
+    def drain(self) -> None: ...  # take what printed output is waiting, without blocking
+    def measure(self) -> dict: ...  # the walls, measured from outside, once ready
+    def exit_reason(self) -> str: ...
+    def kill(self) -> None: ...  # kill it and all it started; reap
 
 
 class ForkedChild:
@@ -315,7 +335,7 @@ class Sandbox:
         self.limits = limits or Limits()
         self._zygote = zygote
         self._own_zygote = False
-        self._proc: ForkedChild | None = None  # or a container child: the same interface
+        self._proc: Child | None = None
         self._last_output = OutputTail()
         self._buffer = b""
         self._ready = False
@@ -452,7 +472,7 @@ class Sandbox:
             value = msg.get("import_seconds")
             self.import_seconds = value if type(value) is float else None
             self.walls = self._proc.measure()
-            self.isolation = self._proc.isolation() if hasattr(self._proc, "isolation") else summary(self.walls)
+            self.isolation = summary(self.walls)
             return
         self._stop()
         if msg.get("op") == "load_error" and isinstance(msg.get("error"), dict):
