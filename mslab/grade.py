@@ -259,7 +259,10 @@ def _grade(chosen, submissions, out, staging, target, jobs, force, regrade, seed
 
 def _grade_found(found, chosen, out, target, jobs, force, regrade_set, seed, limits, progress, maxima, names,
                  submissions, records) -> list[dict]:
-    state = _state(out, seed, target)
+    try:
+        state = _state(out, seed, target)
+    except OSError as exc:
+        raise MslabError(f"cannot write {out / STATE}: {exc.strerror or exc}") from None
     jail.sweep_cgroups()
     sweep_scratch()
     digests = {lab.name: checks_digest(lab) for lab in chosen}

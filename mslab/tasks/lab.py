@@ -109,8 +109,10 @@ def check(c, lab, submission=None, all=False, results=None, seed=None, target="l
                     zygote.close()
         except KeyboardInterrupt:
             raise interrupted from None
-        if signals.seen or report is None:
+        if signals.seen:
             raise interrupted
+        if report is None:
+            raise MslabError("not every check ran to its end, so there is no score; please report this")
     _show(report, results, all, verbose)
 
 
