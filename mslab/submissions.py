@@ -343,8 +343,10 @@ def notebook_code(data: bytes, shown: str) -> tuple[bytes, list[str]]:
     Each dropped line (``%magic``, ``!shell``, ``x = !ls``) becomes ``pass`` at its indentation, a
     cell magic (``%%bash``) turns its whole cell into comments, so line numbers and blocks stay.
     """
-    import nbformat
-
+    try:
+        import nbformat
+    except ImportError:  # a dependency of mslab; only a broken installation lacks it
+        raise _LabProblem(f"{shown} is a notebook, and nbformat (which reads notebooks) is not installed") from None
     try:
         notebook = nbformat.reads(data.decode("utf-8"), as_version=4)
         cells = [cell for cell in notebook.cells if cell.get("cell_type") == "code"]
