@@ -238,6 +238,8 @@ def grade_class(
 
 def _grade(chosen, submissions, out, staging, target, jobs, force, regrade, seed, limits, progress) -> list[dict]:
     found_labs = {lab.name: collect(lab) for lab in chosen}
+    if _signalled:  # pytest (collect) swallows the KeyboardInterrupt and returns what it had
+        raise KeyboardInterrupt
     maxima = {name: sum(c.points for c in found) for name, found in found_labs.items()}
     names = {name: tuple(c.name for c in found) for name, found in found_labs.items()}
     found = find_submissions(submissions, [lab.name for lab in chosen], staging, reserved=RESERVED)
@@ -332,6 +334,9 @@ class _Stopped(Exception):
         self.done = done
 
 
+_signalled: list[int] = []  # the signals seen while grading
+
+
 @contextlib.contextmanager
 def _signals_interrupt():
     """While grading, SIGTERM raises KeyboardInterrupt as SIGINT does (main thread only); one
@@ -341,8 +346,10 @@ def _signals_interrupt():
         return
 
     def stop(signum, frame):
+        _signalled.append(signum)
         raise KeyboardInterrupt
 
+    _signalled.clear()
     before = {sig: signal.signal(sig, stop) for sig in (signal.SIGINT, signal.SIGTERM)}
     try:
         yield
