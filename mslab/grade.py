@@ -7,6 +7,15 @@ files atomically at once — ``junit.xml``, ``results.json``, then ``record.json
 it done — so an interrupted run loses nothing: a rerun skips what is done (same file, same
 checks, same seed) and grades the rest. The class reports (:mod:`mslab.report`) are rebuilt
 from all records at the end, byte for byte the same as after an uninterrupted run.
+
+A student × lab is recorded only when every one of the lab's checks ran to its end (the names in
+the report are compared with the lab's collected checks). SIGINT (Ctrl-C) and SIGTERM stop the
+run at once: the workers are killed (their zygotes and sandboxes go with them), whatever a worker
+finishes after the signal is dropped, the reports are written for what is done, and
+:class:`Interrupted` says how much; a rerun grades the rest.
+
+Students are named in every record and sheet as they handed in; on disk their results live under
+the safe folder intake gives them (``OUT/<folder>/<lab>/``).
 """
 
 from __future__ import annotations
@@ -15,9 +24,13 @@ import concurrent.futures
 import dataclasses
 import hashlib
 import json
+import contextlib
 import multiprocessing
 import os
 import secrets
+import shutil
+import signal
+import threading
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
@@ -26,20 +39,34 @@ from mslab.checker import collect, run_checks
 from mslab.containers import resolve_target
 from mslab.errors import MslabError
 from mslab.labs import Lab, all_labs, get_lab
-from mslab.results import write_atomic, write_results
+from mslab.results import tidy_report, write_atomic, write_results
 from mslab.sandbox import Limits, Zygote, jail, sweep
 from mslab.submissions import find_submissions
 
 STATE = "grading.json"
 STAGING = ".staging"
+#: Names in OUT that are the grader's own: no student's folder may take one.
+RESERVED = {*report.FILES, STATE, STAGING}
+
+
+class Interrupted(Exception):
+    """The run was stopped by SIGINT or SIGTERM; ``done`` of ``total`` student × lab rows are recorded."""
+
+    def __init__(self, done: int, total: int):
+        counted = f"{done} of {total} graded" if total else "nothing graded"
+        super().__init__(f"interrupted: {counted}; rerun to continue")
+        self.done, self.total = done, total
 
 
 @dataclass(frozen=True)
 class Job:
-    student: str
+    student: str  # as handed in, shown in the sheets
+    folder: str  # safe folder name under OUT
     lab: str
     file: str
     key: dict  # what the result depends on: the file's and the checks' digests, seed, target
+    checks: tuple[str, ...] = ()  # the lab's check names: a record needs every one of them
+    note: str = ""  # which file was graded, when not <lab>.py
 
 
 def checks_digest(lab: Lab) -> str:
@@ -49,22 +76,26 @@ def checks_digest(lab: Lab) -> str:
     return digest.hexdigest()
 
 
-def record_path(out: Path, student: str, lab: str) -> Path:
-    return out / student / lab / "record.json"
+def record_path(out: Path, folder: str, lab: str) -> Path:
+    return out / folder / lab / "record.json"
 
 
-def _empty_record(student: str, lab: str, max_score: float, status: str, reason: str) -> dict:
+def _empty_record(student: str, lab: str, max_score: float, status: str, reason: str, folder: str = "") -> dict:
     return {"student": student, "lab": lab, "score": 0.0, "max_score": max_score, "status": status,
-            "reason": reason, "checks": [], "seconds": 0.0}
+            "reason": reason, "checks": [], "seconds": 0.0, "folder": folder or student}
 
 
 def _previous(out: Path, job: Job) -> dict | None:
     """The record of an earlier run of the same job, if it is complete and still valid."""
     try:
-        record = json.loads(record_path(out, job.student, job.lab).read_text(encoding="utf-8"))
+        record = json.loads(record_path(out, job.folder, job.lab).read_text(encoding="utf-8"))
     except (OSError, ValueError):
         return None
-    return record if isinstance(record, dict) and record.get("key") == job.key else None
+    if not isinstance(record, dict) or record.get("key") != job.key or record.get("student") != job.student:
+        return None
+    if sorted(str(c.get("name")) for c in record.get("checks") or []) != sorted(job.checks):
+        return None  # not every check ran (a record an older grader kept after an interrupt)
+    return record
 
 
 # -- the worker side -------------------------------------------------------------------------
@@ -74,7 +105,15 @@ _worker: dict = {}
 
 def _start_worker(target: str, limits: Limits, hide: tuple[str, ...]) -> None:
     jail.die_with_parent()  # a killed grader takes its workers, their zygotes and sandboxes along
-    _worker.update(target=target, limits=limits, hide=tuple(Path(p) for p in hide), zygote=None)
+    _worker.update(target=target, limits=limits, hide=tuple(Path(p) for p in hide), zygote=None, stop=False)
+    # Ctrl-C reaches the whole process group: a worker notes it (whatever it finishes from now on
+    # may have been cut short, so it is not recorded) and waits for the grader to end it.
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(sig, _note_stop)
+
+
+def _note_stop(signum, frame) -> None:
+    _worker["stop"] = True
 
 
 def _zygote() -> Zygote | None:
@@ -88,7 +127,7 @@ def _zygote() -> Zygote | None:
 def grade_job(job: Job, out: Path) -> dict:
     """Grade one student × lab and write its files; returns its record. Runs in a worker."""
     lab = get_lab(job.lab)
-    folder = out / job.student / job.lab
+    folder = out / job.folder / job.lab
     folder.mkdir(parents=True, exist_ok=True)
     junit_tmp = folder / ".junit.xml.part"
     try:
@@ -97,25 +136,36 @@ def grade_job(job: Job, out: Path) -> dict:
             limits=_worker["limits"], zygote=_zygote(), hide=_worker["hide"], junitxml=junit_tmp,
         )
     except MslabError as exc:
-        record = _empty_record(job.student, job.lab, sum(c.points for c in collect(lab)), "error", str(exc))
-    else:
-        os.replace(junit_tmp, folder / "junit.xml")
-        write_results(report_, folder / "results.json")
-        status, reason, score = "graded", "", report_.score
-        if report_.load_error:
-            status, reason, score = "unloadable", report_.load_error, 0.0
-        elif report_.out_of_time:
-            status, score = "timeout", 0.0
-            reason = f"used up its {_worker['limits'].submission_seconds:g} s time limit"
-        record = {
-            "student": job.student, "lab": job.lab, "score": score, "max_score": report_.max_score,
-            "status": status, "reason": reason, "checks": [asdict(c) for c in report_.checks],
-            "seconds": round(report_.seconds, 3), "isolation": report_.isolation,
-            "start_seconds": round(report_.start_seconds, 3), "student_seconds": round(report_.student_seconds, 3),
-        }
-    record["key"] = job.key
-    if record["status"] != "error":  # the grader's own failures are retried by the next run
-        write_atomic(record_path(out, job.student, job.lab), json.dumps(record, indent=1, ensure_ascii=False))
+        # The grader's own failures are not recorded: the next run retries them.
+        return _empty_record(job.student, job.lab, sum(c.points for c in collect(lab)), "error", str(exc), job.folder)
+    if _worker.get("stop"):  # a signal came while it ran: its checks may have been cut short
+        junit_tmp.unlink(missing_ok=True)
+        return _empty_record(job.student, job.lab, report_.max_score, "interrupted", "", job.folder)
+    ran = sorted(c.name for c in report_.checks)
+    if ran != sorted(job.checks):
+        junit_tmp.unlink(missing_ok=True)
+        return _empty_record(job.student, job.lab, report_.max_score, "error",
+                             f"only {len(ran)} of the lab's {len(job.checks)} checks ran to the end", job.folder)
+    report_ = tidy_report(report_)
+    os.replace(junit_tmp, folder / "junit.xml")
+    write_results(report_, folder / "results.json")
+    status, reason, score = "graded", job.note, report_.score
+    if report_.load_error:
+        status, reason, score = "unloadable", report_.load_error, 0.0
+    elif report_.out_of_time:
+        status, score = "timeout", 0.0
+        reason = f"used up its {_worker['limits'].submission_seconds:g} s time limit"
+    if job.note and status != "graded":
+        reason = f"{job.note}; {reason}"
+    record = {
+        "student": job.student, "lab": job.lab, "score": score, "max_score": report_.max_score,
+        "status": status, "reason": reason, "checks": [asdict(c) for c in report_.checks],
+        "seconds": round(report_.seconds, 3), "isolation": report_.isolation, "flags": report_.flags,
+        "folder": job.folder,
+        "start_seconds": round(report_.start_seconds, 3), "student_seconds": round(report_.student_seconds, 3),
+        "key": job.key,
+    }
+    write_atomic(record_path(out, job.folder, job.lab), json.dumps(record, indent=1, ensure_ascii=False))
     return record
 
 
@@ -156,47 +206,158 @@ def grade_class(
     record is not graded again, unless ``force`` (everyone) or the student is in ``regrade``.
     ``progress(total=n)`` is called once with the number of jobs to run, then
     ``progress(record=r)`` for each record (graded now, resumed, or missing/rejected).
+    Raises :class:`Interrupted` after SIGINT or SIGTERM, once the reports of what is done are written.
     """
+    if jobs is not None and jobs < 1:
+        raise MslabError(f"--jobs must be 1 or more, not {jobs}")
+    if labs is not None and not labs:
+        raise MslabError("--labs is empty; name one or more of: " + ", ".join(lab.name for lab in all_labs()))
     chosen = [get_lab(name) for name in labs] if labs else all_labs()
     target = resolve_target(target)
     if isolation not in ("process", "container"):
         raise MslabError(f"unknown isolation {isolation!r}; choose process or container")
     if isolation == "container" and target == "local":
         target = "cpu"  # a fresh container per submission
+    if target != "local":
+        _need_image(target)  # refuse now, not with an `error` row per student
     out = Path(out).resolve()
     submissions = Path(submissions).resolve()
     if out == submissions or submissions in out.parents or out in submissions.parents:
         raise MslabError("--out must be outside the submissions folder and not contain it")
-    out.mkdir(parents=True, exist_ok=True)
-    state = _state(out, seed, target)
+    _usable_out(out)
+    created = not out.exists()
+    staging = out / STAGING
+    with _signals_interrupt():
+        try:
+            return _grade(chosen, submissions, out, staging, target, jobs, force, regrade, seed, limits, progress)
+        finally:
+            shutil.rmtree(staging, ignore_errors=True)  # copies of student code never stay behind
+            if created:
+                with contextlib.suppress(OSError):
+                    out.rmdir()  # only if nothing was written: a refused run leaves no OUT
+
+
+def _grade(chosen, submissions, out, staging, target, jobs, force, regrade, seed, limits, progress) -> list[dict]:
+    found_labs = {lab.name: collect(lab) for lab in chosen}
+    if _signalled:  # pytest (collect) swallows the KeyboardInterrupt and returns what it had
+        raise KeyboardInterrupt
+    maxima = {name: sum(c.points for c in found) for name, found in found_labs.items()}
+    names = {name: tuple(c.name for c in found) for name, found in found_labs.items()}
+    found = find_submissions(submissions, [lab.name for lab in chosen], staging, reserved=RESERVED)
+    asked = set(regrade or ())
+    unknown = sorted(asked - {s.student for s in found} - {s.folder for s in found})
+    if unknown:
+        known = sorted(s.student for s in found)
+        listed = ", ".join(known[:20]) + (", ..." if len(known) > 20 else "")
+        raise MslabError(f"--regrade: no student named {', '.join(map(repr, unknown))}; the students are: {listed}")
+    regrade_set = {s.student for s in found if s.student in asked or s.folder in asked}
+    records: list[dict] = []
+    try:
+        return _grade_found(found, chosen, out, target, jobs, force, regrade_set, seed, limits, progress,
+                            maxima, names, submissions, records)
+    except KeyboardInterrupt:  # before the workers started or while the reports were written
+        report.write_reports(records, out, labs=maxima)
+        raise Interrupted(len(records), len(found) * len(chosen)) from None
+
+
+def _grade_found(found, chosen, out, target, jobs, force, regrade_set, seed, limits, progress, maxima, names,
+                 submissions, records) -> list[dict]:
+    try:
+        state = _state(out, seed, target)
+    except OSError as exc:
+        raise MslabError(f"cannot write {out / STATE}: {exc.strerror or exc}") from None
     sweep()
-    found = find_submissions(submissions, [lab.name for lab in chosen], out / STAGING)
-    maxima = {lab.name: sum(c.points for c in collect(lab)) for lab in chosen}
     digests = {lab.name: checks_digest(lab) for lab in chosen}
     report_progress = progress or (lambda **_: None)
 
-    records, todo = [], []
+    todo = []
     for sub in found:
         for lab in chosen:
             if sub.problem:
-                records.append(_empty_record(sub.student, lab.name, maxima[lab.name], "rejected", sub.problem))
+                records.append(_empty_record(sub.student, lab.name, maxima[lab.name], "rejected", sub.problem, sub.folder))
             elif lab.name not in sub.files:
-                records.append(_empty_record(sub.student, lab.name, maxima[lab.name], "missing", f"no {lab.name}.py"))
+                reason = sub.missing.get(lab.name) or f"no {lab.name}.py"
+                records.append(_empty_record(sub.student, lab.name, maxima[lab.name], "missing", reason, sub.folder))
             else:
                 key = {"file": sub.digest[lab.name], "checks": digests[lab.name], "seed": state["seed"], "target": target}
-                job = Job(sub.student, lab.name, str(sub.files[lab.name]), key)
-                fresh = force or sub.student in (regrade or ())
+                job = Job(sub.student, sub.folder, lab.name, str(sub.files[lab.name]), key, names[lab.name],
+                          sub.notes.get(lab.name, ""))
+                fresh = force or sub.student in regrade_set
                 previous = None if fresh else _previous(out, job)
                 if previous is not None:
                     records.append(previous)
                 else:
                     todo.append(job)
-    report_progress(total=len(records) + len(todo))
+    total = len(records) + len(todo)
+    report_progress(total=total)
     for record in records:
         report_progress(record=record)
-    records += _run(todo, out, target, limits or Limits(), (submissions, out), jobs, report_progress)
+    try:
+        records += _run(todo, out, target, limits or Limits(), (submissions, out), jobs, report_progress)
+    except _Stopped as stopped:
+        records += stopped.done
+        report.write_reports(records, out, labs=maxima)
+        raise Interrupted(len(records), total) from None
     report.write_reports(records, out, labs=maxima)
     return records
+
+
+def _need_image(target: str) -> None:
+    """The Docker engine answers and the target's image is built, or a one-line MslabError."""
+    from mslab import images
+
+    client = images.docker_client()
+    tag = images.service(target)["image"]
+    try:
+        client.images.get(tag)
+    except Exception:  # noqa: BLE001 - ImageNotFound, or the engine refusing: either way, not usable
+        raise MslabError(f"image {tag} is not built: run `inv image.build --target {target}`") from None
+
+
+def _usable_out(out: Path) -> None:
+    """``out`` is (or can become) a folder this user can write, or a one-line MslabError."""
+    if out.parts[1:2] in (("proc",), ("sys",), ("dev",)):
+        raise MslabError(f"--out {out}: not a place for results")
+    existing = out
+    while not existing.exists() and existing != existing.parent:
+        existing = existing.parent
+    if not existing.is_dir():
+        raise MslabError(f"--out {out}: {existing} is a file, not a folder")
+    if not os.access(existing, os.W_OK | os.X_OK):
+        raise MslabError(f"--out {out}: {existing} is not writable")
+
+
+class _Stopped(Exception):
+    """SIGINT or SIGTERM during the run; ``done`` holds the records that completed before it."""
+
+    def __init__(self, done: list[dict]):
+        self.done = done
+
+
+_signalled: list[int] = []  # the signals seen while grading
+
+
+@contextlib.contextmanager
+def _signals_interrupt():
+    """While grading, SIGTERM raises KeyboardInterrupt as SIGINT does (main thread only); one
+    before the run began becomes :class:`Interrupted` with nothing recorded."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+
+    def stop(signum, frame):
+        _signalled.append(signum)
+        raise KeyboardInterrupt
+
+    _signalled.clear()
+    before = {sig: signal.signal(sig, stop) for sig in (signal.SIGINT, signal.SIGTERM)}
+    try:
+        yield
+    except KeyboardInterrupt:
+        raise Interrupted(0, 0) from None
+    finally:
+        for sig, handler in before.items():
+            signal.signal(sig, handler)
 
 
 def _run(todo: list[Job], out: Path, target: str, limits: Limits, hide, jobs, progress) -> list[dict]:
@@ -207,21 +368,29 @@ def _run(todo: list[Job], out: Path, target: str, limits: Limits, hide, jobs, pr
         limits = dataclasses.replace(limits, cpus=max(1.0, (os.cpu_count() or 1) / workers))
     done = []
     context = multiprocessing.get_context("spawn")  # fresh workers: no threads or state inherited
-    with concurrent.futures.ProcessPoolExecutor(
+    pool = concurrent.futures.ProcessPoolExecutor(
         workers, mp_context=context, initializer=_start_worker,
         initargs=(target, limits, tuple(str(p) for p in hide)),
-    ) as pool:
+    )
+    try:
         futures = {pool.submit(grade_job, job, out): job for job in todo}
-        try:
-            for future in concurrent.futures.as_completed(futures):
-                job = futures[future]
-                try:
-                    record = future.result()
-                except Exception as exc:  # noqa: BLE001 - a dead worker must not stop the batch
-                    record = _empty_record(job.student, job.lab, 0.0, "error", f"grader worker failed: {exc}")
-                done.append(record)
-                progress(record=record)
-        except KeyboardInterrupt:
-            pool.shutdown(wait=False, cancel_futures=True)
-            raise
+        for future in concurrent.futures.as_completed(futures):
+            job = futures[future]
+            try:
+                record = future.result()
+            except Exception as exc:  # noqa: BLE001 - a dead worker must not stop the batch
+                record = _empty_record(job.student, job.lab, 0.0, "error", f"grader worker failed: {exc}", job.folder)
+            if record["status"] == "interrupted":
+                raise KeyboardInterrupt  # the worker saw a signal meant for the whole run
+            done.append(record)
+            progress(record=record)
+    except KeyboardInterrupt:
+        signal.signal(signal.SIGINT, signal.SIG_IGN)  # a second Ctrl-C must not cut the cleanup short
+        signal.signal(signal.SIGTERM, signal.SIG_IGN)
+        for process in list((getattr(pool, "_processes", None) or {}).values()):
+            with contextlib.suppress(Exception):
+                process.kill()  # their zygotes and sandboxes die with them (die_with_parent)
+        pool.shutdown(wait=True, cancel_futures=True)
+        raise _Stopped(done) from None
+    pool.shutdown(wait=True)
     return done

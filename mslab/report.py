@@ -6,7 +6,11 @@ of an interrupted run resumed later, in any order) gives byte-identical files: n
 clock, and ``seconds`` (which differs between runs) is deliberately left out of every file.
 
 Student-controlled text (student names, reasons, hints) is escaped for HTML and Markdown, and CSV
-cells that a spreadsheet would run as a formula get a leading ``'``.
+cells that a spreadsheet would run as a formula get a leading ``'`` — except a number such as a
+student ID ``-5``, which must still match the learning platform's.
+
+Statistics count only what ran on code that loaded: a check's pass rate and the common hints come
+from ``graded`` rows; files that did not load are counted on a line of their own.
 """
 
 from __future__ import annotations
@@ -16,6 +20,7 @@ import html
 import io
 import json
 import math
+import re
 import statistics
 from collections import Counter
 from pathlib import Path
@@ -52,11 +57,15 @@ def percent(score: float, max_score: float) -> float:
 
 
 _FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
+_NUMBER = re.compile(r"-\d+(?:\.\d+)?")
 
 
 def csv_text(s: str) -> str:
-    """A text cell a spreadsheet will not evaluate (``=HYPERLINK(...)`` becomes ``'=HYPERLINK(...)``)."""
-    return "'" + s if s.startswith(_FORMULA_STARTS) else s
+    """A text cell a spreadsheet will not evaluate (``=HYPERLINK(...)`` becomes ``'=HYPERLINK(...)``);
+    a negative number (a student ID ``-5``) stays as it is: a spreadsheet reads it as a number."""
+    if s.startswith(_FORMULA_STARTS) and not _NUMBER.fullmatch(s):
+        return "'" + s
+    return s
 
 
 def md_text(s: str) -> str:
@@ -152,11 +161,20 @@ class _Class:
             out.append(dict(lab=lab, mean=round(mean, 2), max=self.lab_max[lab], statuses=statuses))
         return out
 
+    def ran_rows(self) -> list[dict]:
+        """The rows whose checks ran on code that loaded (not unloadable, timed out, rejected...)."""
+        return [r for r in self.records if r["status"] == "graded"]
+
+    def load_failures(self) -> list[tuple[str, int]]:
+        """(lab, rows whose file did not load), for the labs that have any."""
+        counts = Counter(r["lab"] for r in self.records if r["status"] == "unloadable")
+        return sorted(counts.items())
+
     def pass_rates(self) -> list[dict]:
-        """Per check, passed / ran over every row where it ran; the lowest rate first."""
+        """Per check, passed / ran over the rows where it ran on loaded code; the lowest rate first."""
         ran: Counter = Counter()
         passed: Counter = Counter()
-        for r in self.records:
+        for r in self.ran_rows():
             for c in r.get("checks") or []:
                 ran[(r["lab"], c["name"])] += 1
                 passed[(r["lab"], c["name"])] += bool(c.get("passed"))
@@ -179,14 +197,29 @@ class _Class:
     def top_hints(self) -> list[tuple[str, int]]:
         hints = Counter(
             c["hint"]
-            for r in self.records
+            for r in self.ran_rows()
             for c in r.get("checks") or []
             if not c.get("passed") and c.get("hint")
         )
         return sorted(hints.items(), key=lambda kv: (-kv[1], kv[0]))[:TOP_HINTS]
 
     def not_graded(self) -> list[dict]:
-        return [r for r in self.records if r["status"] != "graded"]
+        """Rows that need a look; a rejected student once (the reason is the same for every lab)."""
+        rows, rejected = [], set()
+        for r in self.records:
+            if r["status"] == "graded":
+                continue
+            if r["status"] == "rejected":
+                if r["student"] in rejected:
+                    continue
+                rejected.add(r["student"])
+                r = dict(r, lab="all labs")
+            rows.append(r)
+        return rows
+
+    def flagged(self) -> list[dict]:
+        """Graded rows with something for the instructor to look at (answers without autodiff)."""
+        return [r for r in self.records if r["status"] == "graded" and r.get("flags")]
 
     def histogram(self) -> list[int]:
         counts = [0] * BINS
@@ -239,7 +272,9 @@ def grades_json(c: _Class) -> str:
                     "reason": r.get("reason") or "",
                 }
         total, pct = c.totals[s]
-        students[s] = {"labs": labs, "total": jnum(total), "max_total": jnum(c.max_total), "percent": jnum(pct)}
+        folder = next((str(r.get("folder") or s) for (who, _), r in c.by_key.items() if who == s), s)
+        students[s] = {"labs": labs, "total": jnum(total), "max_total": jnum(c.max_total), "percent": jnum(pct),
+                       "folder": folder}
     data = {"labs": {lab: jnum(c.lab_max[lab]) for lab in c.labs}, "students": students}
     return json.dumps(data, indent=2, ensure_ascii=False) + "\n"
 
@@ -298,6 +333,16 @@ def _overall_rows(c: _Class) -> list[tuple[str, str]]:
     ]
 
 
+def _load_failures(c: _Class) -> str:
+    """The line on files that did not load, which no pass rate counts; "" when there are none."""
+    failures = c.load_failures()
+    if not failures:
+        return ""
+    total = sum(n for _, n in failures)
+    per_lab = ", ".join(f"{lab} {n}" for lab, n in failures)
+    return f"Not counted above: {total} file(s) that did not load ({per_lab})."
+
+
 def _statuses(statuses: list[tuple[str, int]]) -> str:
     return ", ".join(f"{st} {n}" for st, n in statuses) or "–"
 
@@ -324,6 +369,9 @@ def summary_md(c: _Class) -> str:
             )
     else:
         lines.append("No checks ran.")
+    failures = _load_failures(c)
+    if failures:
+        lines += ["", md_text(failures)]
 
     lines += ["", "## Most common hints of failed checks", ""]
     hints = c.top_hints()
@@ -332,6 +380,17 @@ def summary_md(c: _Class) -> str:
         lines += [f"| {n} | {md_text(hint)} |" for hint, n in hints]
     else:
         lines.append("None.")
+
+    lines += ["", "## Flagged for review", ""]
+    flagged = c.flagged()
+    if flagged:
+        lines += ["| student | lab | score | flag |", "|---|---|---:|---|"]
+        lines += [
+            f"| {md_text(r['student'])} | {md_text(r['lab'])} | {num(r['score'])} | {md_text('; '.join(r['flags']))} |"
+            for r in flagged
+        ]
+    else:
+        lines.append("Nothing flagged.")
 
     lines += ["", "## Not graded", ""]
     rows = c.not_graded()
@@ -411,6 +470,9 @@ def report_html(c: _Class, svg: str) -> str:
         )
     else:
         body.append("<p>No checks ran.</p>")
+    failures = _load_failures(c)
+    if failures:
+        body.append(f"<p>{h(failures)}</p>")
 
     body.append("<h2>Most common hints of failed checks</h2>")
     hints = c.top_hints()
@@ -418,6 +480,15 @@ def report_html(c: _Class, svg: str) -> str:
         body.append(_table(["failed checks", "hint"], [[(str(n), ""), (hint, "why")] for hint, n in hints], {0}))
     else:
         body.append("<p>None.</p>")
+
+    body.append("<h2>Flagged for review</h2>")
+    flagged = c.flagged()
+    if flagged:
+        body.append(_table(["student", "lab", "score", "flag"],
+                           [[(r["student"], ""), (r["lab"], ""), (num(r["score"]), ""), ("; ".join(r["flags"]), "why")]
+                            for r in flagged], {2}))
+    else:
+        body.append("<p>Nothing flagged.</p>")
 
     body.append("<h2>Not graded</h2>")
     rows = c.not_graded()

@@ -1,16 +1,62 @@
-"""Presenting a check run: the terminal table and Gradescope's results.json."""
+"""Presenting a check run: the terminal table and Gradescope's results.json.
+
+Student text (exception messages, reasons, printed output, names) reaches the terminal only as
+:class:`rich.text.Text` built by :func:`plain`: never read as rich markup, with escape sequences
+and control characters removed.
+"""
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import os
+import re
 import tempfile
 from pathlib import Path
 
 from rich.console import Console
 from rich.table import Table
+from rich.text import Text
 
 from mslab.checker import Report
+
+#: Lines of the student's printed output shown by `lab.check` (when a check fails, or --verbose).
+OUTPUT_LINES = 20
+OUTPUT_LINE_CHARS = 300
+
+# ANSI/VT escape sequences (CSI, OSC, and two-character ESC forms), then any other control character.
+_ESCAPES = re.compile(r"\x1b\[[0-?]*[ -/]*[@-~]|\x1b\][^\x07\x1b]*(?:\x07|\x1b\\)?|\x1b[@-Z\\-_]|\x9b[0-?]*[ -/]*[@-~]")
+_CONTROLS = re.compile(r"[\x00-\x08\x0b-\x1f\x7f-\x9f\u200b-\u200f\u202a-\u202e\u2066-\u2069]")
+# Why a check did not produce a value to compare: no erratum hint applies (see tidy_report).
+_NO_VALUE = re.compile(r"timed out after|\(\) not run: |; expected a mindspore\.Tensor$|; expected a tuple of \d+$")
+
+
+def plain(text: object, *, keep_newlines: bool = False) -> str:
+    """Student text made safe for a terminal: no escape sequences, no control characters
+    (newlines and tabs become spaces unless ``keep_newlines``)."""
+    text = _ESCAPES.sub("", str(text))
+    if not keep_newlines:
+        text = text.replace("\r\n", " ").replace("\n", " ").replace("\t", " ")
+    else:
+        text = text.replace("\r\n", "\n").replace("\t", "    ")
+    return _CONTROLS.sub("", text)
+
+
+def tidy_report(report: Report) -> Report:
+    """The report as students and instructors see it: a load failure is said once (in
+    ``load_error``), not under every check; a hint (possibly a tutorial erratum's) is kept only for
+    a check that got a value and found it wrong, never for a timeout or a wrong type.
+
+    (The checker attaches the check's hint to every failure; this undoes that where it misleads.)
+    """
+    checks = []
+    for c in report.checks:
+        if report.load_error and not c.passed:
+            c = dataclasses.replace(c, reason="", hint="")
+        elif not c.passed and c.hint and (report.out_of_time or _NO_VALUE.search(c.reason)):
+            c = dataclasses.replace(c, hint="")
+        checks.append(c)
+    return dataclasses.replace(report, checks=checks)
 
 #: Gradescope visibility of hidden checks: not shown while students submit, shown once published.
 HIDDEN_VISIBILITY = "after_published"
@@ -80,10 +126,17 @@ def write_results(report: Report, path: Path) -> None:
     write_atomic(path, json.dumps(gradescope(report), indent=2, ensure_ascii=False) + "\n")
 
 
-def print_report(report: Report, console: Console | None = None) -> None:
-    """The table of checks, points and hints, and the total."""
+def output_tail(output: str, lines: int = OUTPUT_LINES) -> list[str]:
+    """The last ``lines`` lines of what the student printed, made plain and cut to a sane width."""
+    shown = plain(output, keep_newlines=True).rstrip("\n").splitlines()[-lines:]
+    return [line if len(line) <= OUTPUT_LINE_CHARS else line[: OUTPUT_LINE_CHARS - 1] + "…" for line in shown]
+
+
+def print_report(report: Report, console: Console | None = None, *, verbose: bool = False) -> None:
+    """The table of checks, points and hints, the total, and — when a check failed or with
+    ``verbose`` — the last lines the student's code printed."""
     console = console or Console()
-    table = Table(title=f"{report.lab} — {report.submission}", title_justify="left")
+    table = Table(title=Text(f"{report.lab} — {plain(report.submission)}"), title_justify="left")
     table.add_column("#", justify="right")
     table.add_column("check")
     table.add_column("task", justify="center")
@@ -91,20 +144,28 @@ def print_report(report: Report, console: Console | None = None) -> None:
     table.add_column("result")
     table.add_column("why / hint", overflow="fold")
     for number, c in enumerate(report.checks, 1):
-        result = "[green]pass[/]" if c.passed else "[red]fail[/]"
-        title = c.title + (" [dim](hidden)[/]" if c.hidden else "")
-        table.add_row(
-            str(number),
-            title,
-            c.task,
-            f"{c.score:g}/{c.points:g}",
-            result,
-            "" if c.passed else check_output(c.reason, c.hint),
-        )
+        if c.passed:
+            result = Text("pass", style="green")
+        elif report.load_error:
+            result = Text("not run", style="red")
+        else:
+            result = Text("fail", style="red")
+        title = Text(plain(c.title))
+        if c.hidden:
+            title.append(" (hidden)", style="dim")
+        why = "" if c.passed else "\n".join(plain(part) for part in check_output(c.reason, c.hint).split("\n"))
+        table.add_row(str(number), title, Text(plain(c.task)), f"{c.score:g}/{c.points:g}", result, Text(why))
     console.print(table)
     if report.load_error:
-        console.print(f"[red]{report.load_error}[/]")
+        console.print(Text(plain(report.load_error), style="red"))
+    if report.output and (verbose or not report.full_marks):
+        tail = output_tail(report.output)
+        console.print(Text(f"What your code printed (last {len(tail)} lines):", style="dim"))
+        for line in tail:
+            console.print(Text("  " + line), soft_wrap=True)
     hidden = any(c.hidden for c in report.checks)
     scope = "visible and hidden checks" if hidden else "visible checks only; --all adds the hidden ones"
     colour = "green" if report.full_marks else "yellow"
-    console.print(f"[bold {colour}]Score: {report.score:g}/{report.max_score:g}[/] ({scope})")
+    total = Text(f"Score: {report.score:g}/{report.max_score:g}", style=f"bold {colour}")
+    total.append(f" ({scope})")
+    console.print(total)

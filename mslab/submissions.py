@@ -1,14 +1,27 @@
 """Intake of a class's submissions: student folders and ``<student>.zip`` files, checked and staged.
 
 ``find_submissions(root, labs, staging)`` returns one :class:`Submission` per student under
-``root``. Every lab file that will be graded is copied (folders) or extracted (zips) into
-``staging/<student>/<lab>.py`` and its sha256 taken from those very bytes, so the digest is the
-digest of what is graded, and later changes to ``root`` cannot reach the grader.
+``root``. Every lab file that will be graded is copied (folders), extracted (zips) or, for a
+Jupyter notebook, reduced to its code cells, into ``staging/<folder>/<lab>.py``, and its sha256
+taken from those very bytes, so the digest is the digest of what is graded, and later changes to
+``root`` cannot reach the grader.
+
+Names. ``student`` is the name as handed in (``张三``, ``Mary Ann``, ``CTRL_A``), shown in every
+sheet; ``folder`` is the safe name used on disk: the name itself when it is plain ASCII
+(``[A-Za-z0-9._-]``), unique even ignoring case and not one the grader uses for its own files,
+else an ASCII slug plus a short hash of the real name (``mary_ann-3f2a9c01``).
+
+Finding a lab's file. ``<lab>.py`` anywhere in the folder or zip (the shallowest wins); else one
+near match: another case (``Derivatives.py``), a browser's rename (``derivatives (1).py``,
+``derivatives.py.txt``), no extension, or a notebook (``derivatives.ipynb``, whose IPython magics
+and ``!`` shell lines are dropped). ``notes`` says which file was graded when it was not the exact
+name; when candidates compete and none is exact, the lab is ``missing`` and the reason lists them;
+a missing lab's reason always says what the submission held.
 
 A student whose submission cannot be taken in gets a Submission with a one-line ``problem`` and
 no files; the batch goes on. Nothing is ever executed or imported here, zip entries are never
-extracted by name (only the needed ``<lab>.py`` bytes are written, under a name we choose), and
-only ``staging/<student>/`` folders of students with safe names are removed or written.
+extracted by name (only the needed bytes are written, under a name we choose), and only
+``staging/<folder>/`` folders are removed or written.
 """
 
 from __future__ import annotations
@@ -18,36 +31,53 @@ import os
 import re
 import shutil
 import stat
+import unicodedata
 import zipfile
-from dataclasses import dataclass
+from collections import Counter
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from mslab.errors import MslabError
 
 MIB = 1 << 20
 ENTRY_LIMIT = 1 * MIB  # one file, uncompressed (zip entry or folder lab file)
+NOTEBOOK_LIMIT = 8 * MIB  # a notebook, outputs (plots) included; its code must still fit ENTRY_LIMIT
 TOTAL_LIMIT = 10 * MIB  # a whole zip, uncompressed
 ENTRY_COUNT_LIMIT = 100  # entries in a zip, folders included
 ZIP_FILE_LIMIT = 16 * MIB  # the .zip itself on disk: anything larger breaks the limits above anyway
 NAME_LIMIT = 100
+DEPTH_LIMIT = 4  # folders between the submission's top and a lab file
+SCAN_LIMIT = 2000  # entries looked at in one student's folder
+SHOWN_FILES = 8  # files a `missing` reason lists
 
 _SAFE_NAME = re.compile(r"[A-Za-z0-9._-]{1,%d}" % NAME_LIMIT)
 _DRIVE = re.compile(r"[A-Za-z]:")
-# Top-level folders that are never a student's wrapper folder (macOS adds __MACOSX/ to zips).
-_IGNORED_FOLDERS = {"__MACOSX"}
+# Folders that never hold a student's work (macOS adds __MACOSX/ to zips; Jupyter its checkpoints).
+_IGNORED_FOLDERS = {"__MACOSX", "__pycache__", ".ipynb_checkpoints"}
+# A near match of `<lab>.py`: any case, a browser's " (1)", `.py.txt`, `.txt`, no extension, `.ipynb`.
+_NEAR = re.compile(r"(?P<stem>.+?)(?:\s*\(\d+\))?(?P<ext>\.py|\.py\.txt|\.txt|\.ipynb)?", re.IGNORECASE)
+# A line of a notebook that IPython, not Python, understands: %magic, %%cell magic, !shell, x = !ls
+_IPYTHON_LINE = re.compile(r"\s*(?:[%!]|[\w.]+\s*=\s*[%!])")
 
 
 @dataclass(frozen=True)
 class Submission:
-    student: str  # folder name, or zip file name without .zip
-    files: dict[str, Path]  # lab name -> readable path of that student's <lab>.py (only labs present)
+    student: str  # the name as handed in: folder name, or zip file name without .zip
+    files: dict[str, Path]  # lab name -> readable path of that student's staged <lab>.py (labs found)
     source: Path  # the folder or .zip it came from
-    digest: dict[str, str]  # lab name -> sha256 hex of that file's bytes
+    digest: dict[str, str]  # lab name -> sha256 hex of the staged file's bytes
     problem: str = ""  # one-line reason it could not be taken in ("" when fine); then files is {}
+    folder: str = ""  # safe folder name in staging and the grader's output (see the module's doc)
+    notes: dict[str, str] = field(default_factory=dict)  # lab -> "graded from Derivatives.py"
+    missing: dict[str, str] = field(default_factory=dict)  # lab -> why no file was taken for it
 
 
 class Rejected(Exception):
     """A student's submission cannot be taken in; the message is the Submission's problem."""
+
+
+class _LabProblem(Exception):
+    """One lab's file cannot be used (the lab is missing, with this reason); the rest goes on."""
 
 
 def is_safe_name(name: str) -> bool:
@@ -55,16 +85,60 @@ def is_safe_name(name: str) -> bool:
     return bool(_SAFE_NAME.fullmatch(name)) and name not in (".", "..")
 
 
+def shown_name(raw: str) -> str:
+    """A file name from ``os.listdir`` as text: bytes that are not UTF-8 become U+FFFD."""
+    return raw.encode("utf-8", "surrogateescape").decode("utf-8", "replace")
+
+
 def _show(text: str, limit: int = 120) -> str:
-    """``repr`` of a name from a submission, cut short: always one line, whatever it holds."""
-    shown = repr(text)
-    return shown if len(shown) <= limit else shown[: limit - 3] + "..."
+    """A name from a submission, quoted, as written (no doubled backslashes), control characters
+    escaped: always one line, whatever it holds, cut short."""
+    out = []
+    for ch in shown_name(text):
+        if unicodedata.category(ch) in ("Cc", "Cf", "Zl", "Zp"):
+            code = ord(ch)
+            out.append(f"\\x{code:02x}" if code < 0x100 else f"\\u{code:04x}")
+        else:
+            out.append(ch)
+    shown = "'" + "".join(out) + "'"
+    return shown if len(shown) <= limit else shown[: limit - 4] + "...'"
 
 
 def _detail(exc: BaseException) -> str:
     """An exception as a short single line."""
     text = " ".join(str(exc).split()) or type(exc).__name__
     return text if len(text) <= 160 else text[:157] + "..."
+
+
+# ---------------------------------------------------------------------------------------------
+# Names on disk
+
+
+def _slug(name: str) -> str:
+    ascii_ = unicodedata.normalize("NFKD", shown_name(name)).encode("ascii", "ignore").decode()
+    slug = re.sub(r"[^a-z0-9._-]+", "_", ascii_.lower()).strip("._-")[:40].strip("._-")
+    return slug or "student"
+
+
+def _hashed(name: str, length: int = 8) -> str:
+    raw = name.encode("utf-8", "surrogateescape")
+    return f"{_slug(name)}-{hashlib.sha256(raw).hexdigest()[:length]}"
+
+
+def folder_names(students: list[str], reserved: set[str] = frozenset()) -> dict[str, str]:
+    """Each student's folder: the name itself when safe, unique ignoring case and not reserved
+    (names the grader writes beside the students' folders), else slug-hash. Unique ignoring case."""
+    reserved_cf = {r.casefold() for r in reserved}
+    clashes = Counter(s.casefold() for s in students)
+    folders = {}
+    for s in students:
+        plain = is_safe_name(s) and clashes[s.casefold()] == 1 and s.casefold() not in reserved_cf
+        folders[s] = s if plain and not s.startswith(".") else _hashed(s)
+    taken = Counter(f.casefold() for f in folders.values())
+    for s, f in folders.items():  # a name that happens to look like another's slug-hash
+        if taken[f.casefold()] > 1 and f != s:
+            folders[s] = _hashed(s, 16)
+    return folders
 
 
 # ---------------------------------------------------------------------------------------------
@@ -115,8 +189,11 @@ def _scan_root(root: Path, staging: Path) -> list[_Entry]:
     return entries
 
 
-def find_submissions(root: Path, labs: list[str], staging: Path) -> list[Submission]:
-    """Every student under `root`, sorted by student name."""
+def find_submissions(root: Path, labs: list[str], staging: Path, *, reserved: set[str] = frozenset()) -> list[Submission]:
+    """Every student under `root`, sorted by student name.
+
+    ``reserved``: names a student's folder must not take (the grader's own files beside them).
+    """
     root, staging = Path(root), Path(staging)
     if not root.is_dir():
         raise MslabError(f"no submissions folder at {root}")
@@ -131,11 +208,11 @@ def find_submissions(root: Path, labs: list[str], staging: Path) -> list[Submiss
     if not entries:
         raise MslabError(f"{root} holds no students (expected <student>/<lab>.py or <student>.zip)")
 
-    # Group entries naming the same student; names differing only in case collide too (their
-    # output folders would be one folder on a case-insensitive file system).
+    # A folder and a zip of the very same name are one student handing in twice: ambiguous.
     groups: dict[str, list[_Entry]] = {}
     for entry in entries:
-        groups.setdefault(entry.student.casefold(), []).append(entry)
+        groups.setdefault(entry.student, []).append(entry)
+    folders = folder_names(sorted(groups), set(reserved))
 
     try:
         staging.mkdir(parents=True, exist_ok=True)
@@ -145,41 +222,31 @@ def find_submissions(root: Path, labs: list[str], staging: Path) -> list[Submiss
         raise MslabError(f"staging {staging} is not a folder")
 
     result = []
-    for group in groups.values():
-        students = sorted({e.student for e in group})
+    for student, group in groups.items():
+        folder = folders[student]
         if len(group) > 1:
+            _fresh(staging / folder, create=False)
             problem = "duplicate student: " + " and ".join(_show(e.name) for e in sorted(group, key=lambda e: e.name))
-            for student in students:
-                first = next(e for e in group if e.student == student)
-                if is_safe_name(student):
-                    _fresh(staging / student, create=False)
-                    problem_here = problem
-                else:
-                    problem_here = f"unsafe student name {_show(student)}"
-                result.append(Submission(student, {}, first.path, {}, problem_here))
+            result.append(Submission(shown_name(student), {}, group[0].path, {}, problem, folder))
             continue
-        entry = group[0]
-        result.append(_take_in(entry, labs, staging))
+        result.append(_take_in(group[0], labs, staging, folder))
     result.sort(key=lambda s: s.student)
     return result
 
 
-def _take_in(entry: _Entry, labs: list[str], staging: Path) -> Submission:
-    student = entry.student
-    if not is_safe_name(student):
-        # Never touch a path built from an unsafe name.
-        return Submission(student, {}, entry.path, {}, f"unsafe student name {_show(student)}")
-    target = staging / student
+def _take_in(entry: _Entry, labs: list[str], staging: Path, folder: str) -> Submission:
+    student = shown_name(entry.student)
+    target = staging / folder
     _fresh(target, create=False)
     if entry.problem:
-        return Submission(student, {}, entry.path, {}, entry.problem)
+        return Submission(student, {}, entry.path, {}, entry.problem, folder)
     try:
         if entry.kind == "zip":
-            contents = _read_zip(entry.path, labs)
+            contents, notes, missing = _read_zip(entry.path, labs)
         else:
-            contents = _read_folder(entry.path, labs)
+            contents, notes, missing = _read_folder(entry.path, labs)
     except Rejected as exc:
-        return Submission(student, {}, entry.path, {}, str(exc))
+        return Submission(student, {}, entry.path, {}, str(exc), folder)
     files, digest = {}, {}
     if contents:
         _fresh(target, create=True)
@@ -192,7 +259,7 @@ def _take_in(entry: _Entry, labs: list[str], staging: Path) -> Submission:
                 raise MslabError(f"cannot write {path}: {exc.strerror or exc}") from None
             files[lab] = path
             digest[lab] = hashlib.sha256(data).hexdigest()
-    return Submission(student, files, entry.path, digest)
+    return Submission(student, files, entry.path, digest, "", folder, notes, missing)
 
 
 def _fresh(path: Path, *, create: bool) -> None:
@@ -209,68 +276,179 @@ def _fresh(path: Path, *, create: bool) -> None:
 
 
 # ---------------------------------------------------------------------------------------------
-# Where a lab file is: `<lab>.py` at the top, else inside exactly one top-level folder
+# Which file is a lab's: the exact name anywhere (shallowest), else one near match
 
 
-def _locate(lab_file: str, top: set[str], folders: dict[str, set[str]]) -> str | None:
-    """The folder holding ``lab_file`` ("" for the top), None when absent; Rejected when ambiguous."""
-    if lab_file in top:
+def _usable(parts: list[str]) -> bool:
+    """A path inside a submission that may hold work: no hidden or ignored folder or file on the way."""
+    return all(not p.startswith(".") and p not in _IGNORED_FOLDERS for p in parts)
+
+
+def near_match(lab: str, filename: str) -> str | None:
+    """``"py"`` or ``"ipynb"`` when ``filename`` is a near match of ``<lab>.py`` (not the exact name)."""
+    if filename == f"{lab}.py":
+        return None
+    m = _NEAR.fullmatch(filename.strip())
+    if m is None:
+        return None
+    stem = re.sub(r"[\s-]+", "_", m["stem"].strip()).casefold()
+    if stem != lab.casefold():
+        return None
+    return "ipynb" if (m["ext"] or "").lower() == ".ipynb" else "py"
+
+
+def _pick(lab: str, files: list[str], where: str) -> tuple[str | None, str]:
+    """(the file to grade for ``lab``, "") or (None, why the lab is missing). ``files`` are
+    '/'-separated paths inside the submission; ``where`` names it ("the folder", "the zip")."""
+    exact = [f for f in files if f.rsplit("/", 1)[-1] == f"{lab}.py"]
+    if exact:
+        depth = min(f.count("/") for f in exact)
+        best = [f for f in exact if f.count("/") == depth]
+        if len(best) == 1:
+            return best[0], ""
+        return None, f"no single {lab}.py: several compete ({_listing(best)}); keep one"
+    near = [f for f in files if near_match(lab, f.rsplit("/", 1)[-1])]
+    if len(near) == 1:
+        return near[0], ""
+    if near:
+        return None, f"no {lab}.py, and several files could be it ({_listing(near)}); rename one to {lab}.py"
+    if not files:
+        return None, "empty submission"
+    return None, f"no {lab}.py; {where} holds {_listing(files)}"
+
+
+def _listing(files: list[str]) -> str:
+    shown = ", ".join(_show(f) for f in sorted(files)[:SHOWN_FILES])
+    more = len(files) - SHOWN_FILES
+    return shown + (f" and {more} more" if more > 0 else "")
+
+
+def _note(lab: str, chosen: str, dropped: list[str]) -> str:
+    """The row's note when the graded file is not ``<lab>.py``."""
+    if chosen.rsplit("/", 1)[-1] == f"{lab}.py":
         return ""
-    holders = sorted(d for d, names in folders.items() if lab_file in names)
-    if len(holders) > 1:
-        raise Rejected(f"ambiguous: {lab_file} is in folders " + " and ".join(_show(d) for d in holders[:3]))
-    return holders[0] if holders else None
+    note = f"graded from {_show(chosen)}"
+    if near_match(lab, chosen.rsplit("/", 1)[-1]) == "ipynb":
+        note += ", its code cells"
+        if dropped:
+            lines = "; ".join(_show(d.strip(), 40) for d in dropped[:3])
+            more = f" and {len(dropped) - 3} more" if len(dropped) > 3 else ""
+            note += f" without {len(dropped)} IPython line(s) that are not Python ({lines}{more})"
+    return note
 
 
-def _usable_folder(name: str) -> bool:
-    return not name.startswith(".") and name not in _IGNORED_FOLDERS
+def notebook_code(data: bytes, shown: str) -> tuple[bytes, list[str]]:
+    """A notebook's code cells as one Python file, and the IPython lines dropped from it.
+
+    Each dropped line (``%magic``, ``!shell``, ``x = !ls``) becomes ``pass`` at its indentation, a
+    cell magic (``%%bash``) turns its whole cell into comments, so line numbers and blocks stay.
+    """
+    try:
+        import nbformat
+    except ImportError:  # a dependency of mslab; only a broken installation lacks it
+        raise _LabProblem(f"{shown} is a notebook, and nbformat (which reads notebooks) is not installed") from None
+    try:
+        notebook = nbformat.reads(data.decode("utf-8"), as_version=4)
+        cells = [cell for cell in notebook.cells if cell.get("cell_type") == "code"]
+        sources = [str(cell.get("source", "")) for cell in cells]
+    except Exception as exc:  # noqa: BLE001 - NotJSONError, UnicodeDecodeError, a broken schema...
+        raise _LabProblem(f"{shown} is not a readable notebook ({_detail(exc)})") from None
+    out, dropped = [], []
+    for source in sources:
+        lines = source.splitlines()
+        if lines and lines[0].lstrip().startswith("%%"):
+            dropped.append(lines[0])
+            out.append("\n".join("# " + line for line in lines))
+            continue
+        kept = []
+        for line in lines:
+            if _IPYTHON_LINE.match(line):
+                dropped.append(line)
+                indent = line[: len(line) - len(line.lstrip())]
+                kept.append(f"{indent}pass  # IPython line dropped by the grader")
+            else:
+                kept.append(line)
+        out.append("\n".join(kept))
+    code = ("\n\n".join(out) + "\n").encode("utf-8")
+    if len(code) > ENTRY_LIMIT:
+        raise _LabProblem(f"{shown}: its code cells are over 1 MiB")
+    return code, dropped
+
+
+def _choose(labs: list[str], files: list[str], where: str, read) -> tuple[dict[str, bytes], dict[str, str], dict[str, str]]:
+    """For each lab: the bytes to stage, the note, or why it is missing. ``read(path, limit)``."""
+    contents, notes, missing = {}, {}, {}
+    for lab in labs:
+        chosen, why = _pick(lab, files, where)
+        if chosen is None:
+            missing[lab] = why
+            continue
+        notebook = near_match(lab, chosen.rsplit("/", 1)[-1]) == "ipynb"
+        data = read(chosen, NOTEBOOK_LIMIT if notebook else ENTRY_LIMIT)
+        dropped: list[str] = []
+        if notebook:
+            try:
+                data, dropped = notebook_code(data, _show(chosen))
+            except _LabProblem as exc:
+                missing[lab] = str(exc)
+                continue
+        contents[lab] = data
+        note = _note(lab, chosen, dropped)
+        if note:
+            notes[lab] = note
+    return contents, notes, missing
 
 
 # ---------------------------------------------------------------------------------------------
 # Folders
 
 
-def _read_folder(folder: Path, labs: list[str]) -> dict[str, bytes]:
-    def listing(path: Path, rel: str) -> dict[str, os.stat_result]:
+def _read_folder(folder: Path, labs: list[str]) -> tuple[dict[str, bytes], dict[str, str], dict[str, str]]:
+    found: dict[str, os.stat_result] = {}  # '/'-separated path inside the folder -> lstat
+    queue, seen = [("", 0)], 0
+    while queue:  # breadth first, so shallow files are seen before a huge tree is cut off
+        rel, depth = queue.pop(0)
+        path = folder / rel if rel else folder
         try:
-            names = os.listdir(path)
+            names = sorted(os.listdir(path))
         except OSError as exc:
-            raise Rejected(f"rejected folder: cannot list {_show(rel)} ({exc.strerror or exc})") from None
-        found = {}
+            raise Rejected(f"rejected folder: cannot list {_show(folder.name + ('/' + rel if rel else ''))} "
+                           f"({exc.strerror or exc})") from None
         for name in names:
+            seen += 1
+            if seen > SCAN_LIMIT:
+                queue = []
+                break
+            child = f"{rel}/{name}" if rel else name
+            if not _usable([name]):
+                continue
             try:
-                found[name] = os.lstat(path / name)
+                st = os.lstat(folder / child)
             except OSError:
                 continue
-        return found
+            if stat.S_ISDIR(st.st_mode):  # a symlinked folder is not followed
+                if depth < DEPTH_LIMIT:
+                    queue.append((child, depth + 1))
+            else:
+                found[shown_name(child)] = st
+    raw = {shown_name(k): k for k in found}
 
-    top = listing(folder, folder.name)
-    folders = {
-        name: listing(folder / name, f"{folder.name}/{name}")
-        for name, st in top.items()
-        if stat.S_ISDIR(st.st_mode) and _usable_folder(name)  # a symlinked folder is not followed
-    }
-    contents = {}
-    for lab in labs:
-        lab_file = f"{lab}.py"
-        where = _locate(lab_file, set(top), {d: set(names) for d, names in folders.items()})
-        if where is None:
-            continue
-        rel = f"{where}/{lab_file}" if where else lab_file
-        st = folders[where][lab_file] if where else top[lab_file]
-        contents[lab] = _read_regular(folder / rel, st, f"{folder.name}/{rel}")
-    return contents
+    def read(rel: str, limit: int) -> bytes:
+        return _read_regular(folder / raw.get(rel, rel), found[rel], f"{folder.name}/{rel}", limit)
+
+    return _choose(labs, sorted(found), "the folder", read)
 
 
-def _read_regular(path: Path, st: os.stat_result, rel: str) -> bytes:
-    """The bytes of a regular, not symlinked file of at most 1 MiB (checked again on the open file)."""
+def _read_regular(path: Path, st: os.stat_result, rel: str, limit: int = ENTRY_LIMIT) -> bytes:
+    """The bytes of a regular, not symlinked file of at most ``limit`` (checked again on the open file)."""
     shown = _show(rel)
+    size = f"{limit // MIB} MiB"
     if stat.S_ISLNK(st.st_mode):
         raise Rejected(f"rejected folder: {shown} is a symlink")
     if not stat.S_ISREG(st.st_mode):
         raise Rejected(f"rejected folder: {shown} is not a regular file")
-    if st.st_size > ENTRY_LIMIT:
-        raise Rejected(f"rejected folder: {shown} is over 1 MiB")
+    if st.st_size > limit:
+        raise Rejected(f"rejected folder: {shown} is over {size}")
     flags = os.O_RDONLY | getattr(os, "O_NOFOLLOW", 0) | getattr(os, "O_NONBLOCK", 0)
     try:
         fd = os.open(path, flags)
@@ -281,13 +459,13 @@ def _read_regular(path: Path, st: os.stat_result, rel: str) -> bytes:
         if not stat.S_ISREG(os.fstat(fd).st_mode):
             raise Rejected(f"rejected folder: {shown} is not a regular file")
         with os.fdopen(fd, "rb", closefd=False) as fh:
-            data = fh.read(ENTRY_LIMIT + 1)
+            data = fh.read(limit + 1)
     except OSError as exc:
         raise Rejected(f"rejected folder: cannot read {shown} ({exc.strerror or exc})") from None
     finally:
         os.close(fd)
-    if len(data) > ENTRY_LIMIT:
-        raise Rejected(f"rejected folder: {shown} is over 1 MiB")
+    if len(data) > limit:
+        raise Rejected(f"rejected folder: {shown} is over {size}")
     return data
 
 
@@ -300,7 +478,7 @@ def _entry_parts(name: str) -> list[str]:
     return [p for p in name.replace("\\", "/").split("/") if p not in ("", ".")]
 
 
-def _read_zip(path: Path, labs: list[str]) -> dict[str, bytes]:
+def _read_zip(path: Path, labs: list[str]) -> tuple[dict[str, bytes], dict[str, str], dict[str, str]]:
     try:
         size = os.stat(path).st_size
     except OSError as exc:
@@ -316,29 +494,21 @@ def _read_zip(path: Path, labs: list[str]) -> dict[str, bytes]:
     with archive:
         infos = archive.infolist()
         by_name = _check_entries(infos)
-        top: set[str] = set()
-        folders: dict[str, set[str]] = {}
-        for key, info in by_name.items():
-            parts = key.split("/")
-            if info.is_dir():
-                continue
-            if len(parts) == 1:
-                top.add(parts[0])
-            elif len(parts) == 2 and _usable_folder(parts[0]):
-                folders.setdefault(parts[0], set()).add(parts[1])
-        contents, total = {}, 0
-        for lab in labs:
-            lab_file = f"{lab}.py"
-            where = _locate(lab_file, top, folders)
-            if where is None:
-                continue
-            info = by_name[f"{where}/{lab_file}" if where else lab_file]
-            data = _read_entry(archive, info)
+        files = [
+            key for key, info in by_name.items()
+            if not info.is_dir() and _usable(key.split("/")) and key.count("/") <= DEPTH_LIMIT
+        ]
+        total = 0
+
+        def read(key: str, limit: int) -> bytes:
+            nonlocal total
+            data = _read_entry(archive, by_name[key], limit)
             total += len(data)
             if total > TOTAL_LIMIT:
                 raise Rejected("rejected zip: over 10 MiB uncompressed in total")
-            contents[lab] = data
-    return contents
+            return data
+
+        return _choose(labs, sorted(files), "the zip", read)
 
 
 def _check_entries(infos: list[zipfile.ZipInfo]) -> dict[str, zipfile.ZipInfo]:
@@ -364,8 +534,9 @@ def _check_entries(infos: list[zipfile.ZipInfo]) -> dict[str, zipfile.ZipInfo]:
             raise Rejected(f"rejected zip: symlink entry {shown}")
         if kind and not (stat.S_ISREG(mode) or (stat.S_ISDIR(mode) and info.is_dir())):
             raise Rejected(f"rejected zip: non-regular entry {shown}")
-        if info.file_size > ENTRY_LIMIT:
-            raise Rejected(f"rejected zip: entry {shown} is over 1 MiB uncompressed")
+        limit = NOTEBOOK_LIMIT if name.lower().endswith(".ipynb") else ENTRY_LIMIT
+        if info.file_size > limit:
+            raise Rejected(f"rejected zip: entry {shown} is over {limit // MIB} MiB uncompressed")
         declared_total += info.file_size
         key = "/".join(parts)
         if key:
@@ -380,8 +551,8 @@ def _check_entries(infos: list[zipfile.ZipInfo]) -> dict[str, zipfile.ZipInfo]:
 _METHODS = {zipfile.ZIP_BZIP2: "bzip2", zipfile.ZIP_LZMA: "lzma", 9: "deflate64"}
 
 
-def _read_entry(archive: zipfile.ZipFile, info: zipfile.ZipInfo) -> bytes:
-    """An entry's bytes, decompressing at most 1 MiB + 1 whatever its header claims; CRC checked.
+def _read_entry(archive: zipfile.ZipFile, info: zipfile.ZipInfo, limit: int = ENTRY_LIMIT) -> bytes:
+    """An entry's bytes, decompressing at most ``limit`` + 1 whatever its header claims; CRC checked.
 
     zipfile stops at the size the header declares; we let it go up to the limit instead, so a
     header that understates the size is caught by the real size, not merely as a CRC mismatch.
@@ -395,16 +566,16 @@ def _read_entry(archive: zipfile.ZipFile, info: zipfile.ZipInfo) -> bytes:
     declared = info.file_size
     # Room past the limit: zipfile decompresses in chunks of up to 64 KiB here, and ends the
     # stream (checking the CRC) when it reaches file_size; we stop reading at the limit + 1.
-    info.file_size = ENTRY_LIMIT + (1 << 17)
+    info.file_size = limit + (1 << 17)
     try:
         with archive.open(info) as fh:
-            data = fh.read(ENTRY_LIMIT + 1)
+            data = fh.read(limit + 1)
     except Exception as exc:  # BadZipFile (CRC, header), zlib.error, EOFError, NotImplementedError...
         raise Rejected(f"rejected zip: corrupt entry {shown} ({_detail(exc)})") from None
     finally:
         info.file_size = declared
-    if len(data) > ENTRY_LIMIT:
-        raise Rejected(f"rejected zip: entry {shown} decompresses to over 1 MiB (header claims {declared} bytes)")
+    if len(data) > limit:
+        raise Rejected(f"rejected zip: entry {shown} decompresses to over {limit // MIB} MiB (header claims {declared} bytes)")
     if len(data) != declared:
         raise Rejected(f"rejected zip: corrupt entry {shown} ({len(data)} bytes, header claims {declared})")
     return data

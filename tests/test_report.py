@@ -130,6 +130,7 @@ def test_grades_json(out):
         "total": 4,
         "max_total": 40,
         "percent": 10,
+        "folder": "carol",  # where OUT keeps that student's results (records without one: the name)
     }
     evil = data["students"][EVIL]
     assert evil["labs"] == {"derivatives": {"score": 0, "max_score": 20, "status": "unloadable", "reason": LOAD}}
@@ -146,19 +147,25 @@ def test_summary_md(out):
     # per lab: mean over all four students (no record counts 0) and the status counts
     assert "| derivatives | 20 | 9 | graded 3, unloadable 1 |" in text
     assert "| value\\_and\\_grad | 20 | 8 | graded 2, missing 1, no record 1 |" in text
-    # pass rates, lowest first (ties by lab, then check)
+    # pass rates over the rows whose code loaded (the unloadable row counts in none), lowest first
+    # (ties by lab, then check)
     rates = [line for line in text.splitlines() if "title" in line and line.endswith("% |")]
     assert [line.split(" | ")[1] for line in rates] == [
-        "test\\_df", "test\\_nth", "test\\_descent", "test\\_f", "test\\_vag",
+        "test\\_df", "test\\_descent", "test\\_nth", "test\\_f", "test\\_vag",
     ]  # fmt: skip
-    assert "| 1 / 4 | 25% |" in rates[0]
-    assert "| 2 / 4 | 50% |" in rates[1] and "(hidden)" in rates[1]
-    assert "| 1 / 2 | 50% |" in rates[2]
-    assert "| 3 / 4 | 75% |" in rates[3]
+    assert "| 1 / 3 | 33.33% |" in rates[0]
+    assert "| 1 / 2 | 50% |" in rates[1] and "(hidden)" in rates[1]
+    assert "| 2 / 3 | 66.67% |" in rates[2] and "(hidden)" in rates[2]
+    assert "| 3 / 3 | 100% |" in rates[3]
     assert "| 2 / 2 | 100% |" in rates[4]
-    # hints of failed checks, most common first, escaped
-    assert "| 3 | &lt;script&gt;alert(1)&lt;/script&gt; |" in text
-    assert "| 2 | f′ = 3x − 2 is the tutorial's mistake; f′ = 3x² − 2 |" in text
+    assert "Not counted above: 1 file(s) that did not load (derivatives 1)." in text
+    # hints of failed checks on loaded code, most common first, escaped; none from the unloadable row
+    hints = text.split("## Most common hints of failed checks")[1].split("## Not graded")[0]
+    assert [line for line in hints.splitlines() if line.startswith("| ") and line[2].isdigit()] == [
+        "| 2 | f′ = 3x − 2 is the tutorial's mistake; f′ = 3x² − 2 |",
+        "| 1 | &lt;img src=x onerror=\"alert(2)\"&gt; |",
+        "| 1 | nth |",
+    ]
     assert "![score histogram](histogram.svg)" in text
     # rows not graded, with their reasons
     assert "| &lt;script&gt;alert(1)&lt;/script&gt; | derivatives | unloadable | =HYPERLINK(" in text
@@ -176,7 +183,8 @@ def test_report_html_is_self_contained_and_escaped(out):
     assert "<svg" in page and "<style>" in page
     assert "http://" not in page.replace("http://www.w3.org/2000/svg", "").replace("http://x", "")
     assert "src=" not in page.replace("img src=x", "") and "<link" not in page
-    assert "25%" in page and "42.5%" in page
+    assert "33.33%" in page and "42.5%" in page
+    assert "Not counted above: 1 file(s) that did not load (derivatives 1)." in page
 
 
 def test_histogram_svg(out):
@@ -220,3 +228,45 @@ def test_empty_class_and_labs_without_records(tmp_path):
     }
     assert "| students | 0 |" in (tmp_path / "summary.md").read_text()
     ET.parse(tmp_path / "histogram.svg")
+
+
+@pytest.mark.parametrize(
+    "cell,written",
+    [
+        ("-5", "-5"),  # a student ID that is a number stays a number
+        ("-12.5", "-12.5"),
+        ("2024-001", "2024-001"),
+        ("张三", "张三"),
+        ("-5+cmd|' /C calc'!A0", "'-5+cmd|' /C calc'!A0"),
+        ("-HYPERLINK(1)", "'-HYPERLINK(1)"),
+        ("=1+1", "'=1+1"),
+        ("+5", "'+5"),
+        ("@SUM(A1)", "'@SUM(A1)"),
+        ("\t=1", "'\t=1"),
+    ],
+)
+def test_csv_cells_neutralise_formulas_but_keep_ids(tmp_path, cell, written):
+    cs = checks("derivatives", dict.fromkeys(["test_f", "test_df", "test_nth"]))
+    write_reports([record(cell, "derivatives", "graded", cs, reason=cell)], tmp_path, labs={"derivatives": 20.0})
+    grades = read_csv(tmp_path / "grades.csv")
+    assert grades[2][0] == written
+    book = read_csv(tmp_path / "gradebook.csv")
+    assert (book[1][0], book[1][5]) == (written, written)
+
+
+def test_a_rejected_student_is_listed_once_and_a_real_name_shown_as_written(tmp_path):
+    labs = {"derivatives": 20.0, "value_and_grad": 20.0}
+    records = [
+        dict(record("张三", lab, "rejected", [], reason="rejected zip: zip-slip entry '..\\evil.py'", max_score=20.0),
+             folder="student-1a2b3c4d")
+        for lab in labs
+    ]
+    write_reports(records, tmp_path, labs=labs)
+    text = (tmp_path / "summary.md").read_text(encoding="utf-8")
+    rows = [line for line in text.split("## Not graded")[1].splitlines() if line.startswith("| 张三")]
+    assert rows == ["| 张三 | all labs | rejected | rejected zip: zip-slip entry '..\\\\evil.py' |"]  # md escapes \\
+    page = (tmp_path / "report.html").read_text(encoding="utf-8")
+    assert page.count("<td>张三</td>") == 1 and "zip-slip entry &#x27;..\\evil.py&#x27;" in page
+    assert read_csv(tmp_path / "grades.csv")[2][0] == "张三"
+    data = json.loads((tmp_path / "grades.json").read_text(encoding="utf-8"))
+    assert data["students"]["张三"]["folder"] == "student-1a2b3c4d"

@@ -2,7 +2,7 @@
 
 教程第 1 节「使用 mindspore.grad 对函数进行求导」的可运行版本（已按勘误修正）。
 Section 1 of the tutorial ("differentiating a function with mindspore.grad"), runnable and
-corrected per shared/docs/seed-errata.md.
+corrected per the tutorial's errata.
 
 Run: `inv lab.run derivatives`, or `python labs/derivatives/walkthrough.py` from any folder.
 """
@@ -25,9 +25,9 @@ dfdx = grad(f)  # f′(x) = 3x² − 2
 d2fdx = grad(grad(f))  # f″(x) = 6x
 
 # x = 1：f(1) = 0，f′(1) = 1，f″(1) = 6（教程误写为 3 / the tutorial wrongly says 3）
-print(f(Tensor(1.0)))
-print(dfdx(Tensor(1.0)))
-print(d2fdx(Tensor(1.0)))
+print(f"f(1) = {f(Tensor(1.0))}")
+print(f"f'(1) = {dfdx(Tensor(1.0))}")
+print(f"f''(1) = {d2fdx(Tensor(1.0))}")
 
 # 勘误 1、2：只看 x = 1 会掩盖错误（3x − 2 在 x = 1 时恰好也等于 1），所以再看 x = 2。
 # Errata 1 and 2: x = 1 hides the mistake (3x − 2 also gives 1 there), so evaluate at x = 2 as well:

@@ -14,6 +14,9 @@ TARGET_HELP = (
     "(that target's container), auto (inv doctor's pick)"
 )
 
+#: Exit code of a run stopped by SIGINT or SIGTERM (as a shell reports Ctrl-C).
+INTERRUPTED = 130
+
 
 def user_errors(fn):
     """Turn a :class:`MslabError` into a one-line message and exit code 2, never a traceback."""
@@ -23,12 +26,28 @@ def user_errors(fn):
         try:
             return fn(*args, **kwargs)
         except MslabError as exc:
-            raise Exit(f"error: {exc}", code=2) from None
+            from mslab.results import plain
+
+            raise Exit(f"error: {plain(exc)}", code=2) from None
 
     return wrapper
 
 
 def split_names(value: str | None) -> list[str] | None:
-    """``"a,b"`` → ``["a", "b"]``; empty → None (meaning all)."""
-    names = [v.strip() for v in (value or "").split(",") if v.strip()]
-    return names or None
+    """``"a,b"`` → ``["a", "b"]``; not given → None (meaning all); given but empty → ``[]``."""
+    if value is None:
+        return None
+    return [v.strip() for v in value.split(",") if v.strip()]
+
+
+def integer(value, option: str, *, minimum: int | None = None) -> int | None:
+    """``--option``'s value as an int (None when not given), or a one-line MslabError."""
+    if value is None:
+        return None
+    try:
+        number = int(str(value).strip())
+    except ValueError:
+        raise MslabError(f"{option} must be a whole number, not {str(value)!r}") from None
+    if minimum is not None and number < minimum:
+        raise MslabError(f"{option} must be {minimum} or more, not {number}")
+    return number

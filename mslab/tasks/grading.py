@@ -4,11 +4,11 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from invoke import task
+from invoke import Exit, task
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
-from mslab.tasks import TARGET_HELP, split_names, user_errors
+from mslab.tasks import INTERRUPTED, TARGET_HELP, integer, split_names, user_errors
 
 
 @task(
@@ -29,31 +29,41 @@ def grade(c, submissions, out="out", labs=None, target="local", isolation="proce
           regrade=None, seed=None):
     """Grade every student × lab under SUBMISSIONS with all checks; resumable (rerun to continue)."""
     from mslab import grade as grading
+    from mslab.results import plain
 
+    jobs, seed = integer(jobs, "--jobs", minimum=1), integer(seed, "--seed")
     counts: dict[str, int] = {}
     bar = Progress(
         TextColumn("grading"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
-        TextColumn("{task.description}"), console=Console(stderr=True),
+        TextColumn("{task.description}", markup=False), console=Console(stderr=True),
     )
     task_id = bar.add_task("", total=None)
+    shown = []
 
     def show(total=None, record=None):
         if total is not None:  # the work is known: only now does the bar appear
             bar.start()
+            shown.append(True)
             bar.update(task_id, total=total)
         if record is not None:
             counts[record["status"]] = counts.get(record["status"], 0) + 1
-            bar.update(task_id, advance=1, description=f"{record['student']} {record['lab']}")
+            bar.update(task_id, advance=1, description=plain(f"{record['student']} {record['lab']}")[:60])
 
     try:
         records = grading.grade_class(
             Path(submissions), Path(out), labs=split_names(labs), target=target, isolation=isolation,
-            jobs=None if jobs is None else int(jobs), force=force, regrade=split_names(regrade),
-            seed=None if seed is None else int(seed), progress=show,
+            jobs=jobs, force=force, regrade=split_names(regrade), seed=seed, progress=show,
         )
+    except grading.Interrupted as stop:
+        raise Exit(str(stop), code=INTERRUPTED) from None
+    except KeyboardInterrupt:  # before grading began
+        raise Exit("interrupted: nothing graded; rerun to continue", code=INTERRUPTED) from None
     finally:
-        bar.stop()
-    weak = sorted({r["isolation"] for r in records if r.get("isolation", "namespaces") not in ("namespaces", "container")})
+        if shown:  # a bar never started would still print a blank line
+            bar.stop()
+    # Rows that never ran (missing, rejected, unloadable) have no isolation to speak of.
+    weak = sorted({plain(r["isolation"]) for r in records
+                   if r.get("isolation") and r["isolation"] not in ("full", "container")})
     for isolation in weak:  # the records say which rows; the instructor should know at once
         print(f"warning: some submissions ran with weaker isolation: {isolation}")
     summary = ", ".join(f"{n} {status}" for status, n in sorted(counts.items()))

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import signal
 from pathlib import Path
 
 from invoke import Collection, Exit, task
@@ -9,7 +10,8 @@ from rich.console import Console
 from rich.table import Table
 
 from mslab import labs
-from mslab.tasks import TARGET_HELP, user_errors
+from mslab.errors import MslabError
+from mslab.tasks import INTERRUPTED, TARGET_HELP, integer, user_errors
 
 # mslab.checker (pytest, NumPy) is imported inside the tasks that need it: `lab.check` starts the
 # sandbox's zygote importing MindSpore first, so that both imports overlap.
@@ -22,8 +24,10 @@ def list_(c):
     from mslab import checker
 
     table = Table(title="mslab labs", title_justify="left")
-    for column in ("lab", "title", "tasks", "visible points", "all points"):
-        table.add_column(column)
+    table.add_column("lab", no_wrap=True)
+    table.add_column("title", overflow="fold")  # wrapped, never cut, however narrow the terminal
+    for column in ("tasks", "visible points", "all points"):
+        table.add_column(column, justify="right")
     for lab in labs.all_labs():
         found = checker.collect(lab)
         visible = sum(x.points for x in found if not x.hidden)
@@ -35,7 +39,14 @@ def list_(c):
 @user_errors
 def start(c, lab, dest="work", force=False):
     """Copy a lab's starter file into your working folder."""
-    path = labs.start_lab(labs.get_lab(lab), Path(dest), force=force)
+    chosen = labs.get_lab(lab)
+    for folder in (Path(dest), *Path(dest).parents):
+        if folder.exists() and not folder.is_dir():
+            raise MslabError(f"--dest {dest}: {folder} is a file, not a folder")
+    try:
+        path = labs.start_lab(chosen, Path(dest), force=force)
+    except OSError as exc:
+        raise MslabError(f"cannot copy the starter into {dest}: {exc.strerror or exc}") from None
     print(f"{path} is ready: fill it in, then run `inv lab.check {lab}`")
 
 
@@ -48,6 +59,26 @@ def run(c, lab, target="local"):
         raise Exit(f"error: the walk-through exited with code {code}", code=code)
 
 
+class _Signals:
+    """While checking, SIGINT and SIGTERM stop the run; ``seen`` says one came (pytest swallows
+    the KeyboardInterrupt it raises and returns what it had, which must not count as a score)."""
+
+    def __init__(self):
+        self.seen = False
+
+    def __enter__(self):
+        self.before = {sig: signal.signal(sig, self._stop) for sig in (signal.SIGINT, signal.SIGTERM)}
+        return self
+
+    def _stop(self, signum, frame):
+        self.seen = True
+        raise KeyboardInterrupt
+
+    def __exit__(self, *exc):
+        for sig, handler in self.before.items():
+            signal.signal(sig, handler)
+
+
 @task(
     help={
         "lab": "the lab's name (see inv lab.list)",
@@ -56,35 +87,60 @@ def run(c, lab, target="local"):
         "results": "also write a Gradescope results.json to this path",
         "seed": "seed of the hidden checks' random draws (default: a new one each run)",
         "target": TARGET_HELP,
+        "verbose": "also show what your code printed when every check passes",
     }
 )
 @user_errors
-def check(c, lab, submission=None, all=False, results=None, seed=None, target="local"):  # noqa: A002
+def check(c, lab, submission=None, all=False, results=None, seed=None, target="local", verbose=False):  # noqa: A002
     """Check a submission: a table of checks, points and hints. Exit 0 only at full marks."""
-    from mslab.sandbox import Zygote
+    seed = integer(seed, "--seed")
+    if results and Path(results).is_dir():
+        raise MslabError(f"--results {results} is a folder; give a file, e.g. {Path(results) / 'results.json'}")
+    interrupted = Exit("interrupted: no score; rerun to check", code=INTERRUPTED)
+    with _Signals() as signals:
+        try:
+            from mslab.sandbox import Zygote
 
-    zygote = Zygote() if target == "local" else None  # starts importing MindSpore right away
-    try:
-        _check(lab, submission, all, results, seed, target, zygote)
-    finally:
-        if zygote is not None:
-            zygote.close()
+            zygote = Zygote() if target == "local" else None  # starts importing MindSpore right away
+            try:
+                report = _check(lab, submission, all, seed, target, zygote)
+            finally:
+                if zygote is not None:
+                    zygote.close()
+        except KeyboardInterrupt:
+            raise interrupted from None
+        if signals.seen:
+            raise interrupted
+        if report is None:
+            raise MslabError("not every check ran to its end, so there is no score; please report this")
+    _show(report, results, all, verbose)
 
 
-def _check(lab, submission, all, results, seed, target, zygote):  # noqa: A002
+def _check(lab, submission, all, seed, target, zygote):  # noqa: A002
+    """The report of a complete run, or None when not every check ran to its end."""
     from mslab import checker
-    from mslab import results as results_files
 
     chosen = labs.get_lab(lab)
     path = Path(submission) if submission else Path("work") / f"{chosen.name}.py"
     if submission is None and not path.exists():
         raise Exit(f"error: no submission at {path}: run `inv lab.start {lab}` first, or pass --submission FILE", code=2)
-    report = checker.run_checks(
-        chosen, path, hidden=all, target=target, seed=None if seed is None else int(seed), zygote=zygote
-    )
-    results_files.print_report(report)
+    report = checker.run_checks(chosen, path, hidden=all, target=target, seed=seed, zygote=zygote)
+    expected = sorted(x.name for x in checker.collect(chosen, hidden=all))
+    return report if sorted(x.name for x in report.checks) == expected else None
+
+
+def _show(report, results, all, verbose):  # noqa: A002
+    from mslab import results as results_files
+
+    report = results_files.tidy_report(report)
+    results_files.print_report(report, verbose=verbose)
+    if all:
+        print(f"seed: {report.seed} (--seed {report.seed} draws the same hidden inputs again)")
     if results:
-        results_files.write_results(report, Path(results))
+        try:
+            results_files.write_results(report, Path(results))
+        except OSError as exc:
+            raise MslabError(f"cannot write --results {results}: {exc.strerror or exc}") from None
     if not report.full_marks:
         raise Exit(code=1)
 
