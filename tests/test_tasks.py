@@ -186,14 +186,16 @@ def test_killed_mid_run_then_rerun_equals_an_uninterrupted_run(tmp_path):
     done = len(list(part.glob("*/*/record.json")))
     assert 1 <= done < 9, "killed in the middle (9 of the 12 rows are graded, 3 are missing/rejected)"
     assert not (part / "gradebook.csv").exists()
-    from mslab.sandbox import scratch_root
+    from mslab.sandbox import cgroups
 
-    orphans = [p for p in scratch_root().glob("mslab-*-*") if not Path(f"/proc/{p.name.split('-')[1]}").exists()]
+    # The killed workers' sandbox cgroups (named after the worker's pid) outlive them, empty.
+    orphans = [p for parent in cgroups._parents() if parent.is_dir() for p in parent.iterdir()
+               if p.name.split("-")[1:2] and p.name.split("-")[1].isdigit() and int(p.name.split("-")[1]) in ours]
     rerun = inv("grade", str(EXAMPLES), "--out", str(part), "--jobs", "2")
     assert rerun.returncode == 0, rerun.stderr
     for name in report.FILES:
         assert (part / name).read_bytes() == (full / name).read_bytes(), name
-    assert not any(p.exists() for p in orphans), "the rerun removed the killed run's scratch folders"
+    assert not any(p.exists() for p in orphans), "the rerun removed the killed run's cgroups"
 
 
 def test_rerun_skips_what_is_graded_and_regrades_changed_or_named_students(tmp_path):
