@@ -1,0 +1,210 @@
+"""Red-team findings against the rebuilt sandbox (branch `redteam`): each test FAILS on the sandbox
+as it is now because of a hole, and says what the fix should be. Every attempt is a canary: it
+touches only its own sandbox, its own processes and memory bounded well under 3 GiB.
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import textwrap
+import threading
+import time
+
+import numpy as np
+import pytest
+
+from mslab.checker import without_autodiff
+from mslab.sandbox import Limits, Sandbox, StudentError, StudentTimeout, wire
+
+LIMITS = Limits(load_seconds=30, call_seconds=10)
+as_root = pytest.mark.skipif(os.geteuid() != 0, reason="checked as root, as CI runs the grader")
+
+PROBE = r'''
+import ctypes, errno, json, os, socket, subprocess, sys, time, resource
+
+
+def dumpable_after_execve():
+    """PR_GET_DUMPABLE of this process and of a program it execs, and RLIMIT_CORE."""
+    child = subprocess.run([sys.executable, "-c", "import ctypes; print(ctypes.CDLL(None).prctl(3, 0, 0, 0, 0))"],
+                           capture_output=True, text=True, env={k: v for k, v in os.environ.items()})
+    here = ctypes.CDLL(None).prctl(3, 0, 0, 0, 0)
+    return [here, int(child.stdout.strip() or -1), list(resource.getrlimit(resource.RLIMIT_CORE))]
+
+
+def vsock():
+    try:
+        s = socket.socket(40, socket.SOCK_STREAM)  # AF_VSOCK: no connect is attempted
+    except OSError as exc:
+        return errno.errorcode.get(exc.errno, str(exc.errno))
+    s.close()
+    return "ok"
+
+
+def forged_shape(shape):
+    """Replace this process's encoder so the reply carries an array of this (empty) shape."""
+    wire_module = sys.modules["mslab.sandbox.wire"]
+    wire_module.encode = lambda value, **kw: {"t": "array", "kind": "Tensor", "dtype": "float32",
+                                               "shape": shape, "data": ""}
+    return 1.0
+
+
+def answer_then_stop_reading():
+    """Answer this call by hand (its id is in the server's frame), then never read the channel again."""
+    frame = sys._getframe(1)
+    frame.f_locals["send"]({"op": "result", "id": frame.f_locals["request"]["id"], "ok": True,
+                            "value": {"t": "int", "v": 1}})
+    time.sleep(60)  # the sandbox is killed long before
+
+
+def echo(*args):
+    return len(args)
+'''
+
+
+@pytest.fixture
+def probe(tmp_path):
+    source = tmp_path / "probe.py"
+    source.write_text(PROBE, encoding="utf-8")
+    return source
+
+
+# -- 1. a program the student execs is dumpable again -------------------------------------------
+# Seen today: [0, 1, [0, 0]] — the server is non-dumpable, but execve() resets the flag to 1 (same
+# uids, no setuid), which the filter's PR_SET_DUMPABLE rule cannot stop; RLIMIT_CORE 0 does not stop
+# a *pipe* core_pattern (apport, systemd-coredump: the kernel ignores RLIMIT_CORE for pipes unless it
+# is exactly 1), so on such a host a crashing student program hands its memory to the host's
+# root-run handler and writes a core outside the sandbox's disk cap.
+# Fix: RLIMIT_CORE = (1, 1) in zygote._set_limits (the kernel then refuses pipe dumps, and a file
+# dump below one page), and/or check core_pattern in `inv doctor`.
+
+
+@as_root
+def test_a_program_the_student_execs_cannot_dump_core_to_the_host(probe):
+    with Sandbox(probe, "probe", limits=LIMITS) as sb:
+        here, after_exec, core = sb.call("dumpable_after_execve")
+    assert here == 0
+    assert after_exec == 0 or core == [1, 1], f"dumpable after execve: {after_exec}, RLIMIT_CORE {core}"
+
+
+# -- 2. AF_VSOCK is not confined by the network namespace ----------------------------------------
+# Seen today: "ok". vsock addresses (the hypervisor is CID 2, the guest's own services) are not
+# covered by the sandbox's network namespace, whose only purpose is "no network"; this machine is a
+# VM with /dev/vsock. Not tried: connecting anywhere (that would reach the hypervisor).
+# Fix: seccomp: socket(AF_VSOCK, ...) → EPERM (or allow only AF_UNIX/AF_INET/AF_INET6/AF_NETLINK).
+
+
+def test_the_student_cannot_open_a_vsock_socket(probe):
+    with Sandbox(probe, "probe", limits=LIMITS) as sb:
+        assert sb.call("vsock") != "ok"
+
+
+# -- 3. an array header numpy refuses escapes as a checker error ---------------------------------
+# Seen today: ValueError("Maximum allowed dimension exceeded") / ValueError("array is too big") out
+# of wire.decode and Sandbox.call, which the checker turns into "checker error (ValueError: ...);
+# please report it to your instructor" — the record blames the checker, not the student's answer.
+# Fix: _decode_array rejects dims ≥ 2**31 (or a product of dims past MAX_LINE) with WireError, and
+# Sandbox.call maps any exception from decode to StudentCrashed.
+
+HUGE_SHAPES = [[0, 2**62, 2**62], [0, 10**30], [2**63, 0]]
+
+
+@pytest.mark.parametrize("shape", HUGE_SHAPES, ids=["too-big", "past-int64", "first-dim"])
+def test_decode_refuses_impossible_shapes_with_a_wire_error(shape):
+    with pytest.raises(wire.WireError):
+        wire.decode({"t": "array", "kind": "Tensor", "dtype": "float32", "shape": shape, "data": ""})
+
+
+def test_an_impossible_shape_from_the_student_is_the_students_crash(probe):
+    with Sandbox(probe, "probe", limits=LIMITS) as sb:
+        sb.call("forged_shape", [0, 10**30])
+        with pytest.raises(StudentError):  # today: ValueError, not a StudentError
+            sb.call("echo", 1)
+
+
+# -- 4. a 64 MiB line of empty lists costs the grader ~1.5 GiB -----------------------------------
+# Seen today (this machine): wire.loads of 64 MiB of "[]," took 12 s and grew the grader's maximum
+# RSS by 1541 MiB — memory outside every cgroup, ~24x what the student sent, once per call and per
+# concurrent sandbox (jobs=N). The sandbox's memory cap is 2 GiB; the grader's is none.
+# Fix: bound what a line may build before json.loads builds it (e.g. refuse lines with more than
+# ~100k "[" / "{" / "," outside strings, or a far smaller MAX_LINE for results: answers are small).
+
+LOADER = r"""
+import resource, sys
+from mslab.sandbox import wire
+n = (wire.MAX_LINE - 100) // 3
+line = b'{"op":"result","id":"x","ok":true,"value":{"t":"list","items":[' + b"[]," * (n - 1) + b"[]]}}"
+vm = int([l for l in open("/proc/self/status") if l.startswith("VmSize")][0].split()[1]) * 1024
+resource.setrlimit(resource.RLIMIT_AS, (vm + 12 * wire.MAX_LINE, vm + 12 * wire.MAX_LINE))
+try:
+    wire.loads(line)
+except wire.WireError:
+    pass
+except MemoryError:
+    sys.exit("MemoryError: decoding one line took more than 12x its size")
+"""
+
+
+def test_one_line_costs_the_grader_a_bounded_amount_of_memory():
+    done = subprocess.run([sys.executable, "-c", LOADER], capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stderr[-500:]
+
+
+# -- 5. the grader's write to the channel has no deadline ----------------------------------------
+# Seen today: the call blocks in ForkedChild.write (socket.sendall) for as long as the student
+# never reads — past call_seconds and past submission_seconds: one student hangs the whole class.
+# Latent with today's labs (their arguments are a few hundred bytes, which fit the socket buffer),
+# real for any lab that passes an argument larger than the buffer (~200 KiB).
+# Fix: write with the same deadline as the read (non-blocking socket + select on writability, or
+# settimeout), and treat a full channel as StudentTimeout.
+
+
+def test_a_student_that_stops_reading_cannot_hang_the_grader(probe):
+    big = np.zeros(1 << 20, dtype=np.float32)  # 4 MiB: more than the socket's buffer
+    with Sandbox(probe, "probe", limits=LIMITS) as sb:
+        assert sb.call("answer_then_stop_reading") == 1
+        outcome = []
+
+        def call():
+            started = time.monotonic()
+            try:
+                sb.call("echo", big)
+                outcome.append(("returned", time.monotonic() - started))
+            except BaseException as exc:  # noqa: BLE001
+                outcome.append((type(exc).__name__, time.monotonic() - started))
+
+        thread = threading.Thread(target=call, daemon=True)
+        thread.start()
+        thread.join(LIMITS.call_seconds + 10)
+        hung = thread.is_alive()
+        if hung:  # unblock the grader's write: kill the sandbox under it
+            for fd in (sb._proc.init_pidfd, sb._proc.pidfd):
+                if fd is not None:
+                    import signal
+                    signal.pidfd_send_signal(fd, signal.SIGKILL)
+            thread.join(30)
+    assert not hung, f"the grader's call was still blocked after {LIMITS.call_seconds + 10} s"
+    assert outcome and outcome[0][0] == StudentTimeout.__name__, outcome
+
+
+# -- 6. the autodiff flag is defeated by a dead reference -----------------------------------------
+# Seen today: []. The flag is syntactic: any name `grad` anywhere in the function (here in a branch
+# that never runs) counts as "reaches autodiff", so a closed form f_prime is never flagged.
+# Fix (partial): ignore references under constant-false tests / after return; the real defence is
+# hidden checks that a closed form cannot pass (Fn closures, unforeseen functions).
+
+
+def test_the_autodiff_flag_is_not_fooled_by_a_dead_reference():
+    source = textwrap.dedent("""
+        from mindspore import grad
+
+        def f(x):
+            return x**3 - 2 * x + 1
+
+        def f_prime(x):
+            if False:
+                grad(f)
+            return 3 * x**2 - 2
+    """).encode()
+    assert without_autodiff(source, ["f_prime"]) == ["f_prime"]
