@@ -208,3 +208,37 @@ def test_the_autodiff_flag_is_not_fooled_by_a_dead_reference():
             return 3 * x**2 - 2
     """).encode()
     assert without_autodiff(source, ["f_prime"]) == ["f_prime"]
+
+
+# -- 7. a sandbox that ends before it is measured is recorded as "runs as uid 0" ------------------
+# Seen today: isolation "weaker: runs as uid 0, user_ns, mount_ns, pid_ns, net_ns, ipc_ns, uts_ns,
+# cgroup_ns, seccomp, no_new_privs, jail, scratch, cgroup", walls {} — for a sandbox that had every
+# wall. The file sends its own "ready" padded with 12 MiB of "[]," (seconds of json.loads on the
+# grader's side), then exits: by the time the grader measures, init is gone, measure() catches the
+# error and leaves walls = {}, and summary({}) reads a missing uid as uid 0. grade.py copies this into
+# the record's `isolation`; a file that does it at every start gets it on its row.
+# Fix: a failed measurement is "not measured" (never "runs as uid 0"): summary() must treat a missing
+# "uid" as unknown, and ForkedChild.measure() should record why it could not measure.
+
+UNMEASURED = r'''
+import os, sys
+frame = sys._getframe()
+while frame is not None and "chan_out" not in frame.f_locals:
+    frame = frame.f_back
+frame.f_locals["chan_out"].write(b'{"op":"ready","import_seconds":0.1,"pad":[' + b"[]," * (4 << 20) + b'[]]}\n')
+os._exit(0)
+
+
+def f(x):
+    return 1
+'''
+
+
+def test_a_sandbox_gone_before_it_is_measured_is_not_recorded_as_uid_0(tmp_path):
+    source = tmp_path / "probe.py"
+    source.write_text(UNMEASURED, encoding="utf-8")
+    with Sandbox(source, "probe", limits=Limits(load_seconds=30, call_seconds=5, submission_seconds=60)) as sb:
+        with pytest.raises(StudentError):
+            sb.call("f", 1)
+        isolation = sb.isolation
+    assert "uid 0" not in isolation, isolation
