@@ -58,6 +58,15 @@ def answer_then_stop_reading():
     time.sleep(60)  # the sandbox is killed long before
 
 
+def prctl_high_bits():
+    """PR_SET_DUMPABLE(1) with a bit set above the int the kernel reads; then PR_GET_DUMPABLE."""
+    libc = ctypes.CDLL(None, use_errno=True)
+    libc.syscall.restype = ctypes.c_long
+    nr = 157 if os.uname().machine == "x86_64" else 167
+    libc.syscall(nr, ctypes.c_ulong((1 << 32) | 4), ctypes.c_ulong(1), 0, 0, 0)
+    return libc.prctl(3, 0, 0, 0, 0)
+
+
 def echo(*args):
     return len(args)
 '''
@@ -86,6 +95,19 @@ def test_a_program_the_student_execs_cannot_dump_core_to_the_host(probe):
         here, after_exec, core = sb.call("dumpable_after_execve")
     assert here == 0
     assert after_exec == 0 or core == [1, 1], f"dumpable after execve: {after_exec}, RLIMIT_CORE {core}"
+
+
+# -- 1b. the filter's PR_SET_DUMPABLE rule compares all 64 bits of an int argument -----------------
+# Seen today: 1 (prctl(0x100000004, 1) returns 0). prctl's option is an int: the kernel reads the low
+# 32 bits (4, PR_SET_DUMPABLE), the filter's `Arg(0, EQ, 4)` compares all 64 and lets it through.
+# Fix: seccomp.build(): `sc.Arg(0, sc.MASKED_EQ, 0xFFFFFFFF, PR_SET_DUMPABLE)` (and the same for any
+# future rule on an int argument).
+
+
+@as_root
+def test_the_filter_denies_pr_set_dumpable_whatever_the_high_bits(probe):
+    with Sandbox(probe, "probe", limits=LIMITS) as sb:
+        assert sb.call("prctl_high_bits") == 0
 
 
 # -- 2. AF_VSOCK is not confined by the network namespace ----------------------------------------
