@@ -1,6 +1,17 @@
 """Red-team findings against the rebuilt sandbox (branch `redteam`): each test FAILS on the sandbox
 as it is now because of a hole, and says what the fix should be. Every attempt is a canary: it
 touches only its own sandbox, its own processes and memory bounded well under 3 GiB.
+
+Tried and held (root grader, cgroup v1, kernel 6.18, 2026-11-26): signals 1/10/15/32/33/34 to
+PID 1 (delivered to none, init lives); fds beyond 0-2 (only 3/4, the channel's own dups); /proc/1/
+environ, fd, maps, mem, root (EACCES); x32 (0x40000000|nr) and int 0x80 syscalls (SIGSYS);
+raw clone(CLONE_NEWUSER) (EPERM); open_tree, fsopen, mount_setattr (EPERM); AF_PACKET (EPERM);
+abstract AF_UNIX and /dev/shm between two concurrent sandboxes (ECONNREFUSED, absent); writable
+paths outside the scratch tmpfs (none; /sys ro); unix-socket buffers (charged to the sandbox's
+cgroup: 157 MiB queued, +160 MiB usage). Works but not worth a test: the zygote's freed heap still
+holds earlier spawn requests (other sandboxes' uids and cgroup paths, no student data: the zygote
+never reads sources); /proc/self/mountinfo shows host paths (/work/<checkout>/.venv,
+/root/.pyenv/...), and the whole base interpreter tree is bound read-only.
 """
 
 from __future__ import annotations
