@@ -163,12 +163,27 @@ def without_autodiff(source: bytes, functions: list[str]) -> list[str]:
                     autodiff_aliases.add(alias.asname or alias.name)
 
     def names(node: ast.AST) -> set[str]:
-        found = set()
-        for sub in ast.walk(node):
+        """Names a node uses, leaving out code that can never run: a branch under a constant
+        test that is false (``if False:``, ``while 0:``) and statements after a ``return`` or
+        ``raise`` in the same block. (A flag, not a proof: hidden checks do the grading.)"""
+        found: set[str] = set()
+        todo: list = [node]
+        while todo:
+            sub = todo.pop()
             if isinstance(sub, ast.Name):
                 found.add(sub.id)
             elif isinstance(sub, ast.Attribute):
                 found.add(sub.attr)
+            if isinstance(sub, (ast.If, ast.While, ast.IfExp)) and isinstance(sub.test, ast.Constant):
+                live = sub.body if sub.test.value else sub.orelse
+                todo.extend(_live(live) if isinstance(live, list) else [live])
+                continue
+            for field, value in ast.iter_fields(sub):
+                if isinstance(value, list):
+                    items = _live(value) if field in ("body", "orelse", "finalbody") else value
+                    todo.extend(v for v in items if isinstance(v, ast.AST))
+                elif isinstance(value, ast.AST):
+                    todo.append(value)
         return found
 
     reaches: dict[str, bool] = {}
@@ -190,6 +205,14 @@ def without_autodiff(source: bytes, functions: list[str]) -> list[str]:
     for name in functions:
         reaches[name] = reach(name)
     return [name for name in functions if name in bindings and not reaches[name]]
+
+
+def _live(block: list) -> list:
+    """The statements of a block up to its first ``return`` or ``raise`` (included)."""
+    for i, stmt in enumerate(block):
+        if isinstance(stmt, (ast.Return, ast.Raise)):
+            return block[: i + 1]
+    return block
 
 
 def _explain(excinfo, spec: checks.CheckSpec) -> tuple[str, str]:

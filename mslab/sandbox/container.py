@@ -16,7 +16,7 @@ import tempfile
 from pathlib import Path
 
 from mslab.containers import ContainerProcess
-from mslab.sandbox.host import OutputTail
+from mslab.sandbox.host import OutputTail, send_within
 
 
 class ContainerChild(ContainerProcess):
@@ -52,6 +52,14 @@ class ContainerChild(ContainerProcess):
             elif stream == 2:
                 self.output.feed(payload)
         return out
+
+    def write(self, data: bytes, seconds: float) -> None:
+        try:
+            send_within(self.raw, data, seconds)
+        except TimeoutError:
+            raise
+        except OSError as exc:
+            raise BrokenPipeError(str(exc)) from None
 
     def on_idle(self, ready):
         return []

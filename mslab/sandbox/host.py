@@ -26,6 +26,7 @@ import fcntl
 import functools
 import os
 import secrets
+import select
 import signal
 import socket
 import time
@@ -102,6 +103,21 @@ class OutputTail:
         return text
 
 
+def send_within(sock: socket.socket, data: bytes, seconds: float) -> None:
+    """Send all of ``data`` within ``seconds`` (TimeoutError otherwise): a student process that
+    stops reading its channel cannot block the grader."""
+    deadline = time.monotonic() + seconds
+    view = memoryview(data)
+    while view:
+        remaining = deadline - time.monotonic()
+        if remaining <= 0 or not select.select([], [sock], [], remaining)[1]:
+            raise TimeoutError
+        try:
+            view = view[sock.send(view, socket.MSG_DONTWAIT):]
+        except BlockingIOError:
+            continue
+
+
 # -- measuring the walls ------------------------------------------------------------------------
 
 NAMESPACES = ("user", "mnt", "pid", "net", "ipc", "uts", "cgroup")
@@ -142,6 +158,8 @@ def summary(walls: dict) -> str:
     container's child (its walls are the engine's: see mslab.containers)."""
     if walls.get("container"):
         return "container"
+    if not walls:
+        return "not measured (the sandbox ended before the grader could look)"
     missing = [name for name in ("user_ns", "mount_ns", "pid_ns", "net_ns", "ipc_ns", "uts_ns", "cgroup_ns",
                                  "seccomp", "no_new_privs", "jail", "scratch") if not walls.get(name)]
     if walls.get("uid", 0) == 0:
@@ -163,7 +181,7 @@ class Child(Protocol):
     reader: int  # the channel's descriptor, to wait on
     output: OutputTail  # what the student printed
 
-    def write(self, data: bytes) -> None: ...
+    def write(self, data: bytes, seconds: float) -> None: ...  # TimeoutError if not sent in time
     def read(self) -> bytes | None: ...  # channel bytes; None at end of stream
     def on_idle(self, ready: list[int] | None) -> list[int]: ...  # other fds to wait on (output)
     def drain(self) -> None: ...  # take what printed output is waiting, without blocking
@@ -220,13 +238,15 @@ class ForkedChild:
         self.init_pidfd: int | None = None
         self.walls: dict = {}
 
-    def write(self, data: bytes) -> None:
-        self.sock.sendall(data)
+    def write(self, data: bytes, seconds: float) -> None:
+        send_within(self.sock, data, seconds)
 
     def read(self) -> bytes | None:
         """What arrived on the channel; None at end of stream."""
         try:
-            return self.sock.recv(1 << 20) or None
+            return self.sock.recv(1 << 20, socket.MSG_DONTWAIT) or None
+        except BlockingIOError:
+            return b""
         except ConnectionResetError:
             return None
 
@@ -443,8 +463,9 @@ class Sandbox:
         self.answered.add(fn)
         try:
             return wire.decode(reply.get("value"))
-        except wire.WireError as exc:
-            raise StudentCrashed(f"{fn}(): unreadable return value ({exc})") from None
+        except Exception as exc:  # noqa: BLE001 - whatever the student's data makes decoding raise
+            self._stop()
+            raise StudentCrashed(f"{fn}(): unreadable return value ({type(exc).__name__}: {str(exc)[:200]})") from None
 
     def output(self, limit: int = 8192) -> str:
         """The tail of what the student code printed (stdout and stderr), as text."""
@@ -488,10 +509,12 @@ class Sandbox:
 
     def _exchange(self, request: dict | None, seconds: float, what: str) -> dict:
         proc = self._proc
+        deadline = time.monotonic() + max(seconds, 0.0)
         try:
             if request is not None:
-                proc.write(wire.dumps(request))
-            line, self._buffer = read_line(proc.reader, proc.read, self._buffer, max(seconds, 0.0), proc.on_idle)
+                proc.write(wire.dumps(request), max(seconds, 0.0))
+            line, self._buffer = read_line(proc.reader, proc.read, self._buffer,
+                                           max(deadline - time.monotonic(), 0.0), proc.on_idle)
             return wire.loads(line)
         except wire.WireError as exc:
             self._stop()

@@ -16,8 +16,12 @@ It allows everything but the calls a student file has no business making, which 
 - kernel attack surface no lab needs (``bpf``, ``perf_event_open``, ``userfaultfd``,
   ``io_uring_*``, modules, ``kexec``, ``acct``, ``swapon``/``swapoff``, ``reboot``, ``syslog``,
   ``open_by_handle_at``, ``personality`` other than a query, clock and quota calls...);
-- ``prctl(PR_SET_DUMPABLE)``: a sandbox of a root grader stays non-dumpable, so it never hands
-  its memory to the host's core-dump handler.
+- ``prctl(PR_SET_DUMPABLE)`` and changing ``RLIMIT_CORE`` (kept at 1, which the kernel takes as
+  "no core dump", pipes included): a sandbox never hands its memory to the host's core handler;
+- ``socket(AF_VSOCK)``: the hypervisor's sockets, which no network namespace separates.
+
+Rules on ``int`` arguments compare the low 32 bits, as the kernel reads them (a rule comparing all
+64 would let ``prctl(0x100000004, 1)`` through).
 
 ``clone3`` fails with ``ENOSYS`` instead: its flags live in memory a filter cannot read, and
 ``ENOSYS`` makes the C library fall back to ``clone``, whose flags the filter does check.
@@ -58,6 +62,9 @@ DENIED = (
 )
 PERSONALITY_QUERY = 0xFFFFFFFF
 PR_SET_DUMPABLE = 4
+RLIMIT_CORE = 4
+AF_VSOCK = 40
+LOW32 = 0xFFFFFFFF  # int arguments: the kernel reads the low 32 bits, so the filter compares those
 
 
 def binding():
@@ -83,7 +90,12 @@ def build():
         flt.add_rule(deny, "clone", sc.Arg(0, sc.MASKED_EQ, flag, flag))
     flt.add_rule(sc.ERRNO(errno.ENOSYS), "clone3")
     flt.add_rule(deny, "personality", sc.Arg(0, sc.NE, PERSONALITY_QUERY))
-    flt.add_rule(deny, "prctl", sc.Arg(0, sc.EQ, PR_SET_DUMPABLE))
+    flt.add_rule(deny, "prctl", sc.Arg(0, sc.MASKED_EQ, LOW32, PR_SET_DUMPABLE))
+    # RLIMIT_CORE stays (1, 1): the kernel then writes no core, not even to a pipe core_pattern,
+    # also for a program the student execs (execve makes a process dumpable again).
+    flt.add_rule(deny, "setrlimit", sc.Arg(0, sc.MASKED_EQ, LOW32, RLIMIT_CORE))
+    flt.add_rule(deny, "prlimit64", sc.Arg(1, sc.MASKED_EQ, LOW32, RLIMIT_CORE), sc.Arg(2, sc.NE, 0))
+    flt.add_rule(deny, "socket", sc.Arg(0, sc.MASKED_EQ, LOW32, AF_VSOCK))  # the hypervisor's sockets
     return flt
 
 

@@ -19,8 +19,10 @@ import numpy as np
 DTYPES = frozenset(
     {"bool", "int8", "int16", "int32", "int64", "uint8", "float16", "float32", "float64"}
 )
-MAX_LINE = 64 * 1024 * 1024  # bytes in one message
+MAX_LINE = 16 * 1024 * 1024  # bytes in one message
+MAX_ITEMS = 100_000  # JSON values in one message (counted by their separators, before parsing)
 MAX_DEPTH = 16  # nesting of tuples/lists
+MAX_DIM = 2**31 - 1  # one dimension of an array
 
 
 class WireError(ValueError):
@@ -149,8 +151,10 @@ def _decode_array(msg: dict) -> Array:
         raise WireError("malformed array")
     if not isinstance(shape, list) or len(shape) > 32:
         raise WireError("malformed array shape")
-    if not all(type(n) is int and n >= 0 for n in shape):
+    if not all(type(n) is int and 0 <= n <= MAX_DIM for n in shape):
         raise WireError("malformed array shape")
+    if math.prod(shape) > MAX_LINE:
+        raise WireError("array larger than a message")
     try:
         raw = base64.b64decode(data, validate=True)
     except ValueError as exc:
@@ -169,6 +173,10 @@ def dumps(msg: dict) -> bytes:
 def loads(line: bytes) -> dict:
     if len(line) > MAX_LINE:
         raise WireError("message too large")
+    # Parsing builds ~20 bytes of Python objects per byte of "[]," or "1,": bound the number of
+    # values first (arrays travel as base64 strings, which hold no separators).
+    if line.count(b",") + line.count(b"[") + line.count(b"{") > MAX_ITEMS:
+        raise WireError("message has too many values")
     try:
         msg = json.loads(line)
     except (ValueError, RecursionError) as exc:

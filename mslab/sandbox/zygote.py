@@ -161,7 +161,7 @@ def _set_limits(limits: dict, extra_processes: int) -> None:
     import resource  # noqa: PLC0415
 
     for name, value in (
-        (resource.RLIMIT_CORE, 0),
+        (resource.RLIMIT_CORE, 1),  # 1, not 0: the kernel skips even a pipe core_pattern
         (resource.RLIMIT_CPU, limits["cpu_seconds"]),
         (resource.RLIMIT_AS, limits["address_space_bytes"]),
         (resource.RLIMIT_NPROC, limits["processes"] + extra_processes),
