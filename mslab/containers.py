@@ -107,11 +107,12 @@ def owner_alive(labels: dict[str, str]) -> bool | None:
     return bool(start) and start == labels.get(f"{RUN_LABEL}.start")
 
 
-def reap_orphans(client=None) -> list[str]:
-    """Remove the mslab containers of runs that are gone; returns their short ids."""
+def reap_orphans(client=None, token: str = "") -> list[str]:
+    """Remove the mslab containers of runs that are gone (only run `token`'s, if given);
+    returns their short ids."""
     client = client or images.docker_client()
     removed = []
-    for c in client.containers.list(all=True, filters={"label": RUN_LABEL}):
+    for c in client.containers.list(all=True, filters={"label": f"{RUN_LABEL}={token}" if token else RUN_LABEL}):
         if owner_alive(c.labels) is False:
             with contextlib.suppress(Exception):  # removed meanwhile by its watcher
                 c.remove(force=True)
