@@ -195,7 +195,7 @@ def build_args(
     env = dict(os.environ)
     if chip:
         env[ASCEND_CHIP_VAR] = chip
-    if env.get(ASCEND_CHIP_VAR, "910b") not in ASCEND_CHIPS:
+    if (env.get(ASCEND_CHIP_VAR) or "910b") not in ASCEND_CHIPS:
         raise MslabError(f"Ascend chip must be one of {', '.join(ASCEND_CHIPS)}, not {env[ASCEND_CHIP_VAR]!r}")
     svc = load_compose(path, env)["services"].get(target) or _service(target, path)
     args = {k: str(v) for k, v in (svc["build"].get("args") or {}).items()}

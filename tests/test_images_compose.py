@@ -49,3 +49,24 @@ def test_defaults_without_variables():
     assert ascend["build"]["args"]["BASE_IMAGE"] == "ascendai/cann:8.0.rc3.beta1-910b-ubuntu22.04-py3.10"
     assert ascend["group_add"] == [""]  # compose users must export MSLAB_ASCEND_GID (docs/admin.md)
     assert images.service("ascend", env={})["group_add"] == []
+
+
+def test_interpolation_rules_match_compose(tmp_path):
+    """${VAR}, ${VAR:-d}, ${VAR-d} and $$ with a variable set, empty and unset: docker-compose's
+    answers are the reference for mslab.images.interpolate."""
+    exe = shutil.which("docker-compose")
+    if not exe:
+        needs_docker("docker-compose missing: apt-get install docker-compose (bash .ci/docker.sh does)")
+    forms = {"plain": "${V}", "colon": "${V:-d}", "dash": "${V-d}", "dollar": "a$$b", "mixed": "x-${V:-d}-y"}
+    text = "services:\n  s:\n    image: busybox\n    labels:\n" + "".join(
+        f"      {k}: \"{v}\"\n" for k, v in forms.items())
+    (tmp_path / "compose.yaml").write_text(text)
+    for env in ({"V": "set"}, {"V": ""}, {}):
+        clean = {k: v for k, v in os.environ.items() if k != "V"}
+        done = subprocess.run([exe, "-f", str(tmp_path / "compose.yaml"), "config"], capture_output=True,
+                              text=True, env={**clean, **env}, cwd=tmp_path)
+        assert done.returncode == 0, done.stderr
+        theirs = yaml.safe_load(done.stdout)["services"]["s"]["labels"]
+        ours = images.load_compose(tmp_path / "compose.yaml", env=env)["services"]["s"]["labels"]
+        # `config` prints a literal $ escaped again ($$), so that its output is a valid compose file
+        assert {k: str(v or "").replace("$$", "$") for k, v in theirs.items()} == ours, env

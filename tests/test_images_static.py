@@ -11,6 +11,7 @@ from pathlib import Path
 
 import pytest
 from docker.types import DeviceRequest
+from conftest import inv
 from docker.utils.build import exclude_paths
 
 from mslab import images
@@ -172,6 +173,10 @@ def test_ascend_chip_selects_the_base(monkeypatch):
     assert (args["BASE_IMAGE"], args["ASCEND_CHIP"]) == ("ascendai/cann:8.0.rc3.beta1-910-ubuntu22.04-py3.10", "910")
     with pytest.raises(MslabError, match="Ascend chip must be one of 910b, 910, not '310p'"):
         images.build_args("ascend", chip="310p")
+    monkeypatch.setenv("MSLAB_ASCEND_CHIP", "")  # empty = unset, as compose's ${VAR:-default}
+    assert images.build_args("ascend")["ASCEND_CHIP"] == "910b"
+    result = inv("image.build", "--target", "ascend", "--ascend-chip", "310p")
+    assert (result.returncode, result.stderr) == (2, "error: Ascend chip must be one of 910b, 910, not '310p'\n")
     text = DOCKERFILES["ascend"].read_text()
     assert 'org.mslab.ascend.chip="${ASCEND_CHIP}"' in text and "ARG ASCEND_CHIP=910b" in text
 
