@@ -73,6 +73,16 @@ class _Run:
     labels: dict[str, str] = {}
     watcher: subprocess.Popen | None = None
     reaped = False
+    live: set[str] = set()  # ids of this run's containers not removed yet
+    _atexit = False
+
+    @classmethod
+    def clean_exit(cls) -> None:
+        """At a normal exit with none of its containers left, tell the watcher it has nothing to do."""
+        if cls.watcher is not None and not cls.live and cls.labels.get(f"{RUN_LABEL}.pid") == str(os.getpid()):
+            with contextlib.suppress(OSError, ValueError):
+                cls.watcher.stdin.write(_CLEAN)
+                cls.watcher.stdin.close()
 
     @classmethod
     def current(cls) -> dict[str, str]:
@@ -88,6 +98,7 @@ class _Run:
                 f"{RUN_LABEL}.boot": _boot_id(),
             }
             cls.watcher = None
+            cls.live = set()
         return cls.labels
 
 
@@ -132,13 +143,25 @@ def remove_run(token: str, client=None) -> list[str]:
 
 
 # The watcher waits on its pipe with nothing imported (a bare interpreter, ~20 ms of CPU at the
-# run's start), and imports the Docker SDK only once the run has ended.
+# run's start). A run that exits normally with all its containers removed writes _CLEAN first and
+# the watcher just ends; otherwise (a crash, SIGKILL) it imports mslab and removes the run's.
+_CLEAN = b"clean exit"
 _WATCHER = (
     "import sys\n"
-    "while sys.stdin.buffer.read(4096): pass\n"
+    "data = sys.stdin.buffer.read()\n"
+    f"if data.endswith({_CLEAN!r}): sys.exit(0)\n"
     "from mslab.containers import _watch\n"
     "sys.exit(_watch(sys.argv[1], wait=False))\n"
 )
+
+
+def track(container) -> None:
+    """Count a container of this run as live until untrack (see _Run.clean_exit)."""
+    _Run.live.add(container.id)
+
+
+def untrack(container) -> None:
+    _Run.live.discard(container.id)
 
 
 def _own_run(client) -> dict[str, str]:
@@ -154,6 +177,11 @@ def _own_run(client) -> dict[str, str]:
             stdin=subprocess.PIPE, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
             start_new_session=True, close_fds=True,
         )
+        if not _Run._atexit:
+            import atexit
+
+            atexit.register(_Run.clean_exit)
+            _Run._atexit = True
     return labels
 
 
@@ -220,6 +248,7 @@ class ContainerProcess:
             self.container = self.client.containers.create(
                 command=command, stdin_open=True, tty=False, detach=True, **kwargs
             )
+        track(self.container)
         self.socket = self.container.attach_socket(
             params={"stdin": 1, "stdout": 1, "stderr": 1, "stream": 1}
         )
@@ -278,6 +307,7 @@ class ContainerProcess:
                 self.container.remove(force=True)
             except Exception:  # noqa: BLE001 - already gone
                 pass
+            untrack(self.container)
 
 
 def run_script(target: str, script: Path, limits) -> int:
@@ -287,6 +317,7 @@ def run_script(target: str, script: Path, limits) -> int:
     kwargs = _run_kwargs(target, limits, [f"{script.resolve()}:{inside}:ro"], "walkthrough", client)
     with _docker_errors(target, kwargs["image"]):
         container = client.containers.run(command=["python", inside], detach=True, **kwargs)
+    track(container)
     try:
         for chunk in container.logs(stream=True, follow=True):
             sys.stdout.write(chunk.decode("utf-8", "replace"))
@@ -294,6 +325,7 @@ def run_script(target: str, script: Path, limits) -> int:
         return int(container.wait().get("StatusCode", 1))
     finally:
         container.remove(force=True)
+        untrack(container)
 
 
 def _watch(token: str, wait: bool = True) -> int:

@@ -402,6 +402,7 @@ def verify(
         container = client.containers.run(command=command, detach=True, **kwargs)
     except Exception as e:  # noqa: BLE001 - SDK errors: image missing, devices missing...
         raise MslabError(f"cannot start {kwargs['image']}: {str(e).splitlines()[0]}") from e
+    containers.track(container)
     try:
         try:
             status = container.wait(timeout=timeout)["StatusCode"]
@@ -410,6 +411,7 @@ def verify(
         output = container.logs().decode(errors="replace")
     finally:
         container.remove(force=True)
+        containers.untrack(container)
     if status != 0:
         lines = [line for line in output.splitlines() if line.strip()]
         raise MslabError(f"verify {target} failed (exit {status}): {lines[-1] if lines else 'no output'}")

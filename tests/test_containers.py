@@ -129,15 +129,15 @@ sb = Sandbox(src, "student", target="cpu", limits=Limits(call_seconds=60))
 sb.start()
 assert sb.call("ping") == "pong"
 print(sb._proc.container.id, flush=True)
-time.sleep(600)
+time.sleep(float(sys.argv[2]))  # then exits without closing the sandbox
 """
 
 
-def _start_grader(tmp_path):
+def _start_grader(tmp_path, seconds=600):
     import subprocess
     import sys
 
-    proc = subprocess.Popen([sys.executable, "-c", GRADER, str(tmp_path / "student.py")],
+    proc = subprocess.Popen([sys.executable, "-c", GRADER, str(tmp_path / "student.py"), str(seconds)],
                             stdout=subprocess.PIPE, text=True, cwd=ROOT)
     line = proc.stdout.readline().strip()
     assert line, "the grader did not start its container"
@@ -169,6 +169,14 @@ def test_sigkill_of_the_grader_removes_its_containers(cpu_image, tmp_path):
     proc.send_signal(signal.SIGKILL)
     proc.wait()
     assert _gone(cpu_image, container_id, 15), "the killed grader's container is still there after 15 s"
+
+
+def test_a_run_that_exits_leaving_a_container_has_it_removed(cpu_image, tmp_path):
+    """A normal exit with a container still up (the sandbox never closed): no clean-exit word
+    to the watcher, which removes it."""
+    proc, container_id = _start_grader(tmp_path, seconds=0)
+    assert proc.wait(timeout=60) == 0
+    assert _gone(cpu_image, container_id, 15), "the container outlived its run by 15 s"
 
 
 def test_next_run_and_doctor_remove_containers_of_dead_runs(cpu_image, tmp_path):
