@@ -315,3 +315,15 @@ def test_wheelhouse_rejects_a_wheel_with_the_wrong_hash(tmp_path, monkeypatch):
     with pytest.raises(MslabError, match="SHA-256 differs from the published c69a343a"):
         images.wheelhouse("cpu", version="2.4.0", arch="x86_64", dest=tmp_path, echo=lambda s: None)
     assert not list(tmp_path.glob("*.whl"))
+
+
+def test_shellcheck_passes_on_the_image_scripts():
+    exe = shutil.which("shellcheck")
+    if not exe:
+        from conftest import needs_docker
+
+        needs_docker("shellcheck missing: apt-get install shellcheck (bash .ci/docker.sh does)")
+    scripts = sorted(str(p) for p in (ROOT / "docker").glob("*.sh")) + [str(ROOT / ".ci/docker.sh")]
+    assert len(scripts) == 3
+    done = subprocess.run([exe, "-x", *scripts], capture_output=True, text=True, cwd=ROOT)
+    assert done.returncode == 0, done.stdout + done.stderr
