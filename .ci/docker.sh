@@ -23,9 +23,12 @@ step() { printf '\n== %s\n' "$*"; ts=$SECONDS; }
 done_() { printf '== %s: %ss\n' "$1" "$((SECONDS - ts))"; }
 
 step "docker engine"
-if ! command -v dockerd >/dev/null || ! command -v debootstrap >/dev/null || [ ! -x "$DOCKER" ]; then
+# docker-compose: Debian's compose v1 (1.29.2), the real implementation that checks compose.yaml
+# below (compose v2 is not packaged in bookworm); shellcheck for docker/*.sh.
+if ! command -v dockerd >/dev/null || ! command -v debootstrap >/dev/null || [ ! -x "$DOCKER" ] \
+   || ! command -v docker-compose >/dev/null || ! command -v shellcheck >/dev/null; then
   apt-get update -qq
-  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq docker.io debootstrap >/dev/null
+  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq docker.io debootstrap docker-compose shellcheck >/dev/null
 fi
 if ! "$DOCKER" info >/dev/null 2>&1; then
   dockerd >/var/log/mslab-dockerd.log 2>&1 &
@@ -36,16 +39,28 @@ if ! "$DOCKER" info >/dev/null 2>&1; then
 fi
 done_ "docker engine"
 
+step "compose.yaml with docker-compose $(docker-compose version --short)"
+docker-compose -f compose.yaml config -q
+MSLAB_ASCEND_GID=1000 MSLAB_ASCEND_CHIP=910 docker-compose -f compose.yaml config -q
+shellcheck -x docker/*.sh .ci/docker.sh
+done_ "compose.yaml"
+
 step "base image $BASE_IMAGE"
-if ! "$DOCKER" image inspect "$BASE_IMAGE" >/dev/null 2>&1; then
+# The recipe label names this script's way of making the base: a base made by an older recipe
+# (with apt's caches, ~78 MB) is made again.
+RECIPE=2
+if [ "$("$DOCKER" image inspect -f '{{ index .Config.Labels "org.mslab.base-recipe" }}' "$BASE_IMAGE" 2>/dev/null)" != "$RECIPE" ]; then
   rootfs=$(mktemp -d)
   # Python and venv come from Debian as in debian:bookworm-slim + apt; libgomp1 is left to the
   # Dockerfile, which installs whatever the base lacks.
   debootstrap --variant=minbase --include=python3,python3-venv,ca-certificates \
     bookworm "$rootfs" http://deb.debian.org/debian >/tmp/mslab-debootstrap.log 2>&1 \
     || { tail -n 20 /tmp/mslab-debootstrap.log; exit 1; }
-  rm -rf "$rootfs"/var/cache/apt/archives/*.deb "$rootfs"/var/lib/apt/lists/*
-  tar -C "$rootfs" -c . | "$DOCKER" import -c 'CMD ["/bin/bash"]' - "$BASE_IMAGE" >/dev/null
+  # No package caches or lists (apt-get update restores the lists when a build needs them).
+  rm -rf "$rootfs"/var/cache/apt/archives/*.deb "$rootfs"/var/cache/apt/*.bin \
+    "$rootfs"/var/lib/apt/lists/* "$rootfs"/var/cache/debconf/*-old "$rootfs"/var/log/*
+  tar -C "$rootfs" -c . | "$DOCKER" import -c 'CMD ["/bin/bash"]' \
+    -c "LABEL org.mslab.base-recipe=$RECIPE" - "$BASE_IMAGE" >/dev/null
   rm -rf "$rootfs"
 fi
 "$DOCKER" image ls "$BASE_IMAGE"

@@ -9,7 +9,7 @@ here=$(cd "$(dirname "$0")" && pwd)
 python=$1
 shift
 version_arg=${MINDSPORE_VERSION:-} source_arg=${MINDSPORE_SOURCE:-} sha_arg=${MINDSPORE_SHA256:-}
-# shellcheck source=pins.env
+# shellcheck source=SCRIPTDIR/pins.env
 . "$here/pins.env"
 version=${version_arg:-$MINDSPORE_VERSION_PIN}
 source=${source_arg:-$MINDSPORE_SOURCE_PIN}

@@ -25,6 +25,9 @@ CUDA_MIN_DRIVER = "510.39.01"
 ASCEND_DRIVER = "24.1.rc3"
 CANN_VERSION = "8.0.RC3"
 ASCEND_CONTROL_DEVICES = ("davinci_manager", "devmm_svm", "hisi_hdc")
+# The driver gives its device nodes to this group (unless installed --install-for-all); the
+# image's user 10001 needs it as a supplementary group, as Ascend's container guide runs them.
+ASCEND_GROUP = "HwHiAiUser"
 
 OK, WARN, MISSING, FAIL = "ok", "warn", "missing", "fail"
 
@@ -106,6 +109,76 @@ def _read_key(path: Path, key: str) -> str:
     return ""
 
 
+@dataclass
+class DeviceGroup:
+    """The group owning the Ascend device nodes on the host."""
+
+    gid: int
+    name: str  # from the host's /etc/group, '' if it has no entry
+    node: str  # the device node it was read from, e.g. /dev/davinci_manager
+
+
+def _root(root: str | Path | None) -> Path:
+    return Path(root or os.environ.get("MSLAB_DOCTOR_ROOT") or "/")
+
+
+def ascend_device_group(root: str | Path | None = None) -> DeviceGroup | None:
+    """Group of the host's Ascend device nodes (davinci_manager first, then davinci<N>), None if
+    there are none. root: where /dev and /etc are (default $MSLAB_DOCTOR_ROOT or /)."""
+    root = _root(root)
+    dev = root / "dev"
+    nodes = [dev / "davinci_manager", *sorted(dev.glob("davinci[0-9]*"))] if dev.is_dir() else []
+    for node in nodes:
+        try:
+            gid = node.stat().st_gid
+        except OSError:
+            continue
+        name = ""
+        try:
+            for line in (root / "etc/group").read_text(errors="replace").splitlines():
+                fields = line.split(":")
+                if len(fields) >= 3 and fields[2] == str(gid):
+                    name = fields[0]
+                    break
+        except OSError:
+            pass
+        return DeviceGroup(gid, name, "/" + str(node.relative_to(root)))
+    return None
+
+
+def _device_group_check(root: Path) -> Check | None:
+    group = ascend_device_group(root)
+    if group is None:
+        return None
+    var = "MSLAB_ASCEND_GID"
+    override = os.environ.get(var, "")
+    named = f"{group.gid} ({group.name or 'no name in /etc/group'})"
+    if override and override != str(group.gid):
+        return Check("Ascend device group", WARN,
+                     f"{group.node} belongs to GID {named}, but {var}={override} is what containers get")
+    if group.gid == 0:
+        return Check("Ascend device group", WARN,
+                     f"{group.node} belongs to root's group: none added (the devices must be usable by all,"
+                     " driver installed --install-for-all)")
+    status = OK if group.name in ("", ASCEND_GROUP) else WARN
+    return Check("Ascend device group", status,
+                 f"GID {named} owns {group.node}: added to every ascend container"
+                 f" (for docker compose: export {var}={group.gid})")
+
+
+def orphan_check(reap: Callable[[], list[str]] | None = None) -> Check:
+    """Remove the containers of grader runs that are gone (killed, crashed) and say how many."""
+    if reap is None:
+        from mslab.containers import reap_orphans as reap
+    try:
+        removed = reap()
+    except MslabError as e:
+        return Check("Orphaned containers", WARN, f"not checked: {e}")
+    if removed:
+        return Check("Orphaned containers", WARN, f"removed {len(removed)} of runs that are gone: {', '.join(removed)}")
+    return Check("Orphaned containers", OK, "none")
+
+
 def _gpu_checks(path: str | None) -> tuple[bool, list[Check]]:
     exe = shutil.which("nvidia-smi", path=path)
     if not exe:
@@ -175,6 +248,9 @@ def _npu_checks(root: Path, path: str | None) -> tuple[bool, list[Check]]:
         checks.append(Check("CANN (host)", OK, f"{cann} (the ascend image brings its own {CANN_VERSION})"))
     else:
         checks.append(Check("CANN (host)", MISSING, f"not on the host; not needed: the ascend image has {CANN_VERSION}"))
+    group = _device_group_check(root)
+    if group is not None:
+        checks.insert(1, group)
     return bool(cards) and not control and smi_ok and bool(driver), checks
 
 
@@ -183,11 +259,13 @@ def diagnose(
     path: str | None = None,
     docker_probe: Callable[[], str] = _docker_probe,
     arch: str | None = None,
+    reap: Callable[[], list[str]] | None = None,
 ) -> Report:
     """Probe this machine. root: where /dev and /usr/local/Ascend are (default $MSLAB_DOCTOR_ROOT
     or /); path: PATH for nvidia-smi/npu-smi (default $PATH); docker_probe: returns the engine's
-    version or raises MslabError."""
-    root = Path(root or os.environ.get("MSLAB_DOCTOR_ROOT") or "/")
+    version or raises MslabError; reap: removes dead runs' containers (default
+    mslab.containers.reap_orphans; only called when the engine answers)."""
+    root = _root(root)
     arch = arch or platform.machine()
     checks = [Check("CPU architecture", OK if arch in ("x86_64", "aarch64") else WARN,
                     arch + {"x86_64": " (cpu, cuda, ascend images)", "aarch64": " (cpu, ascend images)"}.get(arch, ""))]
@@ -197,6 +275,8 @@ def diagnose(
     except MslabError as e:
         checks.append(Check("Docker engine", MISSING, str(e)))
         docker = False
+    if docker:
+        checks.append(orphan_check(reap))
     gpu, gpu_checks = _gpu_checks(path)
     if gpu and arch != "x86_64":
         gpu = False

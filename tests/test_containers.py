@@ -71,13 +71,19 @@ def test_the_sandbox_container_is_locked_down(cpu_image, tmp_path):
         for secret in (ROOT / "labs", LABS["derivatives"].hidden_checks, LABS["derivatives"].solution):
             assert sb.call("exists", str(secret)) is False
         error, started = sb.call("fork_bomb")
-        assert error in ("BlockingIOError", "OSError") and started < 256
+        from mslab.containers import pids_limit
+
+        assert error in ("BlockingIOError", "OSError") and started < pids_limit(256)  # 256 on <= 32 CPUs
         host = sb._proc.container.attrs["HostConfig"]
         assert host["NetworkMode"] == "none"
         assert host["ReadonlyRootfs"] is True
         assert host["CapDrop"] == ["ALL"]
         assert any(o.startswith("no-new-privileges") for o in host["SecurityOpt"])
-        assert host["PidsLimit"] == 256 and host["Memory"] == 4 * 1024**3
+        assert host["PidsLimit"] == max(256, 128 + 4 * (os.cpu_count() or 1))
+        assert host["Memory"] == 4 * 1024**3
+        assert host["MemorySwap"] == host["Memory"]  # no swap on top of the memory limit
+        labels = sb._proc.container.labels
+        assert labels["org.mslab.run.pid"] == str(os.getpid()) and len(labels["org.mslab.run"]) == 16
         assert host["NanoCpus"] == (os.cpu_count() or 1) * 10**9  # one student alone: all CPUs
         mounts = {m["Destination"]: m for m in sb._proc.container.attrs["Mounts"]}
         assert mounts["/submission/student.py"]["RW"] is False
@@ -112,3 +118,113 @@ def test_lab_check_on_the_reference_in_the_container(cpu_image, tmp_path):
                  "--results", str(tmp_path / "r.json"))
     assert result.returncode == 0, result.stdout + result.stderr
     assert '"isolation": "container"' in (tmp_path / "r.json").read_text()
+
+
+# The SIGKILL tests: a grader process of their own, whose containers they find by its run labels.
+GRADER = """
+import sys, time
+from pathlib import Path
+from mslab.sandbox import Limits, Sandbox
+src = Path(sys.argv[1])
+src.write_text("def ping():\\n    return 'pong'\\n")
+sb = Sandbox(src, "student", target="cpu", limits=Limits(call_seconds=60))
+sb.start()
+assert sb.call("ping") == "pong"
+print(sb._proc.container.id, flush=True)
+time.sleep(float(sys.argv[2]))  # then exits without closing the sandbox
+"""
+
+
+def _start_grader(tmp_path, seconds=600):
+    import subprocess
+    import sys
+
+    proc = subprocess.Popen([sys.executable, "-c", GRADER, str(tmp_path / "student.py"), str(seconds)],
+                            stdout=subprocess.PIPE, text=True, cwd=ROOT)
+    line = proc.stdout.readline().strip()
+    assert line, "the grader did not start its container"
+    return proc, line
+
+
+def _gone(client, container_id: str, seconds: float) -> bool:
+    import time
+
+    import docker
+
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        try:
+            client.containers.get(container_id)
+        except docker.errors.NotFound:
+            return True
+        time.sleep(0.2)
+    return False
+
+
+def test_sigkill_of_the_grader_removes_its_containers(cpu_image, tmp_path):
+    import signal
+
+    proc, container_id = _start_grader(tmp_path)
+    container = cpu_image.containers.get(container_id)
+    assert container.labels["org.mslab.run.pid"] == str(proc.pid)
+    assert container.status == "running"
+    proc.send_signal(signal.SIGKILL)
+    proc.wait()
+    assert _gone(cpu_image, container_id, 15), "the killed grader's container is still there after 15 s"
+
+
+def test_a_run_that_exits_leaving_a_container_has_it_removed(cpu_image, tmp_path):
+    """A normal exit with a container still up (the sandbox never closed): no clean-exit word
+    to the watcher, which removes it."""
+    proc, container_id = _start_grader(tmp_path, seconds=0)
+    assert proc.wait(timeout=60) == 0
+    assert _gone(cpu_image, container_id, 15), "the container outlived its run by 15 s"
+
+
+def test_next_run_and_doctor_remove_containers_of_dead_runs(cpu_image, tmp_path):
+    """Containers labelled by a run that is gone (no watcher removed them, e.g. the engine was
+    down then) go at the next run's first container and at `inv doctor`; a live run's stay.
+    (The next run removes every dead run's containers on this host, as it would in use; doctor's
+    check is limited here to the test's own dead run.)"""
+    import secrets
+    import subprocess
+
+    from mslab import containers, doctor
+
+    dead = subprocess.Popen(["sleep", "30"])
+    dead_labels = {**containers._Run.current(), "org.mslab.run": secrets.token_hex(8),
+                   "org.mslab.run.pid": str(dead.pid), "org.mslab.run.start": containers._proc_start(dead.pid)}
+    dead.kill()
+    dead.wait()
+    live_labels = {**containers._Run.current(), "org.mslab.run": secrets.token_hex(8)}  # this process
+    image = containers.images.service("cpu")["image"]
+
+    def make(labels):
+        return cpu_image.containers.run(image, ["sleep", "300"], entrypoint=[], detach=True,
+                                        network_mode="none", labels=labels)
+
+    orphan, mine = make(dead_labels), make(live_labels)
+    try:
+        assert containers.owner_alive(orphan.labels) is False and containers.owner_alive(mine.labels) is True
+        # the next run: a fresh grader process, its first container reaps the dead run's
+        proc, _ = _start_grader(tmp_path)
+        proc.kill()
+        proc.wait()
+        assert _gone(cpu_image, orphan.id, 10)
+        mine.reload()
+        assert mine.status == "running"
+        # doctor, with another orphan
+        orphan = make(dead_labels)
+        assert doctor.orphan_check(lambda: containers.reap_orphans(token="0" * 16)) == \
+            doctor.Check("Orphaned containers", "ok", "none")
+        row = doctor.orphan_check(lambda: containers.reap_orphans(token=dead_labels["org.mslab.run"]))
+        assert (row.status, row.detail) == ("warn", f"removed 1 of runs that are gone: {orphan.short_id}")
+        assert _gone(cpu_image, orphan.id, 5)
+        mine.reload()
+        assert mine.status == "running"
+    finally:
+        for c in (orphan, mine):
+            try:
+                c.remove(force=True)
+            except Exception:  # noqa: BLE001 - removed by the test itself
+                pass

@@ -37,6 +37,14 @@ path=/usr/local/Ascend/ascend-toolkit/{version}/aarch64-linux
 """
 
 
+@pytest.fixture(autouse=True)
+def no_reaping(monkeypatch):
+    """The fake engines below answer; the orphan check must not remove real containers."""
+    from mslab import containers
+
+    monkeypatch.setattr(containers, "reap_orphans", lambda client=None, token="": [])
+
+
 def engine() -> str:
     return "20.10.24+dfsg1"
 
@@ -83,11 +91,13 @@ def test_bare_machine_without_docker_runs_locally(tmp_path):
     assert r["NVIDIA GPU"] == ("missing", "no nvidia-smi on PATH")
     assert r["Ascend NPU devices"][0] == "missing"
     assert r["CPU architecture"] == ("ok", "x86_64 (cpu, cuda, ascend images)")
+    assert "Orphaned containers" not in r  # nothing to ask without an engine
 
 
 def test_docker_without_accelerator_picks_cpu(tmp_path):
     report = doctor.diagnose(tmp_path, fake_path(), engine, arch="x86_64")
     assert rows(report)["Docker engine"] == ("ok", "reachable, version 20.10.24+dfsg1")
+    assert rows(report)["Orphaned containers"] == ("ok", "none")
     assert report.recommended == "cpu"
 
 

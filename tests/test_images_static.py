@@ -1,6 +1,7 @@
 """The three images without building them: Dockerfiles (hadolint), pins, compose.yaml, context."""
 
 import hashlib
+import os
 import re
 import shutil
 import subprocess
@@ -10,6 +11,7 @@ from pathlib import Path
 
 import pytest
 from docker.types import DeviceRequest
+from conftest import inv
 from docker.utils.build import exclude_paths
 
 from mslab import images
@@ -51,7 +53,15 @@ def test_dockerfile_conventions(target):
     final = text[text.rindex("\nFROM "):]  # the last stage is the image
     assert "COPY --from=build /opt/mslab/venv /opt/mslab/venv" in final
     assert "USER 10001:10001" in final
-    assert re.search(r"selfcheck\.py --device CPU --version \"\$MINDSPORE_VERSION\"", final)
+    # the build-time self-check runs the way the grader runs Python: isolated, a module of the venv
+    assert re.search(r"python -I -m mslab_selfcheck --device CPU --version \"\$MINDSPORE_VERSION\"", final)
+    assert 'CMD ["python", "-I", "-m", "mslab_selfcheck"' in final
+    build = text[text.index("AS build\n"):text.rindex("\nFROM ")]
+    assert f'LABEL org.mslab.stage="build" org.mslab.target="{target}"' in build
+    assert "venv_paths.py --selfcheck /tmp/mslab/src/docker/selfcheck.py" in build
+    # apt leaves neither lists nor its package caches (~78 MB of *.bin) in the runtime stage
+    runtime = text[:text.index("AS build\n")]
+    assert "rm -rf /var/lib/apt/lists/* /var/cache/apt/*.bin" in runtime
     for label in ("title", "description", "version", "source"):
         assert f"org.opencontainers.image.{label}=" in final
     assert f'org.mslab.target="{target}"' in final
@@ -115,8 +125,9 @@ def test_compose_targets_and_build():
 
 def test_compose_cuda():
     args = images.build_args("cuda")
-    assert args["BASE_IMAGE"] == "nvidia/cuda:11.6.2-cudnn8-runtime-ubuntu20.04"
-    assert args["PYTHON_VERSION"] == "3.11"
+    # a supported Ubuntu with its own Python, CUDA 11.x + cuDNN 8 (minor-version compatible with 11.6)
+    assert args["BASE_IMAGE"] == "nvidia/cuda:11.8.0-cudnn8-runtime-ubuntu22.04"
+    assert args["PYTHON_VERSION"] == "3.10"
     svc = images.service("cuda")
     (request,) = svc["device_requests"]
     assert isinstance(request, DeviceRequest)
@@ -125,14 +136,20 @@ def test_compose_cuda():
     text = DOCKERFILES["cuda"].read_text()
     assert "not an official MindSpore 2.4.0 target" in text.replace("NOT", "not")
     assert 'org.mslab.official-target="false"' in text and "510.39.01" in text
+    assert "deadsnakes" not in text
+    assert "add-apt-repository" not in text and "ubuntu20.04" not in text
+    assert '"python${PYTHON_VERSION}" "python${PYTHON_VERSION}-venv"' in text
 
 
-def test_compose_ascend():
+def test_compose_ascend(monkeypatch):
+    monkeypatch.delenv("MSLAB_ASCEND_CHIP", raising=False)
     args = images.build_args("ascend")
     assert args["BASE_IMAGE"] == "ascendai/cann:8.0.rc3.beta1-910b-ubuntu22.04-py3.10"
+    assert args["ASCEND_CHIP"] == "910b"
     assert args["PYTHON_VERSION"] == "3.10"
-    assert images.load_compose()["services"]["ascend"]["build"]["platforms"] == ["linux/amd64", "linux/arm64"]
-    svc = images.service("ascend")
+    # compose v1 rejects build.platforms; multi-arch goes through `inv image.build --platform`
+    assert "platforms" not in images.load_compose()["services"]["ascend"]["build"]
+    svc = images.service("ascend", env={})
     assert svc["devices"] == [f"/dev/{d}:/dev/{d}" for d in ("davinci0", "davinci_manager", "devmm_svm", "hisi_hdc")]
     assert svc["volumes"] == [
         "/usr/local/Ascend/driver:/usr/local/Ascend/driver:ro",
@@ -141,10 +158,68 @@ def test_compose_ascend():
         "/etc/ascend_install.info:/etc/ascend_install.info:ro",
     ]
     assert svc["environment"] == {"DEVICE_ID": "0"}
+    assert svc["group_add"] == []  # no device nodes, no MSLAB_ASCEND_GID: no group
     assert "device_requests" not in svc
     text = DOCKERFILES["ascend"].read_text()
     assert "lib64/te-*-py3-none-any.whl" in text and "lib64/hccl-*-py3-none-any.whl" in text
-    assert "/usr/local/Ascend/ascend-toolkit/set_env.sh" in (ROOT / "docker/entrypoint.sh").read_text()
+    assert "ENV MSLAB_CANN_SET_ENV=/usr/local/Ascend/ascend-toolkit/set_env.sh" in text
+
+
+def test_ascend_chip_selects_the_base(monkeypatch):
+    monkeypatch.setenv("MSLAB_ASCEND_CHIP", "910")
+    assert images.build_args("ascend")["BASE_IMAGE"] == "ascendai/cann:8.0.rc3.beta1-910-ubuntu22.04-py3.10"
+    monkeypatch.delenv("MSLAB_ASCEND_CHIP")
+    args = images.build_args("ascend", chip="910")
+    assert (args["BASE_IMAGE"], args["ASCEND_CHIP"]) == ("ascendai/cann:8.0.rc3.beta1-910-ubuntu22.04-py3.10", "910")
+    with pytest.raises(MslabError, match="Ascend chip must be one of 910b, 910, not '310p'"):
+        images.build_args("ascend", chip="310p")
+    monkeypatch.setenv("MSLAB_ASCEND_CHIP", "")  # empty = unset, as compose's ${VAR:-default}
+    assert images.build_args("ascend")["ASCEND_CHIP"] == "910b"
+    result = inv("image.build", "--target", "ascend", "--ascend-chip", "310p")
+    assert (result.returncode, result.stderr) == (2, "error: Ascend chip must be one of 910b, 910, not '310p'\n")
+    text = DOCKERFILES["ascend"].read_text()
+    assert 'org.mslab.ascend.chip="${ASCEND_CHIP}"' in text and "ARG ASCEND_CHIP=910b" in text
+
+
+def test_ascend_dockerfile_makes_cann_usable_by_the_sandbox_user():
+    text = DOCKERFILES["ascend"].read_text()
+    runtime = text[:text.index("AS build\n")]
+    # CANN installed by root without --install-for-all: made readable (never writable) for others
+    assert "find /usr/local/Ascend \\( -type d ! -perm -o=rx -o -type f ! -perm -o=r \\) -exec chmod o+rX {} +" in runtime
+    # the isolated interpreter sees set_env.sh's PYTHONPATH through a .pth in the venv
+    build = text[text.index("AS build\n"):text.rindex("\nFROM ")]
+    assert '. "$MSLAB_CANN_SET_ENV" >/dev/null' in build and "--pth mslab-cann" in build
+    # the stale "pyproject says >=3.11" workaround is gone: pyproject allows CANN's Python 3.10
+    assert "--ignore-requires-python" not in text and ">=3.11" not in text
+    assert tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]["requires-python"].startswith(">=3.10")
+
+
+def test_entrypoint_does_not_hide_cann_errors():
+    text = (ROOT / "docker/entrypoint.sh").read_text()
+    assert ">/dev/null" not in text and "2>&1" not in text
+    done = subprocess.run(["bash", "-n", str(ROOT / "docker/entrypoint.sh")], capture_output=True, text=True)
+    assert done.returncode == 0, done.stderr
+
+
+def test_entrypoint_stops_on_a_missing_or_failing_set_env(tmp_path):
+    entry = str(ROOT / "docker/entrypoint.sh")
+    env = {"PATH": "/usr/bin:/bin", "MSLAB_CANN_SET_ENV": str(tmp_path / "missing/set_env.sh")}
+    done = subprocess.run(["bash", entry, "echo", "ran"], capture_output=True, text=True, env=env)
+    assert done.returncode == 127 and done.stdout == ""
+    assert done.stderr == f"mslab entrypoint: CANN toolkit missing or unreadable for uid {os.getuid()}: {env['MSLAB_CANN_SET_ENV']}\n"
+    failing = tmp_path / "set_env.sh"
+    failing.write_text("echo setting up\nfalse\n")
+    env["MSLAB_CANN_SET_ENV"] = str(failing)
+    done = subprocess.run(["bash", entry, "echo", "ran"], capture_output=True, text=True, env=env)
+    assert done.returncode == 127 and done.stdout == ""
+    assert done.stderr == f"setting up\nmslab entrypoint: {failing} failed (exit 1): CANN is not usable\n"
+    failing.write_text("echo setting up\nexport ASCEND_HOME_PATH=/x\n")
+    done = subprocess.run(["bash", entry, "sh", "-c", "echo $ASCEND_HOME_PATH"], capture_output=True, text=True, env=env)
+    # set_env.sh's chatter goes to stderr: stdout is the grader's channel
+    assert (done.returncode, done.stdout, done.stderr) == (0, "/x\n", "setting up\n")
+    del env["MSLAB_CANN_SET_ENV"]  # images without CANN: a no-op
+    done = subprocess.run(["bash", entry, "echo", "ran"], capture_output=True, text=True, env=env)
+    assert (done.returncode, done.stdout, done.stderr) == (0, "ran\n", "")
 
 
 @pytest.mark.parametrize("target", TARGETS)
@@ -168,15 +243,27 @@ def test_build_args_overrides():
         images.service("tpu")
 
 
-def _context(root: Path) -> set[str]:
-    lines = (ROOT / ".dockerignore").read_text().splitlines()
-    return set(exclude_paths(str(root), [p for p in lines if p.strip() and not p.startswith("#")]))
+def _context(root: Path, source: str = "wheelhouse") -> set[str]:
+    return set(exclude_paths(str(root), images.context_excludes(source)))
+
+
+def test_wheelhouse_is_only_sent_when_the_build_installs_from_it(tmp_path):
+    for f in ("docker/pins.env", "docker/wheelhouse/.gitignore", "docker/wheelhouse/SHA256SUMS",
+              "docker/wheelhouse/mindspore-2.7.2-cp311-cp311-manylinux1_x86_64.whl"):
+        (tmp_path / f).parent.mkdir(parents=True, exist_ok=True)
+        (tmp_path / f).write_text("x")
+    wheel = "docker/wheelhouse/mindspore-2.7.2-cp311-cp311-manylinux1_x86_64.whl"
+    assert wheel in _context(tmp_path, "wheelhouse")
+    for source in ("official", "pypi"):
+        sent = {f for f in _context(tmp_path, source) if (tmp_path / f).is_file()}
+        # the folder stays (the Dockerfiles COPY it), its wheels do not
+        assert sent == {"docker/pins.env", "docker/wheelhouse/.gitignore", "docker/wheelhouse/SHA256SUMS"}
 
 
 def test_build_context_hides_solutions_and_hidden_checks(tmp_path):
     files = [
-        "pyproject.toml", "README.md", "mslab/__init__.py", "mslab/_child.py", "docker/pins.env",
-        "labs/derivatives/starter/grad.py", "labs/derivatives/solution/grad.py",
+        "pyproject.toml", "README.md", "mslab/__init__.py", "mslab/sandbox/serve.py", "docker/pins.env",
+        "mslab/numeric.py", "mslab/checks.py", "mslab/sandbox/host.py", "labs/derivatives/starter/grad.py", "labs/derivatives/solution/grad.py",
         "labs/derivatives/checks/hidden.py", "labs/derivatives/checks/visible.py",
         "tests/test_doctor.py", ".git/config", ".venv/bin/python", "out/grades.json",
         "mslab/__pycache__/x.cpython-311.pyc",
@@ -185,12 +272,16 @@ def test_build_context_hides_solutions_and_hidden_checks(tmp_path):
         (tmp_path / f).parent.mkdir(parents=True, exist_ok=True)
         (tmp_path / f).write_text("x")
     sent = {f for f in _context(tmp_path) if (tmp_path / f).is_file()}
-    assert sent == {"pyproject.toml", "README.md", "mslab/__init__.py", "mslab/_child.py", "docker/pins.env"}
+    assert sent == {"pyproject.toml", "README.md", "mslab/__init__.py", "mslab/sandbox/serve.py", "docker/pins.env"}
+
+
+CHILD_SIDE = {"mslab/__init__.py", "mslab/sandbox/__init__.py", "mslab/sandbox/serve.py", "mslab/sandbox/wire.py"}
 
 
 def test_real_build_context_is_only_package_and_docker():
     sent = {f for f in _context(ROOT) if (ROOT / f).is_file()}
-    assert "mslab/_child.py" in sent and "docker/install.sh" in sent
+    assert {"mslab/sandbox/serve.py", "mslab/sandbox/wire.py", "docker/install.sh"} <= sent
+    assert not [f for f in sent if f.startswith("mslab/") and f not in CHILD_SIDE], "only the child's side"
     assert not [f for f in sent if f.startswith(("labs/", "tests/", ".git/", ".venv/", "out/"))]
 
 
@@ -228,3 +319,15 @@ def test_wheelhouse_rejects_a_wheel_with_the_wrong_hash(tmp_path, monkeypatch):
     with pytest.raises(MslabError, match="SHA-256 differs from the published c69a343a"):
         images.wheelhouse("cpu", version="2.4.0", arch="x86_64", dest=tmp_path, echo=lambda s: None)
     assert not list(tmp_path.glob("*.whl"))
+
+
+def test_shellcheck_passes_on_the_image_scripts():
+    exe = shutil.which("shellcheck")
+    if not exe:
+        from conftest import needs_docker
+
+        needs_docker("shellcheck missing: apt-get install shellcheck (bash .ci/docker.sh does)")
+    scripts = sorted(str(p) for p in (ROOT / "docker").glob("*.sh")) + [str(ROOT / ".ci/docker.sh")]
+    assert len(scripts) == 3
+    done = subprocess.run([exe, "-x", *scripts], capture_output=True, text=True, cwd=ROOT)
+    assert done.returncode == 0, done.stdout + done.stderr

@@ -36,12 +36,16 @@ def _cfg(c, key: str, value: str) -> str:
         "mindspore_source": "official (wheel + SHA-256), wheelhouse (offline, docker/wheelhouse) or pypi",
         "mindspore_sha256": "SHA-256 of the official wheel when pins.env has none for that version",
         "base_image": "replace compose.yaml's BASE_IMAGE (e.g. a locally imported Debian)",
-        "platform": "build for this platform, e.g. linux/arm64 (needs binfmt/qemu on the host)",
+        "platform": "build with docker buildx for these platforms, e.g. linux/arm64 or "
+                    "linux/amd64,linux/arm64 (several need --push; foreign ones binfmt/qemu)",
+        "push": "with --platform: push the result (compose.yaml's image must name a registry)",
+        "ascend_chip": "ascend: 910b (Atlas 800T A2, default) or 910: which CANN base image",
+        "keep_build_stage": "keep the build stage's dangling image (a cache for the next build)",
     }
 )
 @user_errors
 def build(c, target="cpu", mindspore_version="", mindspore_source="", mindspore_sha256="",
-          base_image="", platform=""):
+          base_image="", platform="", push=False, ascend_chip="", keep_build_stage=False):
     """Build the image of a target with the Docker engine (compose.yaml has tag and args)."""
     tag = images.build(
         _target(target),
@@ -50,6 +54,9 @@ def build(c, target="cpu", mindspore_version="", mindspore_source="", mindspore_
         base_image=_cfg(c, "base_image", base_image),
         sha256=mindspore_sha256,
         platform_=platform,
+        chip=ascend_chip,
+        push=push,
+        keep_build_stage=keep_build_stage,
     )
     print(f"built {tag}")
 
@@ -57,16 +64,16 @@ def build(c, target="cpu", mindspore_version="", mindspore_source="", mindspore_
 @task(
     help={
         "target": TARGET_HELP,
-        "mindspore_version": "the version the image must have (default: docker/pins.env, 2.4.0)",
+        "mindspore_version": "the version the image must have (default: the image's own "
+                             "org.mslab.mindspore.version label)",
         "timeout": "seconds the self-check may take",
     }
 )
 @user_errors
 def verify(c, target="cpu", mindspore_version="", timeout=300):
-    """Check an image in a container of its target: version, run_check on the device, imports."""
-    output = images.verify(
-        _target(target), version=_cfg(c, "mindspore_version", mindspore_version), timeout=int(timeout)
-    )
+    """Check an image in a container started as the grader starts them (python -I -m):
+    version, run_check on the device, imports."""
+    output = images.verify(_target(target), version=mindspore_version, timeout=int(timeout))
     print(output, end="")
 
 
