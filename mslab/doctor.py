@@ -179,6 +179,40 @@ def orphan_check(reap: Callable[[], list[str]] | None = None) -> Check:
     return Check("Orphaned containers", OK, "none")
 
 
+#: The sandbox's walls as doctor names them, in the order of docs/protocol.md.
+WALLS = (
+    ("uid", "unprivileged uid"), ("user_ns", "user namespace"), ("seccomp", "seccomp filter"),
+    ("no_new_privs", "no_new_privs"), ("caps", "no capabilities"), ("mount_ns", "mount namespace"),
+    ("jail", "new root (no checkout)"), ("pid_ns", "PID namespace"), ("net_ns", "network namespace"),
+    ("ipc_ns", "IPC namespace"), ("uts_ns", "UTS namespace"), ("cgroup_ns", "cgroup namespace"),
+    ("cgroup", "cgroup (memory, pids, CPU)"), ("scratch", "tmpfs scratch"),
+)
+
+
+def walls_checks(probe: Callable[[], tuple[dict, str]]) -> list[Check]:
+    """One row per wall of a sandbox started here (``probe`` = mslab.sandbox.probe), as measured."""
+    try:
+        walls, isolation = probe()
+    except Exception as e:  # noqa: BLE001 - doctor reports, it does not crash
+        return [Check("Sandbox walls", FAIL, f"no sandbox could start: {e}")]
+    if not walls:
+        return [Check("Sandbox walls", FAIL, isolation)]
+    rows = []
+    for key, name in WALLS:
+        value = walls.get(key)
+        if key == "uid":
+            up, detail = value not in (None, 0), f"uid {value} as the host sees it"
+        elif key == "caps":
+            up, detail = value == 0, "none" if value == 0 else f"effective {value:#x}"
+        elif key == "cgroup":
+            up, detail = bool(value), f"cgroup {value}" if value else "none: run the grader as root (or under a delegated cgroup)"
+        else:
+            up, detail = bool(value), "up" if value else "refused by this host"
+        rows.append(Check(f"Wall: {name}", OK if up else WARN, detail))
+    rows.append(Check("Sandbox isolation", OK if isolation == "full" else WARN, isolation))
+    return rows
+
+
 def _gpu_checks(path: str | None) -> tuple[bool, list[Check]]:
     exe = shutil.which("nvidia-smi", path=path)
     if not exe:
@@ -260,11 +294,13 @@ def diagnose(
     docker_probe: Callable[[], str] = _docker_probe,
     arch: str | None = None,
     reap: Callable[[], list[str]] | None = None,
+    walls: Callable[[], tuple[dict, str]] | None = None,
 ) -> Report:
     """Probe this machine. root: where /dev and /usr/local/Ascend are (default $MSLAB_DOCTOR_ROOT
     or /); path: PATH for nvidia-smi/npu-smi (default $PATH); docker_probe: returns the engine's
     version or raises MslabError; reap: removes dead runs' containers (default
-    mslab.containers.reap_orphans; only called when the engine answers)."""
+    mslab.containers.reap_orphans; only called when the engine answers); walls: starts a sandbox
+    and measures its walls (mslab.sandbox.probe; None: not checked)."""
     root = _root(root)
     arch = arch or platform.machine()
     checks = [Check("CPU architecture", OK if arch in ("x86_64", "aarch64") else WARN,
@@ -282,7 +318,8 @@ def diagnose(
         gpu = False
         gpu_checks.append(Check("NVIDIA GPU", WARN, f"the cuda image is x86_64 only, this is {arch}"))
     npu, npu_checks = _npu_checks(root, path)
-    return Report(arch=arch, docker=docker, gpu=gpu, npu=npu, checks=checks + gpu_checks + npu_checks)
+    wall_checks = walls_checks(walls) if walls is not None else []
+    return Report(arch=arch, docker=docker, gpu=gpu, npu=npu, checks=checks + gpu_checks + npu_checks + wall_checks)
 
 
 def recommended_target(

@@ -1,5 +1,7 @@
 """inv doctor: hardware detection against fake nvidia-smi/npu-smi (tests/fakes) and fake roots."""
 
+import os
+
 from pathlib import Path
 
 import pytest
@@ -8,6 +10,7 @@ from invoke import Context
 from mslab import doctor
 from mslab.errors import MslabError
 from mslab.tasks.doctor import doctor as doctor_task
+from conftest import inv
 
 FAKES = Path(__file__).parent / "fakes"
 
@@ -212,3 +215,25 @@ def test_inv_doctor_needs_no_docker(tmp_path, monkeypatch, capsys):
 @pytest.mark.parametrize(("a", "b"), [("510.39.01", "510.39.1"), ("535.247.01", "510.39.01"), ("24.1.rc3", "24.1.rc3")])
 def test_version_order(a, b):
     assert doctor._version_tuple(a) >= doctor._version_tuple(b)
+
+
+def test_doctor_lists_the_walls_a_sandbox_gets_here():
+    """With a probe that measured a host without user namespaces and cgroups (a normal user on a
+    locked-down distribution), those walls are warnings and the isolation says what is missing."""
+    measured = {"uid": 1000, "user_ns": False, "seccomp": True, "no_new_privs": True, "caps": 0,
+                "mount_ns": True, "jail": True, "pid_ns": True, "net_ns": True, "ipc_ns": True,
+                "uts_ns": True, "cgroup_ns": True, "cgroup": "", "scratch": True}
+    rows = {c.name: c for c in doctor.walls_checks(lambda: (measured, "weaker: user_ns, cgroup"))}
+    assert rows["Wall: user namespace"].status == doctor.WARN
+    assert rows["Wall: cgroup (memory, pids, CPU)"].status == doctor.WARN
+    assert rows["Wall: seccomp filter"].status == doctor.OK
+    assert rows["Sandbox isolation"].detail == "weaker: user_ns, cgroup"
+    failing = doctor.walls_checks(lambda: (_ for _ in ()).throw(RuntimeError("zygote stopped")))
+    assert [(c.status, c.detail) for c in failing] == [(doctor.FAIL, "no sandbox could start: zygote stopped")]
+
+
+@pytest.mark.skipif(os.geteuid() != 0, reason="as root, as CI runs: every wall stands on this kind of host")
+def test_inv_doctor_measures_the_walls_of_this_host():
+    done = inv("doctor")
+    assert done.returncode == 0, done.stderr
+    assert "Sandbox isolation" in done.stdout and "full" in done.stdout

@@ -10,12 +10,16 @@ from mslab.tasks import user_errors
     help={
         "root": "look for /dev and /usr/local/Ascend under this folder (default / or $MSLAB_DOCTOR_ROOT)",
         "quiet": "print only the recommended target (cpu, cuda, ascend or local)",
+        "no_walls": "skip starting a sandbox to measure its walls (seccomp, namespaces, cgroup...)",
     }
 )
 @user_errors
-def doctor(c, root="", quiet=False):
-    """Which image suits this machine: Docker, NVIDIA GPU and driver, Ascend NPUs, CPU arch."""
-    report = doctor_lib.diagnose(root or None)
+def doctor(c, root="", quiet=False, no_walls=False):
+    """Which image suits this machine: Docker, GPU, NPUs, CPU arch, and the sandbox's walls here."""
+    walls = None
+    if not quiet and not no_walls:
+        from mslab.sandbox import probe as walls
+    report = doctor_lib.diagnose(root or None, walls=walls)
     if quiet:
         print(report.recommended)
         return
