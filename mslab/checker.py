@@ -178,9 +178,9 @@ def without_autodiff(source: bytes, functions: list[str]) -> list[str]:
                 live = sub.body if sub.test.value else sub.orelse
                 todo.extend(_live(live) if isinstance(live, list) else [live])
                 continue
-            for field, value in ast.iter_fields(sub):
+            for attr, value in ast.iter_fields(sub):
                 if isinstance(value, list):
-                    items = _live(value) if field in ("body", "orelse", "finalbody") else value
+                    items = _live(value) if attr in ("body", "orelse", "finalbody") else value
                     todo.extend(v for v in items if isinstance(v, ast.AST))
                 elif isinstance(value, ast.AST):
                     todo.append(value)

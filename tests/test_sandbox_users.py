@@ -19,6 +19,7 @@ from pathlib import Path
 import pytest
 
 NOBODY = 65534
+LABS = Path(__file__).resolve().parent.parent / "labs"
 PROBE = '''
 import ctypes, errno, os
 libc = ctypes.CDLL(None, use_errno=True)
@@ -35,12 +36,27 @@ def write_sysctl():
 def grad():
     from mindspore import grad, ops, Tensor
     return float(grad(ops.sin)(Tensor(0.0)).asnumpy())
+def keyctl():  # KEYCTL_GET_KEYRING_ID of the user keyring: the shared channel between students
+    libc.syscall.restype = ctypes.c_long
+    return "ok" if libc.syscall(250, 0, -4, 0) >= 0 else errno.errorcode[ctypes.get_errno()]
+def processes():
+    return sorted(int(p) for p in os.listdir("/proc") if p.isdigit())
+def sees(path):
+    return os.path.exists(path)
+def numeric():
+    try:
+        import mslab.numeric
+        return "imported"
+    except ImportError:
+        return "ImportError"
 '''
 DRIVER = '''
 import json, sys
 from mslab.sandbox import Sandbox, Limits
 with Sandbox(sys.argv[1], "probe", limits=Limits(load_seconds=60, call_seconds=20)) as sb:
-    out = {name: sb.call(name) for name in ("ids", "unshare_user", "write_sysctl", "grad")}
+    out = {name: sb.call(name) for name in ("ids", "unshare_user", "write_sysctl", "grad", "keyctl",
+                                            "processes", "numeric")}
+    out["sees_labs"] = sb.call("sees", sys.argv[2])
     out["walls"], out["isolation"] = sb.walls, sb.isolation
 print(json.dumps(out))
 '''
@@ -79,7 +95,7 @@ def test_a_normal_users_grader_still_walls_the_student_in():
         (folder / "driver.py").write_text(DRIVER)
         done = subprocess.run(
             ["setpriv", f"--reuid={NOBODY}", f"--regid={NOBODY}", "--clear-groups", *python,
-             str(folder / "driver.py"), str(folder / "probe.py")],
+             str(folder / "driver.py"), str(folder / "probe.py"), str(LABS)],
             capture_output=True, text=True, cwd=folder, timeout=300, env={"PATH": os.environ["PATH"]},
         )
         assert done.returncode == 0, done.stderr[-2000:]
@@ -92,6 +108,8 @@ def test_a_normal_users_grader_still_walls_the_student_in():
     assert got["unshare_user"] == "EPERM"  # seccomp
     assert got["write_sysctl"] in ("EACCES", "EROFS", "EPERM")
     assert got["grad"] == 1.0  # MindSpore works behind the walls
+    assert got["keyctl"] == "EPERM" and got["processes"] == [1, 2]  # its init and itself
+    assert got["numeric"] == "ImportError" and got["sees_labs"] is False  # no oracle, no checkout
     walls = got["walls"]
     assert walls["uid"] == NOBODY and walls["caps"] == 0
     assert walls["seccomp"] and walls["no_new_privs"] and walls["jail"] and walls["scratch"]
