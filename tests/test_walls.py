@@ -577,9 +577,11 @@ def test_a_spinner_does_not_starve_a_concurrent_sandbox(probe):
             go.set()
             assert spinning.wait(60)
             time.sleep(1)  # the spinners start 1 s after they were forked
-            for _ in range(5):
+            for _ in range(5):  # 10 calls, each with a fresh grad, while the spinners spin
                 got = sb.call("f_prime", x)
                 np.testing.assert_allclose(got.value, 3 * x**2 - 2, rtol=1e-5)
+                got = sb.call("f_second", x)
+                np.testing.assert_allclose(got.value, 6 * x, rtol=1e-5, atol=1e-5)
     finally:
         go.set()
         thread.join()
