@@ -40,7 +40,7 @@ def copy_class(students: dict[str, Path], folder: Path, marker: str) -> Path:
     """A class folder holding ``students`` (name: their folder), with this run's marker written in."""
     for name, source in students.items():
         (folder / name).mkdir(parents=True)
-        for file in source.iterdir():
+        for file in (f for f in source.iterdir() if f.is_file()):
             text = file.read_text(encoding="utf-8").replace(PLACEHOLDER, marker)
             (folder / name / file.name).write_text(text, encoding="utf-8")
     return folder
