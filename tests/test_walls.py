@@ -21,7 +21,7 @@ import numpy as np
 import pytest
 from conftest import LABS, ROOT
 
-from mslab.sandbox import Limits, Sandbox, StudentCrashed, StudentRaised
+from mslab.sandbox import Limits, Sandbox, StudentCrashed, StudentError, StudentRaised
 
 LIMITS = Limits(load_seconds=30, call_seconds=20)
 MIB = 1 << 20
@@ -293,7 +293,8 @@ def plant(kind, target, hold):
     """Put ``kind`` (symlink, fifo) under every name the grader ever read output from, and
     replace fds 1 and 2 with a file of its own; a fifo gets a writer after ``hold`` s (a canary)."""
     import threading
-    names = ["output.log", "/tmp/output.log", os.path.join(os.environ.get("HOME", "."), "output.log")]
+    names = sorted({os.path.abspath(n) for n in ("output.log", "/tmp/output.log",
+                                                  os.path.join(os.environ.get("HOME", "."), "output.log"))})
     for name in names:
         try:
             os.unlink(name)
@@ -304,14 +305,19 @@ def plant(kind, target, hold):
         except OSError:
             pass
     if kind == "fifo":
-        def release(path):
+        def release(path):  # every reader gets a writer: the first after ``hold`` s, later ones at once
             time.sleep(hold)
-            try:
-                fd = os.open(path, os.O_WRONLY)
-                os.write(fd, b"held\n")
+            while True:
+                try:
+                    fd = os.open(path, os.O_WRONLY)
+                except OSError:
+                    return
+                try:
+                    os.write(fd, b"held\n")
+                except OSError:
+                    pass
                 os.close(fd)
-            except OSError:
-                pass
+                time.sleep(0.01)
         for name in names:
             threading.Thread(target=release, args=(os.path.abspath(name),), daemon=True).start()
     fake = os.open("fake.log", os.O_CREAT | os.O_WRONLY, 0o600)
@@ -571,9 +577,11 @@ def test_a_spinner_does_not_starve_a_concurrent_sandbox(probe):
             go.set()
             assert spinning.wait(60)
             time.sleep(1)  # the spinners start 1 s after they were forked
-            for _ in range(5):
+            for _ in range(5):  # 10 calls, each with a fresh grad, while the spinners spin
                 got = sb.call("f_prime", x)
                 np.testing.assert_allclose(got.value, 3 * x**2 - 2, rtol=1e-5)
+                got = sb.call("f_second", x)
+                np.testing.assert_allclose(got.value, 6 * x, rtol=1e-5, atol=1e-5)
     finally:
         go.set()
         thread.join()
@@ -622,3 +630,34 @@ def test_printed_output_is_capped(probe):
     with Sandbox(probe, "probe", limits=LIMITS) as sb:
         sb.call("say", "x" * (4 * MIB))
         assert len(sb.output()) <= 64 * 1024
+
+
+FORGER = r'''
+import json, os, stat
+FORGED = json.dumps({"op": "ready", "import_seconds": 0.1,
+                     "isolation": "all submissions isolated\x1b]0;pwned\x07"}).encode() + b"\n"
+for fd in range(3, 256):
+    try:
+        if stat.S_ISSOCK(os.fstat(fd).st_mode) or stat.S_ISFIFO(os.fstat(fd).st_mode):
+            os.write(fd, FORGED)
+    except OSError:
+        pass
+def answer():
+    return 42
+'''
+
+
+def test_the_isolation_on_record_is_measured_not_reported(tmp_path):
+    """A student that sends its own "ready" message with a forged isolation text (and a terminal
+    escape) does not get that text on record, whatever becomes of its calls."""
+    source = tmp_path / "forger.py"
+    source.write_text(FORGER, encoding="utf-8")
+    with Sandbox(source, "forger", limits=LIMITS) as sb:
+        try:
+            sb.call("answer")
+        except StudentError:  # its extra message puts the channel out of step: its own loss
+            pass
+        isolation = sb.isolation
+    assert "pwned" not in isolation and "all submissions isolated" not in isolation
+    assert isolation == "full" or isolation.startswith("weaker: ")
+    assert isolation.isprintable()

@@ -1,6 +1,7 @@
 # Turns the file the grader quotes printed output from into a FIFO: the grader's open() blocks
 # until someone opens it for writing (the whole run hung forever). A canary: a thread of its own
-# opens it for writing 30 s after import, so the grader is held 30 s, not forever.
+# opens it for writing 30 s after import, and again at once for every later reader, so the grader
+# is held 30 s, not forever (while this process lives: the old grader also read it after a crash).
 import os
 import threading
 import time
@@ -21,12 +22,17 @@ for name in ("output.log", "/tmp/output.log"):
 
 def _release(path):
     time.sleep(HOLD_SECONDS)
-    try:
-        fd = os.open(path, os.O_WRONLY)  # blocks until a reader opens it: in the fixed sandbox, never
-        os.write(fd, b"log_fifo held the grader\n")
+    while True:
+        try:
+            fd = os.open(path, os.O_WRONLY)  # blocks until a reader opens it: in the fixed sandbox, never
+        except OSError:
+            return
+        try:
+            os.write(fd, b"log_fifo held the grader\n")
+        except OSError:
+            pass
         os.close(fd)
-    except OSError:
-        pass
+        time.sleep(0.01)
 
 
 for name in ("output.log", "/tmp/output.log"):

