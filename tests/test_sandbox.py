@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
+import os
 import time
 
 import numpy as np
 import pytest
-from conftest import LABS, write_variant
+from conftest import LABS, inv, write_variant
 
 from mslab.checker import run_checks
 from mslab.errors import MslabError
@@ -245,3 +246,16 @@ def test_the_budget_counts_loads_and_restarts_in_wall_time(tmp_path):
         assert sb.out_of_time
     assert time.monotonic() - started < 5 + 3  # the budget, plus starting and closing
     assert outcomes[-1] == "StudentTimeout" and "StudentCrashed" in outcomes
+
+
+@pytest.mark.skipif(os.geteuid() != 0, reason="the uid range is used when the grader is root")
+def test_a_bad_uid_range_is_one_line_before_anything_runs():
+    os.environ["MSLAB_SANDBOX_UIDS"] = "0-10"
+    try:
+        done = inv("lab.check", "derivatives", "--submission", str(LABS["derivatives"].solution))
+    finally:
+        del os.environ["MSLAB_SANDBOX_UIDS"]
+    assert done.returncode != 0 and "Traceback" not in done.stderr
+    assert done.stderr.strip().splitlines() == [
+        "error: MSLAB_SANDBOX_UIDS must be FIRST-LAST with 0 < FIRST <= LAST, not '0-10'"
+    ]

@@ -380,6 +380,8 @@ class Sandbox:
     # -- life cycle -----------------------------------------------------------------
     def start(self) -> None:
         """Get ready without waiting: a local zygote, or the container, starts importing MindSpore now."""
+        if self.target == "local" and os.geteuid() == 0:
+            _uid_range()  # a bad MSLAB_SANDBOX_UIDS is the user's error, said before anything runs
         if self.target == "local" and self._zygote is None:
             self._zygote, self._own_zygote = Zygote(self.limits.load_seconds), True
         elif self.target != "local" and self._proc is None and self._load_error is None and not self.starts:

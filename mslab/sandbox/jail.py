@@ -117,13 +117,6 @@ def userns_allowed() -> bool:
     return os.waitpid(pid, 0)[1] == 0
 
 
-def uid_range() -> tuple[int, int]:
-    """The uids sandboxes may run as when the grader is root: ``MSLAB_SANDBOX_UIDS=FIRST-LAST``."""
-    text = os.environ.get("MSLAB_SANDBOX_UIDS", "900000-965535")
-    first, _, last = text.partition("-")
-    return int(first), int(last)
-
-
 def outer(cgroup_procs: list[str], userns: bool) -> bool:
     """In the sandbox's outer process: join the cgroup, make the namespaces. Returns whether
     namespaces were made (a normal user without user namespaces gets none)."""

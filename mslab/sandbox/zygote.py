@@ -84,8 +84,7 @@ class Zygote:
             stdin=theirs,
             stdout=theirs,
             stderr=subprocess.DEVNULL,
-            env={"PATH": "/usr/local/bin:/usr/bin:/bin", "LANG": "C.UTF-8", "GLOG_v": "3",
-                 **{k: v for k, v in os.environ.items() if k == "MSLAB_SANDBOX_UIDS"}},
+            env={"PATH": "/usr/local/bin:/usr/bin:/bin", "LANG": "C.UTF-8", "GLOG_v": "3"},
             start_new_session=True,
             preexec_fn=jail.die_with_parent,
         )
