@@ -53,7 +53,7 @@ class ContainerChild(ContainerProcess):
                 self.output.feed(payload)
         return out
 
-    def write(self, data: bytes, seconds: float) -> None:
+    def write(self, data: bytes, seconds: float = 30.0) -> None:
         try:
             send_within(self.raw, data, seconds)
         except TimeoutError:

@@ -295,7 +295,7 @@ class ForkedChild:
     def kill(self) -> None:
         """Kill the sandbox and everything it started; reap it; remove its cgroup."""
         for fd in (self.init_pidfd, self.pidfd):
-            if fd is not None:
+            if fd is not None and fd >= 0:
                 try:
                     signal.pidfd_send_signal(fd, signal.SIGKILL)
                 except ProcessLookupError:
@@ -310,9 +310,10 @@ class ForkedChild:
             self.cgroup.remove()
         self.drain()
         for fd in (self.init_pidfd, self.pidfd, self.out_fd):
-            if fd is not None:
+            if fd is not None and fd >= 0:
                 os.close(fd)
-        self.init_pidfd = self.pidfd = self.out_fd = None
+        self.init_pidfd = self.out_fd = None
+        self.pidfd = -1
         self.sock.close()
 
 
@@ -393,6 +394,7 @@ class Sandbox:
         if self.target == "local":
             if self._zygote is None:
                 self.start()
+            assert self._zygote is not None
             try:
                 self._proc = ForkedChild(self._zygote, self.module_name, self.source_bytes, self.limits)
             except ZygoteError as exc:
@@ -455,7 +457,7 @@ class Sandbox:
             self._stop()
             raise StudentCrashed(f"{fn}(): the student process sent an unexpected message")
         if not reply["ok"]:
-            err = reply.get("error") if isinstance(reply.get("error"), dict) else {}
+            err = reply["error"] if isinstance(reply.get("error"), dict) else {}
             raise StudentRaised(
                 fn,
                 str(err.get("type", "Exception"))[:80],
@@ -494,6 +496,7 @@ class Sandbox:
             self._ready = self._loaded_once = True
             value = msg.get("import_seconds")
             self.import_seconds = value if type(value) is float else None
+            assert self._proc is not None
             self.walls = self._proc.measure()
             self.isolation = summary(self.walls)
             return
@@ -511,6 +514,7 @@ class Sandbox:
 
     def _exchange(self, request: dict | None, seconds: float, what: str) -> dict:
         proc = self._proc
+        assert proc is not None, "a child is started before any exchange"
         deadline = time.monotonic() + max(seconds, 0.0)
         try:
             if request is not None:

@@ -136,6 +136,7 @@ def serve(module_name: str, student_file: str, device: str) -> None:
         import importlib.util  # noqa: PLC0415
 
         spec = importlib.util.spec_from_file_location(module_name, student_file)
+        assert spec is not None and spec.loader is not None  # a .py path always has both
         module = importlib.util.module_from_spec(spec)
         sys.modules[module_name] = module
         spec.loader.exec_module(module)

@@ -81,8 +81,8 @@ class Zygote:
         ours, theirs = socket.socketpair()
         self.popen = subprocess.Popen(
             [sys.executable, "-I", "-m", "mslab.sandbox.zygote"],
-            stdin=theirs,
-            stdout=theirs,
+            stdin=theirs.fileno(),
+            stdout=theirs.fileno(),
             stderr=subprocess.DEVNULL,
             env={"PATH": "/usr/local/bin:/usr/bin:/bin", "LANG": "C.UTF-8", "GLOG_v": "3"},
             start_new_session=True,
@@ -330,7 +330,7 @@ def main() -> None:
             pid = os.fork()
             if pid == 0:
                 control.close()
-                _sandbox(request, *fds[:3], setup)
+                _sandbox(request, fds[0], fds[1], fds[2], setup)
             for fd in fds:
                 os.close(fd)
             del request, line
