@@ -112,6 +112,15 @@ def test_gpu_with_recent_driver_picks_cuda(tmp_path):
     assert report.gpu and report.recommended == "cuda"
 
 
+def test_an_h200_with_a_cuda_13_driver_picks_cuda(tmp_path):
+    """Real output captured on a lent H200 host, where doctor itself ran and said the same."""
+    report = doctor.diagnose(tmp_path, fake_path("gpu-h200"), engine, arch="x86_64")
+    r = rows(report)
+    assert r["NVIDIA GPU"] == ("ok", "1: NVIDIA H200")
+    assert r["NVIDIA driver"] == ("ok", "580.159.04 (>= 510.39.01, the CUDA 11.6 minimum)")
+    assert report.gpu and report.recommended == "cuda"
+
+
 def test_gpu_with_old_driver_falls_back_to_cpu(tmp_path):
     report = doctor.diagnose(tmp_path, fake_path("gpu-old"), engine, arch="x86_64")
     r = rows(report)
