@@ -256,6 +256,8 @@ def test_the_autodiff_flag_is_not_fooled_by_a_dead_reference():
 
 UNMEASURED = r'''
 import os, sys
+
+pytestmark = pytest.mark.slow  # sandboxes under attack: minutes (pytest -m 'not slow' skips them)
 frame = sys._getframe()
 while frame is not None and "chan_out" not in frame.f_locals:
     frame = frame.f_back
