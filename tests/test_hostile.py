@@ -26,6 +26,8 @@ from mslab.checker import collect
 from mslab.grade import grade_class
 from mslab.sandbox import Limits, Sandbox
 
+pytestmark = pytest.mark.slow  # sandboxes under attack: minutes (pytest -m 'not slow' skips them)
+
 CORPUS = ROOT / "tests" / "hostile"
 EXPECTED = yaml.safe_load((CORPUS / "expected.yaml").read_text())
 LIMITS = Limits(load_seconds=15, call_seconds=4, submission_seconds=40, processes=128)
@@ -286,8 +288,6 @@ def test_a_spinner_does_not_make_a_classmate_time_out(tmp_path, marker):
 
 PROBE = '''
 import os, socket
-
-pytestmark = pytest.mark.slow  # sandboxes under attack: minutes (pytest -m 'not slow' skips them)
 def exists(path): return os.path.exists(path)
 def listdir(path):
     try:

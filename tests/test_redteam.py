@@ -29,6 +29,8 @@ import pytest
 from mslab.checker import without_autodiff
 from mslab.sandbox import Limits, Sandbox, StudentError, StudentTimeout, wire
 
+pytestmark = pytest.mark.slow  # sandboxes under attack: minutes (pytest -m 'not slow' skips them)
+
 LIMITS = Limits(load_seconds=30, call_seconds=10)
 as_root = pytest.mark.skipif(os.geteuid() != 0, reason="checked as root, as CI runs the grader")
 
@@ -256,8 +258,6 @@ def test_the_autodiff_flag_is_not_fooled_by_a_dead_reference():
 
 UNMEASURED = r'''
 import os, sys
-
-pytestmark = pytest.mark.slow  # sandboxes under attack: minutes (pytest -m 'not slow' skips them)
 frame = sys._getframe()
 while frame is not None and "chan_out" not in frame.f_locals:
     frame = frame.f_back

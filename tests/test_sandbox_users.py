@@ -18,6 +18,8 @@ from pathlib import Path
 
 import pytest
 
+pytestmark = pytest.mark.slow  # sandboxes under attack: minutes (pytest -m 'not slow' skips them)
+
 NOBODY = 65534
 LABS = Path(__file__).resolve().parent.parent / "labs"
 PROBE = '''
@@ -53,8 +55,6 @@ def numeric():
 DRIVER = '''
 import json, sys
 from mslab.sandbox import Sandbox, Limits
-
-pytestmark = pytest.mark.slow  # sandboxes under attack: minutes (pytest -m 'not slow' skips them)
 with Sandbox(sys.argv[1], "probe", limits=Limits(load_seconds=60, call_seconds=20)) as sb:
     out = {name: sb.call(name) for name in ("ids", "unshare_user", "write_sysctl", "grad", "keyctl",
                                             "processes", "numeric")}

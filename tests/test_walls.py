@@ -23,6 +23,8 @@ import pytest
 from conftest import LABS, ROOT
 from mslab.sandbox import Limits, Sandbox, StudentCrashed, StudentError, StudentRaised
 
+pytestmark = pytest.mark.slow  # sandboxes under attack: minutes (pytest -m 'not slow' skips them)
+
 LIMITS = Limits(load_seconds=30, call_seconds=20)
 MIB = 1 << 20
 as_root = pytest.mark.skipif(os.geteuid() != 0, reason="checked as root, as CI runs the grader")
@@ -634,8 +636,6 @@ def test_printed_output_is_capped(probe):
 
 FORGER = r'''
 import json, os, stat
-
-pytestmark = pytest.mark.slow  # sandboxes under attack: minutes (pytest -m 'not slow' skips them)
 FORGED = json.dumps({"op": "ready", "import_seconds": 0.1,
                      "isolation": "all submissions isolated\x1b]0;pwned\x07"}).encode() + b"\n"
 for fd in range(3, 256):
