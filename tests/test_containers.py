@@ -105,11 +105,11 @@ def test_grading_a_class_with_a_fresh_container_per_submission(cpu_image, tmp_pa
     checks = collect(LABS["derivatives"])
     records = grade_class(ROOT / "examples" / "submissions", tmp_path, labs=["derivatives"],
                           isolation="container", seed=3, jobs=2)
-    by_student = {r["student"]: r for r in records}
-    assert by_student["alice"]["score"] == sum(c.points for c in checks)
-    assert by_student["bob"]["score"] == sum(c.points for c in checks if not c.errata)
-    assert by_student["alice"]["isolation"] == "container"
-    assert by_student["dave"]["status"] == "unloadable"
+    by_student = {r.student: r for r in records}
+    assert by_student["alice"].score == sum(c.points for c in checks)
+    assert by_student["bob"].score == sum(c.points for c in checks if not c.errata)
+    assert by_student["alice"].isolation == "container"
+    assert by_student["dave"].status == "unloadable"
 
 
 def test_lab_check_on_the_reference_in_the_container(cpu_image, tmp_path):

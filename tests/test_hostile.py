@@ -119,7 +119,7 @@ def graded(tmp_path_factory, marker):
         LEFTOVERS[marker] = scratch_leftovers(marker)
         for leftover in LEFTOVERS[marker]:
             remove_tree(leftover)
-    yield out, {r["student"]: r for r in records}
+    yield out, {r.student: r.to_dict() for r in records}  # as record.json has them
     kill_all(processes_named(marker))
 
 
@@ -270,8 +270,8 @@ def test_a_spinner_does_not_make_a_classmate_time_out(tmp_path, marker):
     for extra in (corpus / "classmate").iterdir():
         if extra.name != "derivatives.py":
             extra.unlink()
-    records = {r["student"]: r for r in grade_class(corpus, tmp_path / "out", labs=["derivatives"], jobs=2,
-                                                    seed=1, limits=LIMITS)}
+    records = {r.student: r.to_dict() for r in grade_class(corpus, tmp_path / "out", labs=["derivatives"],
+                                                            jobs=2, seed=1, limits=LIMITS)}
     classmate = records["classmate"]
     assert classmate["status"] == "graded", classmate["reason"]
     assert classmate["score"] == classmate["max_score"], [

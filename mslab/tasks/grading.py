@@ -29,7 +29,7 @@ def grade(c, submissions, out="out", labs=None, target="local", isolation="proce
           regrade=None, seed=None):
     """Grade every student × lab under SUBMISSIONS with all checks; resumable (rerun to continue)."""
     from mslab import grade as grading
-    from mslab.results import plain
+    from mslab.present import plain
 
     jobs, seed = integer(jobs, "--jobs", minimum=1), integer(seed, "--seed")
     counts: dict[str, int] = {}
@@ -46,8 +46,8 @@ def grade(c, submissions, out="out", labs=None, target="local", isolation="proce
             shown.append(True)
             bar.update(task_id, total=total)
         if record is not None:
-            counts[record["status"]] = counts.get(record["status"], 0) + 1
-            bar.update(task_id, advance=1, description=plain(f"{record['student']} {record['lab']}")[:60])
+            counts[record.status.value] = counts.get(record.status.value, 0) + 1
+            bar.update(task_id, advance=1, description=plain(f"{record.student} {record.lab}")[:60])
 
     try:
         records = grading.grade_class(
@@ -62,8 +62,7 @@ def grade(c, submissions, out="out", labs=None, target="local", isolation="proce
         if shown:  # a bar never started would still print a blank line
             bar.stop()
     # Rows that never ran (missing, rejected, unloadable) have no isolation to speak of.
-    weak = sorted({plain(r["isolation"]) for r in records
-                   if r.get("isolation") and r["isolation"] not in ("full", "container")})
+    weak = sorted({plain(r.isolation) for r in records if r.isolation and r.isolation not in ("full", "container")})
     for isolation in weak:  # the records say which rows; the instructor should know at once
         print(f"warning: some submissions ran with weaker isolation: {isolation}")
     summary = ", ".join(f"{n} {status}" for status, n in sorted(counts.items()))

@@ -103,7 +103,7 @@ def check(c, lab, submission=None, all=False, results=None, seed=None, target="l
 
             zygote = Zygote() if target == "local" else None  # starts importing MindSpore right away
             try:
-                report = _check(lab, submission, all, seed, target, zygote)
+                run = _check(lab, submission, all, seed, target, zygote)
             finally:
                 if zygote is not None:
                     zygote.close()
@@ -111,37 +111,37 @@ def check(c, lab, submission=None, all=False, results=None, seed=None, target="l
             raise interrupted from None
         if signals.seen:
             raise interrupted
-        if report is None:
+        if run is None:
             raise MslabError("not every check ran to its end, so there is no score; please report this")
-    _show(report, results, all, verbose)
+    _show(run, results, all, verbose)
 
 
 def _check(lab, submission, all, seed, target, zygote):  # noqa: A002
-    """The report of a complete run, or None when not every check ran to its end."""
+    """The check run, when complete; None when not every check ran to its end."""
     from mslab import checker
 
     chosen = labs.get_lab(lab)
     path = Path(submission) if submission else Path("work") / f"{chosen.name}.py"
     if submission is None and not path.exists():
         raise Exit(f"error: no submission at {path}: run `inv lab.start {lab}` first, or pass --submission FILE", code=2)
-    report = checker.run_checks(chosen, path, hidden=all, target=target, seed=seed, zygote=zygote)
+    run = checker.run_checks(chosen, path, hidden=all, target=target, seed=seed, zygote=zygote)
     expected = sorted(x.name for x in checker.collect(chosen, hidden=all))
-    return report if sorted(x.name for x in report.checks) == expected else None
+    return run if sorted(x.name for x in run.checks) == expected else None
 
 
-def _show(report, results, all, verbose):  # noqa: A002
-    from mslab import results as results_files
+def _show(run, results, all, verbose):  # noqa: A002
+    from mslab import present
 
-    report = results_files.tidy_report(report)
-    results_files.print_report(report, verbose=verbose)
+    run = present.tidy_run(run)
+    present.print_run(run, verbose=verbose)
     if all:
-        print(f"seed: {report.seed} (--seed {report.seed} draws the same hidden inputs again)")
+        print(f"seed: {run.seed} (--seed {run.seed} draws the same hidden inputs again)")
     if results:
         try:
-            results_files.write_results(report, Path(results))
+            present.write_results(run, Path(results))
         except OSError as exc:
             raise MslabError(f"cannot write --results {results}: {exc.strerror or exc}") from None
-    if not report.full_marks:
+    if not run.full_marks:
         raise Exit(code=1)
 
 
