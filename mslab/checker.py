@@ -14,11 +14,11 @@ import numpy as np
 import pytest
 
 from mslab import checks
-from mslab.containers import resolve_target
 from mslab.errors import MslabError
 from mslab.labs import Lab, labs_root
 from mslab.records import CheckResult, points
 from mslab.sandbox import Limits, Sandbox, Student, StudentError, StudentRaised, Zygote
+from mslab.target import LOCAL_TARGET, Target
 
 VISIBLE_SEED = 20240
 MAX_TEXT = 2000  # characters of any reason or hint kept in a record (student text included)
@@ -247,7 +247,7 @@ def run_checks(
     submission: Path,
     *,
     hidden: bool = False,
-    target: str = "local",
+    target: Target = LOCAL_TARGET,
     seed: int | None = None,
     limits: Limits | None = None,
     zygote: Zygote | None = None,
@@ -260,7 +260,6 @@ def run_checks(
     target's container. The labs folder — checks, hidden checks, solutions — and the ``hide``
     paths are invisible to it.
     """
-    target = resolve_target(target)
     submission = Path(submission)
     if not submission.is_file():
         raise MslabError(f"no submission file at {submission}")
@@ -268,9 +267,9 @@ def run_checks(
     seed = secrets.randbits(31) if seed is None else seed
     started = time.perf_counter()
     hidden_paths = (labs_root(), labs_root().parent, *hide)  # the checks, and the checkout around them
-    sandbox = Sandbox(submission, lab.module, target=target, limits=limits, zygote=zygote, hide=hidden_paths)
+    sandbox = Sandbox(submission, lab.module, target=target.name, limits=limits, zygote=zygote, hide=hidden_paths)
     plugin = _Plugin(sandbox, {lab.hidden_checks.resolve()}, seed)
-    checks.set_target(target)
+    checks.set_target(target.name)
     sandbox.start()  # MindSpore imports in the child while pytest collects here
     try:
         _pytest(lab, files, plugin, *([f"--junitxml={junitxml}"] if junitxml else []))
@@ -287,7 +286,7 @@ def run_checks(
     return CheckRun(
         lab=lab.name,
         submission=str(submission),
-        target=target,
+        target=target.name,
         seed=seed,
         checks=plugin.results,
         seconds=time.perf_counter() - started,

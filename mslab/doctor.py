@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import Callable
 
 from mslab.errors import MslabError
+from mslab.target import LOCAL
 
 # CUDA 11.6 needs at least this Linux driver (CUDA 11.6 release notes, table 3; MindSpore's GPU guide).
 CUDA_MIN_DRIVER = "510.39.01"
@@ -54,7 +55,7 @@ class Diagnosis:
     @property
     def recommended(self) -> str:
         if not self.docker:
-            return "local"
+            return LOCAL
         if self.npu:
             return "ascend"
         if self.gpu:
@@ -334,7 +335,7 @@ def recommended_target(
 def explain(diagnosis: Diagnosis) -> str:
     """One sentence on why the recommended target was chosen."""
     target = diagnosis.recommended
-    if target == "local":
+    if target == LOCAL:
         extra = " (install Docker to use the GPU/NPU through an image)" if diagnosis.gpu or diagnosis.npu else ""
         return f"no Docker engine: run the labs in the local venv on CPU{extra}"
     if target == "ascend":

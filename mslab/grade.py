@@ -36,13 +36,13 @@ from pathlib import Path
 
 from mslab import classreport
 from mslab.checker import collect, run_checks
-from mslab.containers import resolve_target
 from mslab.errors import MslabError
 from mslab.labs import Lab, all_labs, get_lab
 from mslab.present import tidy_run, write_results
 from mslab.records import Record, Status, points, write_atomic
 from mslab.sandbox import Limits, Zygote, jail, sweep
 from mslab.submissions import find_submissions
+from mslab.target import LOCAL_TARGET, Target
 
 STATE = "grading.json"
 STAGING = ".staging"
@@ -65,7 +65,7 @@ class Job:
     folder: str  # safe folder name under OUT
     lab: str
     file: str
-    key: dict  # what the result depends on: the file's and the checks' digests, seed, target
+    key: dict  # what the result depends on: the file's and the checks' digests, seed, target's name
     checks: tuple[str, ...] = ()  # the lab's check names: a record needs every one of them
     max_score: float = 0.0  # the lab's: records.points of its checks
     note: str = ""  # which file was graded, when not <lab>.py
@@ -97,7 +97,7 @@ def _previous(out: Path, job: Job) -> Record | None:
 _worker: dict = {}
 
 
-def _start_worker(target: str, limits: Limits, hide: tuple[str, ...]) -> None:
+def _start_worker(target: Target, limits: Limits, hide: tuple[str, ...]) -> None:
     jail.die_with_parent()  # a killed grader takes its workers, their zygotes and sandboxes along
     _worker.update(target=target, limits=limits, hide=tuple(Path(p) for p in hide), zygote=None, stop=False)
     # Ctrl-C reaches the whole process group: a worker notes it (whatever it finishes from now on
@@ -111,7 +111,7 @@ def _note_stop(signum, frame) -> None:
 
 
 def _zygote() -> Zygote | None:
-    if _worker["target"] != "local":
+    if not _worker["target"].local:
         return None
     if _worker["zygote"] is None or _worker["zygote"].popen.poll() is not None:
         _worker["zygote"] = Zygote(_worker["limits"].load_seconds)
@@ -167,7 +167,7 @@ def grade_job(job: Job, out: Path) -> Record:
 # -- the instructor's side -------------------------------------------------------------------
 
 
-def _state(out: Path, seed: int | None, target: str) -> dict:
+def _state(out: Path, seed: int | None, target: Target) -> dict:
     """The run's seed, kept in ``out/grading.json`` so a rerun draws the same hidden inputs."""
     path = out / STATE
     try:
@@ -176,7 +176,7 @@ def _state(out: Path, seed: int | None, target: str) -> dict:
         state = {}
     if seed is not None or "seed" not in state:
         state["seed"] = secrets.randbits(31) if seed is None else seed
-    state["target"] = target
+    state["target"] = target.name
     write_atomic(path, json.dumps(state, indent=1) + "\n")
     return state
 
@@ -186,8 +186,7 @@ def grade_class(
     out: Path,
     *,
     labs: list[str] | None = None,
-    target: str = "local",
-    isolation: str = "process",
+    target: Target = LOCAL_TARGET,
     jobs: int | None = None,
     force: bool = False,
     regrade: list[str] | None = None,
@@ -208,12 +207,7 @@ def grade_class(
     if labs is not None and not labs:
         raise MslabError("--labs is empty; name one or more of: " + ", ".join(lab.name for lab in all_labs()))
     chosen = [get_lab(name) for name in labs] if labs else all_labs()
-    target = resolve_target(target)
-    if isolation not in ("process", "container"):
-        raise MslabError(f"unknown isolation {isolation!r}; choose process or container")
-    if isolation == "container" and target == "local":
-        target = "cpu"  # a fresh container per submission
-    if target != "local":
+    if not target.local:
         _need_image(target)  # refuse now, not with an `error` row per student
     out = Path(out).resolve()
     submissions = Path(submissions).resolve()
@@ -274,7 +268,8 @@ def _grade_found(found, chosen, out, target, jobs, force, regrade_set, seed, lim
                 reason = sub.missing.get(lab.name) or f"no {lab.name}.py"
                 records.append(Record.empty(sub.student, lab.name, maxima[lab.name], Status.MISSING, reason, sub.folder))
             else:
-                key = {"file": sub.digest[lab.name], "checks": digests[lab.name], "seed": state["seed"], "target": target}
+                key = {"file": sub.digest[lab.name], "checks": digests[lab.name], "seed": state["seed"],
+                       "target": target.name}
                 job = Job(sub.student, sub.folder, lab.name, str(sub.files[lab.name]), key, names[lab.name],
                           maxima[lab.name], sub.notes.get(lab.name, ""))
                 fresh = force or sub.student in regrade_set
@@ -297,16 +292,17 @@ def _grade_found(found, chosen, out, target, jobs, force, regrade_set, seed, lim
     return records
 
 
-def _need_image(target: str) -> None:
+def _need_image(target: Target) -> None:
     """The Docker engine answers and the target's image is built, or a one-line MslabError."""
     from mslab import images
 
     client = images.docker_client()
-    tag = images.service(target)["image"]
     try:
-        client.images.get(tag)
+        client.images.get(target.image)
     except Exception:  # noqa: BLE001 - ImageNotFound, or the engine refusing: either way, not usable
-        raise MslabError(f"image {tag} is not built: run `inv image.build --target {target}`") from None
+        raise MslabError(
+            f"image {target.image} is not built: run `inv image.build --target {target.name}`"
+        ) from None
 
 
 def _usable_out(out: Path) -> None:
@@ -355,7 +351,7 @@ def _signals_interrupt():
             signal.signal(sig, handler)
 
 
-def _run(todo: list[Job], out: Path, target: str, limits: Limits, hide, jobs, progress) -> list[Record]:
+def _run(todo: list[Job], out: Path, target: Target, limits: Limits, hide, jobs, progress) -> list[Record]:
     if not todo:
         return []
     workers = max(1, min(jobs or os.cpu_count() or 1, len(todo)))

@@ -30,8 +30,10 @@ def grade(c, submissions, out="out", labs=None, target="local", isolation="proce
     """Grade every student × lab under SUBMISSIONS with all checks; resumable (rerun to continue)."""
     from mslab import grade as grading
     from mslab.present import plain
+    from mslab.target import resolve
 
     jobs, seed = integer(jobs, "--jobs", minimum=1), integer(seed, "--seed")
+    chosen = resolve(target, isolation)  # the one place --target and --isolation are read
     counts: dict[str, int] = {}
     bar = Progress(
         TextColumn("grading"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
@@ -51,8 +53,8 @@ def grade(c, submissions, out="out", labs=None, target="local", isolation="proce
 
     try:
         records = grading.grade_class(
-            Path(submissions), Path(out), labs=split_names(labs), target=target, isolation=isolation,
-            jobs=jobs, force=force, regrade=split_names(regrade), seed=seed, progress=show,
+            Path(submissions), Path(out), labs=split_names(labs), target=chosen, jobs=jobs, force=force,
+            regrade=split_names(regrade), seed=seed, progress=show,
         )
     except grading.Interrupted as stop:
         raise Exit(str(stop), code=INTERRUPTED) from None

@@ -54,7 +54,9 @@ def start(c, lab, dest="work", force=False):
 @user_errors
 def run(c, lab, target="local"):
     """Run a lab's walk-through: the tutorial's code, corrected, with what it prints."""
-    code = labs.run_walkthrough(labs.get_lab(lab), target=target)
+    from mslab.target import resolve
+
+    code = labs.run_walkthrough(labs.get_lab(lab), target=resolve(target))
     if code != 0:
         raise Exit(f"error: the walk-through exited with code {code}", code=code)
 
@@ -93,7 +95,10 @@ class _Signals:
 @user_errors
 def check(c, lab, submission=None, all=False, results=None, seed=None, target="local", verbose=False):  # noqa: A002
     """Check a submission: a table of checks, points and hints. Exit 0 only at full marks."""
+    from mslab.target import resolve
+
     seed = integer(seed, "--seed")
+    chosen = resolve(target)  # the one place --target is read
     if results and Path(results).is_dir():
         raise MslabError(f"--results {results} is a folder; give a file, e.g. {Path(results) / 'results.json'}")
     interrupted = Exit("interrupted: no score; rerun to check", code=INTERRUPTED)
@@ -101,9 +106,9 @@ def check(c, lab, submission=None, all=False, results=None, seed=None, target="l
         try:
             from mslab.sandbox import Zygote
 
-            zygote = Zygote() if target == "local" else None  # starts importing MindSpore right away
+            zygote = Zygote() if chosen.local else None  # starts importing MindSpore right away
             try:
-                run = _check(lab, submission, all, seed, target, zygote)
+                run = _check(lab, submission, all, seed, chosen, zygote)
             finally:
                 if zygote is not None:
                     zygote.close()
