@@ -435,7 +435,8 @@ def summary_md(parts: list[Section]) -> str:
         for block in section.blocks:
             if isinstance(block, Table):
                 lines = ["|" + "|".join(f" {md_text(x)} " if x else " " for x in block.head) + "|"]
-                lines.append("|" + "|".join("---:" if i in block.numeric else "---" for i in range(len(block.head))) + "|")
+                align = ("---:" if i in block.numeric else "---" for i in range(len(block.head)))
+                lines.append("|" + "|".join(align) + "|")
                 lines += ["| " + " | ".join(md_text(cell.text) for cell in row) + " |" for row in block.rows]
                 blocks.append("\n".join(lines))
             elif isinstance(block, Paragraph):
@@ -477,7 +478,12 @@ td.why{white-space:pre-wrap;max-width:36em;overflow-wrap:anywhere}
 <table>
 <tr>{% for head in block.head %}<th>{{ head }}</th>{% endfor %}</tr>
 {% for row in block.rows %}
-<tr>{% for cell in row %}{% set css = block.css(loop.index0, cell) %}<td{% if css %} class="{{ css }}"{% endif %}>{{ cell.text }}</td>{% endfor %}</tr>
+<tr>
+{%- for cell in row %}
+  {%- set css = block.css(loop.index0, cell) -%}
+  <td{% if css %} class="{{ css }}"{% endif %}>{{ cell.text }}</td>
+{%- endfor -%}
+</tr>
 {% endfor %}
 </table>
 {% elif block.kind == "paragraph" %}

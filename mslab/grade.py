@@ -263,10 +263,12 @@ def _grade_found(found, chosen, out, target, jobs, force, regrade_set, seed, lim
     for sub in found:
         for lab in chosen:
             if sub.problem:
-                records.append(Record.empty(sub.student, lab.name, maxima[lab.name], Status.REJECTED, sub.problem, sub.folder))
+                records.append(
+                    Record.empty(sub.student, lab.name, maxima[lab.name], Status.REJECTED, sub.problem, sub.folder))
             elif lab.name not in sub.files:
                 reason = sub.missing.get(lab.name) or f"no {lab.name}.py"
-                records.append(Record.empty(sub.student, lab.name, maxima[lab.name], Status.MISSING, reason, sub.folder))
+                records.append(
+                    Record.empty(sub.student, lab.name, maxima[lab.name], Status.MISSING, reason, sub.folder))
             else:
                 key = {"file": sub.digest[lab.name], "checks": digests[lab.name], "seed": state["seed"],
                        "target": target.name}
