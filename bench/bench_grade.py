@@ -11,7 +11,6 @@ Goal (issue 4): ratio ≥ 10× on 2 cores. Printed, not asserted.
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import statistics
 import subprocess
@@ -25,6 +24,7 @@ INV = [str(Path(sys.executable).with_name("inv")), "--search-root", str(ROOT)]
 sys.path.insert(0, str(ROOT))
 
 from mslab.labs import get_lab  # noqa: E402
+from mslab.records import Record  # noqa: E402
 
 
 def make_class(folder: Path, lab, students: int) -> None:
@@ -65,10 +65,10 @@ def main() -> None:
             timed([*INV, "lab.check", lab.name, "--submission", str(p / f"{lab.name}.py"), "--all", "--seed", "1"])
             for p in sorted(class_dir.iterdir())
         )
-        records = [json.loads(p.read_text()) for p in out.glob(f"*/{lab.name}/record.json")]
-    start = statistics.mean(r["start_seconds"] for r in records)
-    student = statistics.mean(r["student_seconds"] for r in records)
-    total = statistics.mean(r["seconds"] for r in records)
+        records = [Record.read(p) for p in out.glob(f"*/{lab.name}/record.json")]
+    start = statistics.mean(r.start_seconds for r in records)
+    student = statistics.mean(r.student_seconds for r in records)
+    total = statistics.mean(r.seconds for r in records)
     print(f"{args.students} submissions of {lab.name}, {args.jobs} warm workers, {os.cpu_count()} CPUs")
     print(f"naive serial loop (one checker process each): {naive:8.2f} s  ({naive / args.students:.3f} s each)")
     print(f"warm workers (inv grade):                     {warm:8.2f} s  ({warm / args.students:.3f} s each)")

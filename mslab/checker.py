@@ -7,17 +7,18 @@ import secrets
 import sys
 import time
 import zlib
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
 import pytest
 
 from mslab import checks
-from mslab.containers import resolve_target
 from mslab.errors import MslabError
 from mslab.labs import Lab, labs_root
+from mslab.records import CheckResult, points
 from mslab.sandbox import Limits, Sandbox, Student, StudentError, StudentRaised, Zygote
+from mslab.target import LOCAL_TARGET, Target
 
 VISIBLE_SEED = 20240
 MAX_TEXT = 2000  # characters of any reason or hint kept in a record (student text included)
@@ -27,21 +28,9 @@ AUTODIFF_API = frozenset({"grad", "value_and_grad", "jacfwd", "jacrev", "vjp", "
 
 
 @dataclass
-class CheckResult:
-    name: str  # the test function's name, stable across runs
-    title: str  # its docstring's first line
-    task: str
-    points: float
-    score: float
-    hidden: bool
-    passed: bool
-    reason: str = ""  # what was wrong, when it failed
-    hint: str = ""  # the likely mistake, when it failed
-    errata: tuple[int, ...] = ()
+class CheckRun:
+    """One run of a lab's checks on one submission: what the checker hands the grader and `lab.check`."""
 
-
-@dataclass
-class Report:
     lab: str
     submission: str
     target: str
@@ -62,16 +51,11 @@ class Report:
 
     @property
     def max_score(self) -> float:
-        return sum(c.points for c in self.checks)
+        return points(self.checks)
 
     @property
     def full_marks(self) -> bool:
         return bool(self.checks) and all(c.passed for c in self.checks)
-
-    def to_dict(self) -> dict:
-        data = asdict(self)
-        data.update(score=self.score, max_score=self.max_score)
-        return data
 
 
 class _Plugin:
@@ -263,20 +247,19 @@ def run_checks(
     submission: Path,
     *,
     hidden: bool = False,
-    target: str = "local",
+    target: Target = LOCAL_TARGET,
     seed: int | None = None,
     limits: Limits | None = None,
     zygote: Zygote | None = None,
     hide: tuple[Path, ...] = (),
     junitxml: Path | None = None,
-) -> Report:
+) -> CheckRun:
     """Run the visible (and with ``hidden``, the hidden) checks of ``lab`` on ``submission``.
 
     Student code runs in a sandbox: forked from ``zygote`` (a new one if None) or in the
     target's container. The labs folder — checks, hidden checks, solutions — and the ``hide``
     paths are invisible to it.
     """
-    target = resolve_target(target)
     submission = Path(submission)
     if not submission.is_file():
         raise MslabError(f"no submission file at {submission}")
@@ -284,9 +267,9 @@ def run_checks(
     seed = secrets.randbits(31) if seed is None else seed
     started = time.perf_counter()
     hidden_paths = (labs_root(), labs_root().parent, *hide)  # the checks, and the checkout around them
-    sandbox = Sandbox(submission, lab.module, target=target, limits=limits, zygote=zygote, hide=hidden_paths)
+    sandbox = Sandbox(submission, lab.module, target=target.name, limits=limits, zygote=zygote, hide=hidden_paths)
     plugin = _Plugin(sandbox, {lab.hidden_checks.resolve()}, seed)
-    checks.set_target(target)
+    checks.set_target(target.name)
     sandbox.start()  # MindSpore imports in the child while pytest collects here
     try:
         _pytest(lab, files, plugin, *([f"--junitxml={junitxml}"] if junitxml else []))
@@ -300,10 +283,10 @@ def run_checks(
     lazy = without_autodiff(sandbox.source_bytes, answered) if not load_error else []
     if lazy:
         flags.append(f"no autodiff API (grad, value_and_grad, ...) reached by: {', '.join(lazy)}")
-    return Report(
+    return CheckRun(
         lab=lab.name,
         submission=str(submission),
-        target=target,
+        target=target.name,
         seed=seed,
         checks=plugin.results,
         seconds=time.perf_counter() - started,

@@ -185,18 +185,6 @@ def _own_run(client) -> dict[str, str]:
     return labels
 
 
-def resolve_target(target: str) -> str:
-    """``local``, a compose service (cpu, cuda, ascend), or ``auto``: what `inv doctor` recommends."""
-    if target == "auto":
-        from mslab import doctor
-
-        return doctor.recommended_target()
-    choices = ["local", *images.targets()]
-    if target not in choices:
-        raise MslabError(f"unknown target {target!r}; choose one of: {', '.join(choices)}, auto")
-    return target
-
-
 def _ulimits(limits):
     from docker.types import Ulimit
 

@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import Callable
 
 from mslab.errors import MslabError
+from mslab.target import LOCAL
 
 # CUDA 11.6 needs at least this Linux driver (CUDA 11.6 release notes, table 3; MindSpore's GPU guide).
 CUDA_MIN_DRIVER = "510.39.01"
@@ -42,7 +43,7 @@ class Check:
 
 
 @dataclass
-class Report:
+class Diagnosis:
     """Everything doctor found, and the target it recommends."""
 
     arch: str
@@ -54,7 +55,7 @@ class Report:
     @property
     def recommended(self) -> str:
         if not self.docker:
-            return "local"
+            return LOCAL
         if self.npu:
             return "ascend"
         if self.gpu:
@@ -295,7 +296,7 @@ def diagnose(
     arch: str | None = None,
     reap: Callable[[], list[str]] | None = None,
     walls: Callable[[], tuple[dict, str]] | None = None,
-) -> Report:
+) -> Diagnosis:
     """Probe this machine. root: where /dev and /usr/local/Ascend are (default $MSLAB_DOCTOR_ROOT
     or /); path: PATH for nvidia-smi/npu-smi (default $PATH); docker_probe: returns the engine's
     version or raises MslabError; reap: removes dead runs' containers (default
@@ -319,7 +320,7 @@ def diagnose(
         gpu_checks.append(Check("NVIDIA GPU", WARN, f"the cuda image is x86_64 only, this is {arch}"))
     npu, npu_checks = _npu_checks(root, path)
     wall_checks = walls_checks(walls) if walls is not None else []
-    return Report(arch=arch, docker=docker, gpu=gpu, npu=npu, checks=checks + gpu_checks + npu_checks + wall_checks)
+    return Diagnosis(arch=arch, docker=docker, gpu=gpu, npu=npu, checks=checks + gpu_checks + npu_checks + wall_checks)
 
 
 def recommended_target(
@@ -331,11 +332,11 @@ def recommended_target(
     return diagnose(root, path, docker_probe).recommended
 
 
-def explain(report: Report) -> str:
+def explain(diagnosis: Diagnosis) -> str:
     """One sentence on why the recommended target was chosen."""
-    target = report.recommended
-    if target == "local":
-        extra = " (install Docker to use the GPU/NPU through an image)" if report.gpu or report.npu else ""
+    target = diagnosis.recommended
+    if target == LOCAL:
+        extra = " (install Docker to use the GPU/NPU through an image)" if diagnosis.gpu or diagnosis.npu else ""
         return f"no Docker engine: run the labs in the local venv on CPU{extra}"
     if target == "ascend":
         return "Ascend NPUs usable: the ascend image (CANN 8.0.RC3, MindSpore's official 2.4.0 target)"
@@ -344,8 +345,8 @@ def explain(report: Report) -> str:
     return "Docker but no usable accelerator: the cpu image"
 
 
-def table(report: Report):
-    """The report as a rich Table."""
+def table(diagnosis: Diagnosis):
+    """The diagnosis as a rich Table."""
     from rich.table import Table
 
     colour = {OK: "green", WARN: "yellow", MISSING: "dim", FAIL: "red"}
@@ -353,7 +354,7 @@ def table(report: Report):
     t.add_column("Check")
     t.add_column("Status")
     t.add_column("Details")
-    for c in report.checks:
+    for c in diagnosis.checks:
         t.add_row(c.name, f"[{colour[c.status]}]{c.status}[/]", c.detail)
-    t.add_row("[bold]Recommended target[/]", f"[bold]{report.recommended}[/]", explain(report))
+    t.add_row("[bold]Recommended target[/]", f"[bold]{diagnosis.recommended}[/]", explain(diagnosis))
     return t

@@ -5,11 +5,11 @@ is a job; ``jobs`` worker processes each keep a :class:`~mslab.sandbox.Zygote` (
 imported once) and fork a fresh, isolated child per submission. Every finished job writes its
 files atomically at once — ``junit.xml``, ``results.json``, then ``record.json``, which marks
 it done — so an interrupted run loses nothing: a rerun skips what is done (same file, same
-checks, same seed) and grades the rest. The class reports (:mod:`mslab.report`) are rebuilt
+checks, same seed) and grades the rest. The class reports (:mod:`mslab.classreport`) are rebuilt
 from all records at the end, byte for byte the same as after an uninterrupted run.
 
 A student × lab is recorded only when every one of the lab's checks ran to its end (the names in
-the report are compared with the lab's collected checks). SIGINT (Ctrl-C) and SIGTERM stop the
+the check run are compared with the lab's collected checks). SIGINT (Ctrl-C) and SIGTERM stop the
 run at once: the workers are killed (their zygotes and sandboxes go with them), whatever a worker
 finishes after the signal is dropped, the reports are written for what is done, and
 :class:`Interrupted` says how much; a rerun grades the rest.
@@ -31,22 +31,23 @@ import secrets
 import shutil
 import signal
 import threading
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 from pathlib import Path
 
-from mslab import report
+from mslab import classreport
 from mslab.checker import collect, run_checks
-from mslab.containers import resolve_target
 from mslab.errors import MslabError
 from mslab.labs import Lab, all_labs, get_lab
-from mslab.results import tidy_report, write_atomic, write_results
+from mslab.present import tidy_run, write_results
+from mslab.records import Record, Status, points, write_atomic
 from mslab.sandbox import Limits, Zygote, jail, sweep
 from mslab.submissions import find_submissions
+from mslab.target import LOCAL_TARGET, Target
 
 STATE = "grading.json"
 STAGING = ".staging"
 #: Names in OUT that are the grader's own: no student's folder may take one.
-RESERVED = {*report.FILES, STATE, STAGING}
+RESERVED = {*classreport.FILES, STATE, STAGING}
 
 
 class Interrupted(Exception):
@@ -64,8 +65,9 @@ class Job:
     folder: str  # safe folder name under OUT
     lab: str
     file: str
-    key: dict  # what the result depends on: the file's and the checks' digests, seed, target
+    key: dict  # what the result depends on: the file's and the checks' digests, seed, target's name
     checks: tuple[str, ...] = ()  # the lab's check names: a record needs every one of them
+    max_score: float = 0.0  # the lab's: records.points of its checks
     note: str = ""  # which file was graded, when not <lab>.py
 
 
@@ -80,20 +82,12 @@ def record_path(out: Path, folder: str, lab: str) -> Path:
     return out / folder / lab / "record.json"
 
 
-def _empty_record(student: str, lab: str, max_score: float, status: str, reason: str, folder: str = "") -> dict:
-    return {"student": student, "lab": lab, "score": 0.0, "max_score": max_score, "status": status,
-            "reason": reason, "checks": [], "seconds": 0.0, "folder": folder or student}
-
-
-def _previous(out: Path, job: Job) -> dict | None:
+def _previous(out: Path, job: Job) -> Record | None:
     """The record of an earlier run of the same job, if it is complete and still valid."""
-    try:
-        record = json.loads(record_path(out, job.folder, job.lab).read_text(encoding="utf-8"))
-    except (OSError, ValueError):
+    record = Record.read(record_path(out, job.folder, job.lab))
+    if record is None or record.key != job.key or record.student != job.student:
         return None
-    if not isinstance(record, dict) or record.get("key") != job.key or record.get("student") != job.student:
-        return None
-    if sorted(str(c.get("name")) for c in record.get("checks") or []) != sorted(job.checks):
+    if record.check_names() != sorted(job.checks):
         return None  # not every check ran (a record an older grader kept after an interrupt)
     return record
 
@@ -103,7 +97,7 @@ def _previous(out: Path, job: Job) -> dict | None:
 _worker: dict = {}
 
 
-def _start_worker(target: str, limits: Limits, hide: tuple[str, ...]) -> None:
+def _start_worker(target: Target, limits: Limits, hide: tuple[str, ...]) -> None:
     jail.die_with_parent()  # a killed grader takes its workers, their zygotes and sandboxes along
     _worker.update(target=target, limits=limits, hide=tuple(Path(p) for p in hide), zygote=None, stop=False)
     # Ctrl-C reaches the whole process group: a worker notes it (whatever it finishes from now on
@@ -117,62 +111,63 @@ def _note_stop(signum, frame) -> None:
 
 
 def _zygote() -> Zygote | None:
-    if _worker["target"] != "local":
+    if not _worker["target"].local:
         return None
     if _worker["zygote"] is None or _worker["zygote"].popen.poll() is not None:
         _worker["zygote"] = Zygote(_worker["limits"].load_seconds)
     return _worker["zygote"]
 
 
-def grade_job(job: Job, out: Path) -> dict:
+def grade_job(job: Job, out: Path) -> Record:
     """Grade one student × lab and write its files; returns its record. Runs in a worker."""
     lab = get_lab(job.lab)
     folder = out / job.folder / job.lab
     folder.mkdir(parents=True, exist_ok=True)
     junit_tmp = folder / ".junit.xml.part"
+
+    def empty(status: Status, reason: str) -> Record:
+        return Record.empty(job.student, job.lab, job.max_score, status, reason, job.folder)
+
     try:
-        report_ = run_checks(
+        run = run_checks(
             lab, Path(job.file), hidden=True, target=_worker["target"], seed=job.key["seed"],
             limits=_worker["limits"], zygote=_zygote(), hide=_worker["hide"], junitxml=junit_tmp,
         )
     except MslabError as exc:
         # The grader's own failures are not recorded: the next run retries them.
-        return _empty_record(job.student, job.lab, sum(c.points for c in collect(lab)), "error", str(exc), job.folder)
+        return empty(Status.ERROR, str(exc))
     if _worker.get("stop"):  # a signal came while it ran: its checks may have been cut short
         junit_tmp.unlink(missing_ok=True)
-        return _empty_record(job.student, job.lab, report_.max_score, "interrupted", "", job.folder)
-    ran = sorted(c.name for c in report_.checks)
+        return empty(Status.INTERRUPTED, "")
+    ran = sorted(c.name for c in run.checks)
     if ran != sorted(job.checks):
         junit_tmp.unlink(missing_ok=True)
-        return _empty_record(job.student, job.lab, report_.max_score, "error",
-                             f"only {len(ran)} of the lab's {len(job.checks)} checks ran to the end", job.folder)
-    report_ = tidy_report(report_)
+        return empty(Status.ERROR, f"only {len(ran)} of the lab's {len(job.checks)} checks ran to the end")
+    run = tidy_run(run)
     os.replace(junit_tmp, folder / "junit.xml")
-    write_results(report_, folder / "results.json")
-    status, reason, score = "graded", job.note, report_.score
-    if report_.load_error:
-        status, reason, score = "unloadable", report_.load_error, 0.0
-    elif report_.out_of_time:
-        status, score = "timeout", 0.0
+    write_results(run, folder / "results.json")
+    status, reason, score = Status.GRADED, job.note, run.score
+    if run.load_error:
+        status, reason, score = Status.UNLOADABLE, run.load_error, 0.0
+    elif run.out_of_time:
+        status, score = Status.TIMEOUT, 0.0
         reason = f"used up its {_worker['limits'].submission_seconds:g} s time limit"
-    if job.note and status != "graded":
+    if job.note and status != Status.GRADED:
         reason = f"{job.note}; {reason}"
-    record = {
-        "student": job.student, "lab": job.lab, "score": score, "max_score": report_.max_score,
-        "status": status, "reason": reason, "checks": [asdict(c) for c in report_.checks],
-        "seconds": round(report_.seconds, 3), "isolation": report_.isolation, "flags": report_.flags,
-        "folder": job.folder,
-        "start_seconds": round(report_.start_seconds, 3), "student_seconds": round(report_.student_seconds, 3),
-        "key": job.key,
-    }
-    write_atomic(record_path(out, job.folder, job.lab), json.dumps(record, indent=1, ensure_ascii=False))
+    record = Record(
+        student=job.student, lab=job.lab, score=score, max_score=run.max_score, status=status, reason=reason,
+        checks=run.checks, seconds=round(run.seconds, 3), isolation=run.isolation, flags=run.flags,
+        folder=job.folder, start_seconds=round(run.start_seconds, 3),
+        student_seconds=round(run.student_seconds, 3), key=job.key,
+    )
+    record.write(record_path(out, job.folder, job.lab))
     return record
 
 
 # -- the instructor's side -------------------------------------------------------------------
 
 
-def _state(out: Path, seed: int | None, target: str) -> dict:
+def _state(out: Path, seed: int | None, target: Target) -> dict:
     """The run's seed, kept in ``out/grading.json`` so a rerun draws the same hidden inputs."""
     path = out / STATE
     try:
@@ -181,7 +176,7 @@ def _state(out: Path, seed: int | None, target: str) -> dict:
         state = {}
     if seed is not None or "seed" not in state:
         state["seed"] = secrets.randbits(31) if seed is None else seed
-    state["target"] = target
+    state["target"] = target.name
     write_atomic(path, json.dumps(state, indent=1) + "\n")
     return state
 
@@ -191,15 +186,14 @@ def grade_class(
     out: Path,
     *,
     labs: list[str] | None = None,
-    target: str = "local",
-    isolation: str = "process",
+    target: Target = LOCAL_TARGET,
     jobs: int | None = None,
     force: bool = False,
     regrade: list[str] | None = None,
     seed: int | None = None,
     limits: Limits | None = None,
     progress=None,
-) -> list[dict]:
+) -> list[Record]:
     """Grade every student × lab under ``submissions`` into ``out``; returns the records.
 
     Resumes: a student × lab whose file, checks, seed and target are those of an earlier run's
@@ -213,12 +207,7 @@ def grade_class(
     if labs is not None and not labs:
         raise MslabError("--labs is empty; name one or more of: " + ", ".join(lab.name for lab in all_labs()))
     chosen = [get_lab(name) for name in labs] if labs else all_labs()
-    target = resolve_target(target)
-    if isolation not in ("process", "container"):
-        raise MslabError(f"unknown isolation {isolation!r}; choose process or container")
-    if isolation == "container" and target == "local":
-        target = "cpu"  # a fresh container per submission
-    if target != "local":
+    if not target.local:
         _need_image(target)  # refuse now, not with an `error` row per student
     out = Path(out).resolve()
     submissions = Path(submissions).resolve()
@@ -237,11 +226,11 @@ def grade_class(
                     out.rmdir()  # only if nothing was written: a refused run leaves no OUT
 
 
-def _grade(chosen, submissions, out, staging, target, jobs, force, regrade, seed, limits, progress) -> list[dict]:
+def _grade(chosen, submissions, out, staging, target, jobs, force, regrade, seed, limits, progress) -> list[Record]:
     found_labs = {lab.name: collect(lab) for lab in chosen}
     if _signalled:  # pytest (collect) swallows the KeyboardInterrupt and returns what it had
         raise KeyboardInterrupt
-    maxima = {name: sum(c.points for c in found) for name, found in found_labs.items()}
+    maxima = {name: points(found) for name, found in found_labs.items()}
     names = {name: tuple(c.name for c in found) for name, found in found_labs.items()}
     found = find_submissions(submissions, [lab.name for lab in chosen], staging, reserved=RESERVED)
     asked = set(regrade or ())
@@ -251,17 +240,17 @@ def _grade(chosen, submissions, out, staging, target, jobs, force, regrade, seed
         listed = ", ".join(known[:20]) + (", ..." if len(known) > 20 else "")
         raise MslabError(f"--regrade: no student named {', '.join(map(repr, unknown))}; the students are: {listed}")
     regrade_set = {s.student for s in found if s.student in asked or s.folder in asked}
-    records: list[dict] = []
+    records: list[Record] = []
     try:
         return _grade_found(found, chosen, out, target, jobs, force, regrade_set, seed, limits, progress,
                             maxima, names, submissions, records)
     except KeyboardInterrupt:  # before the workers started or while the reports were written
-        report.write_reports(records, out, labs=maxima)
+        classreport.write_reports(records, out, labs=maxima)
         raise Interrupted(len(records), len(found) * len(chosen)) from None
 
 
 def _grade_found(found, chosen, out, target, jobs, force, regrade_set, seed, limits, progress, maxima, names,
-                 submissions, records) -> list[dict]:
+                 submissions, records) -> list[Record]:
     try:
         state = _state(out, seed, target)
     except OSError as exc:
@@ -274,14 +263,17 @@ def _grade_found(found, chosen, out, target, jobs, force, regrade_set, seed, lim
     for sub in found:
         for lab in chosen:
             if sub.problem:
-                records.append(_empty_record(sub.student, lab.name, maxima[lab.name], "rejected", sub.problem, sub.folder))
+                records.append(
+                    Record.empty(sub.student, lab.name, maxima[lab.name], Status.REJECTED, sub.problem, sub.folder))
             elif lab.name not in sub.files:
                 reason = sub.missing.get(lab.name) or f"no {lab.name}.py"
-                records.append(_empty_record(sub.student, lab.name, maxima[lab.name], "missing", reason, sub.folder))
+                records.append(
+                    Record.empty(sub.student, lab.name, maxima[lab.name], Status.MISSING, reason, sub.folder))
             else:
-                key = {"file": sub.digest[lab.name], "checks": digests[lab.name], "seed": state["seed"], "target": target}
+                key = {"file": sub.digest[lab.name], "checks": digests[lab.name], "seed": state["seed"],
+                       "target": target.name}
                 job = Job(sub.student, sub.folder, lab.name, str(sub.files[lab.name]), key, names[lab.name],
-                          sub.notes.get(lab.name, ""))
+                          maxima[lab.name], sub.notes.get(lab.name, ""))
                 fresh = force or sub.student in regrade_set
                 previous = None if fresh else _previous(out, job)
                 if previous is not None:
@@ -296,22 +288,23 @@ def _grade_found(found, chosen, out, target, jobs, force, regrade_set, seed, lim
         records += _run(todo, out, target, limits or Limits(), (submissions, out), jobs, report_progress)
     except _Stopped as stopped:
         records += stopped.done
-        report.write_reports(records, out, labs=maxima)
+        classreport.write_reports(records, out, labs=maxima)
         raise Interrupted(len(records), total) from None
-    report.write_reports(records, out, labs=maxima)
+    classreport.write_reports(records, out, labs=maxima)
     return records
 
 
-def _need_image(target: str) -> None:
+def _need_image(target: Target) -> None:
     """The Docker engine answers and the target's image is built, or a one-line MslabError."""
     from mslab import images
 
     client = images.docker_client()
-    tag = images.service(target)["image"]
     try:
-        client.images.get(tag)
+        client.images.get(target.image)
     except Exception:  # noqa: BLE001 - ImageNotFound, or the engine refusing: either way, not usable
-        raise MslabError(f"image {tag} is not built: run `inv image.build --target {target}`") from None
+        raise MslabError(
+            f"image {target.image} is not built: run `inv image.build --target {target.name}`"
+        ) from None
 
 
 def _usable_out(out: Path) -> None:
@@ -330,7 +323,7 @@ def _usable_out(out: Path) -> None:
 class _Stopped(Exception):
     """SIGINT or SIGTERM during the run; ``done`` holds the records that completed before it."""
 
-    def __init__(self, done: list[dict]):
+    def __init__(self, done: list[Record]):
         self.done = done
 
 
@@ -360,7 +353,7 @@ def _signals_interrupt():
             signal.signal(sig, handler)
 
 
-def _run(todo: list[Job], out: Path, target: str, limits: Limits, hide, jobs, progress) -> list[dict]:
+def _run(todo: list[Job], out: Path, target: Target, limits: Limits, hide, jobs, progress) -> list[Record]:
     if not todo:
         return []
     workers = max(1, min(jobs or os.cpu_count() or 1, len(todo)))
@@ -379,8 +372,9 @@ def _run(todo: list[Job], out: Path, target: str, limits: Limits, hide, jobs, pr
             try:
                 record = future.result()
             except Exception as exc:  # noqa: BLE001 - a dead worker must not stop the batch
-                record = _empty_record(job.student, job.lab, 0.0, "error", f"grader worker failed: {exc}", job.folder)
-            if record["status"] == "interrupted":
+                record = Record.empty(job.student, job.lab, job.max_score, Status.ERROR, f"grader worker failed: {exc}",
+                                      job.folder)
+            if record.status == Status.INTERRUPTED:
                 raise KeyboardInterrupt  # the worker saw a signal meant for the whole run
             done.append(record)
             progress(record=record)

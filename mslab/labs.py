@@ -27,6 +27,7 @@ from pathlib import Path
 import yaml
 
 from mslab.errors import MslabError
+from mslab.target import LOCAL_TARGET, Target
 
 
 def labs_root() -> Path:
@@ -124,14 +125,13 @@ def start_lab(lab: Lab, dest: Path, *, force: bool = False) -> Path:
     return target
 
 
-def run_walkthrough(lab: Lab, *, target: str = "local") -> int:
+def run_walkthrough(lab: Lab, *, target: Target = LOCAL_TARGET) -> int:
     """Run the lab's walk-through script, printing what it prints; returns its exit code."""
     from mslab import containers
     from mslab.sandbox import Limits
 
-    target = containers.resolve_target(target)
-    if target != "local":
-        return containers.run_script(target, lab.walkthrough, Limits())
+    if not target.local:
+        return containers.run_script(target.name, lab.walkthrough, Limits())
     env = {**os.environ, "GLOG_v": "3"}
     with tempfile.TemporaryDirectory(prefix="mslab-run-") as scratch:  # MindSpore may write rank_0/ here
         return subprocess.call([sys.executable, str(lab.walkthrough)], cwd=scratch, env=env)

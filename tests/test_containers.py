@@ -9,6 +9,7 @@ from conftest import LABS, ROOT, inv
 
 from mslab.checker import run_checks
 from mslab.sandbox import Limits, Sandbox, StudentCrashed
+from mslab.target import resolve
 
 pytestmark = pytest.mark.docker
 
@@ -16,16 +17,16 @@ pytestmark = pytest.mark.docker
 @pytest.mark.parametrize("name", sorted(LABS))
 def test_reference_solutions_score_full_marks_in_the_container(cpu_image, name):
     lab = LABS[name]
-    report = run_checks(lab, lab.solution, hidden=True, target="cpu", seed=4)
+    report = run_checks(lab, lab.solution, hidden=True, target=resolve("cpu"), seed=4)
     assert [c.reason for c in report.checks if not c.passed] == []
     assert report.score == report.max_score > 0
 
 
 def test_broken_and_partial_submissions_in_the_container(cpu_image):
     lab = LABS["derivatives"]
-    dave = run_checks(lab, ROOT / "examples/submissions/dave/derivatives.py", hidden=True, target="cpu", seed=4)
+    dave = run_checks(lab, ROOT / "examples/submissions/dave/derivatives.py", hidden=True, target=resolve("cpu"), seed=4)
     assert dave.score == 0 and dave.load_error.startswith("the submission could not be loaded: SyntaxError")
-    bob = run_checks(lab, ROOT / "examples/submissions/bob/derivatives.py", hidden=True, target="cpu", seed=4)
+    bob = run_checks(lab, ROOT / "examples/submissions/bob/derivatives.py", hidden=True, target=resolve("cpu"), seed=4)
     assert bob.score == bob.max_score - sum(c.points for c in bob.checks if c.errata)
 
 
@@ -104,12 +105,12 @@ def test_grading_a_class_with_a_fresh_container_per_submission(cpu_image, tmp_pa
 
     checks = collect(LABS["derivatives"])
     records = grade_class(ROOT / "examples" / "submissions", tmp_path, labs=["derivatives"],
-                          isolation="container", seed=3, jobs=2)
-    by_student = {r["student"]: r for r in records}
-    assert by_student["alice"]["score"] == sum(c.points for c in checks)
-    assert by_student["bob"]["score"] == sum(c.points for c in checks if not c.errata)
-    assert by_student["alice"]["isolation"] == "container"
-    assert by_student["dave"]["status"] == "unloadable"
+                          target=resolve("local", "container"), seed=3, jobs=2)
+    by_student = {r.student: r for r in records}
+    assert by_student["alice"].score == sum(c.points for c in checks)
+    assert by_student["bob"].score == sum(c.points for c in checks if not c.errata)
+    assert by_student["alice"].isolation == "container"
+    assert by_student["dave"].status == "unloadable"
 
 
 def test_lab_check_on_the_reference_in_the_container(cpu_image, tmp_path):

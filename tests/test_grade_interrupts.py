@@ -15,7 +15,7 @@ import pytest
 from conftest import LABS, ROOT, inv
 from test_tasks import EXAMPLES, alive, descendants
 
-from mslab import report
+from mslab import classreport
 from mslab.checker import collect
 
 ROWS = 4 * len(LABS)  # the bundled class: 4 students × every lab
@@ -86,5 +86,5 @@ def test_interrupted_then_rerun_equals_an_uninterrupted_run(uninterrupted, tmp_p
 
     rerun = inv("grade", str(EXAMPLES), "--out", str(part), "--jobs", "2")
     assert rerun.returncode == 0, rerun.stderr
-    for name in report.FILES:
+    for name in classreport.FILES:
         assert (part / name).read_bytes() == (uninterrupted / name).read_bytes(), name

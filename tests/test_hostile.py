@@ -122,7 +122,7 @@ def graded(tmp_path_factory, marker):
         LEFTOVERS[marker] = scratch_leftovers(marker)
         for leftover in LEFTOVERS[marker]:
             remove_tree(leftover)
-    yield out, {r["student"]: r for r in records}
+    yield out, {r.student: r.to_dict() for r in records}  # as record.json has them
     kill_all(processes_named(marker))
 
 
@@ -277,8 +277,8 @@ def test_a_spinner_does_not_make_a_classmate_time_out(tmp_path, marker):
             if extra.name != "derivatives.py":
                 extra.unlink()
     limits = dataclasses.replace(LIMITS, processes=1024)  # room for all 200 spinners
-    records = {r["student"]: r for r in grade_class(corpus, tmp_path / "out", labs=["derivatives"], jobs=2,
-                                                    seed=1, limits=limits)}
+    records = {r.student: r.to_dict() for r in grade_class(corpus, tmp_path / "out", labs=["derivatives"],
+                                                            jobs=2, seed=1, limits=limits)}
     for name in classmates:
         record = records[name]
         assert record["status"] == "graded", record["reason"]

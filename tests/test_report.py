@@ -1,8 +1,9 @@
-"""The class reports (mslab/report.py) from hand-built records: exact values, escaping, determinism."""
+"""The class reports (mslab/classreport.py) from hand-built records: exact values, escaping, determinism."""
 
 from __future__ import annotations
 
 import csv
+import dataclasses
 import io
 import json
 import random
@@ -10,7 +11,8 @@ import xml.etree.ElementTree as ET
 
 import pytest
 
-from mslab.report import FILES, write_reports
+from mslab.classreport import FILES, write_reports
+from mslab.records import CheckResult, Record, Status
 
 LABS = {"derivatives": 20.0, "value_and_grad": 20.0}
 EVIL = "<script>alert(1)</script>"
@@ -25,13 +27,13 @@ CHECKS = {
 }
 
 
-def checks(lab: str, outcome: dict[str, str | None]) -> list[dict]:
-    """Check dicts; ``outcome`` maps a check to None (passed) or the hint it failed with."""
+def checks(lab: str, outcome: dict[str, str | None]) -> list[CheckResult]:
+    """Check results; ``outcome`` maps a check to None (passed) or the hint it failed with."""
     out = []
     for name, points, hidden in CHECKS[lab]:
         hint = outcome[name]
         out.append(
-            dict(
+            CheckResult(
                 name=name,
                 title=f"{name} title",
                 task="1",
@@ -47,19 +49,19 @@ def checks(lab: str, outcome: dict[str, str | None]) -> list[dict]:
 
 
 def record(student, lab, status, cs, *, reason="", max_score=None):
-    return dict(
+    return Record(
         student=student,
         lab=lab,
-        score=sum(c["score"] for c in cs),
-        max_score=sum(c["points"] for c in cs) if max_score is None else max_score,
-        status=status,
+        score=sum(c.score for c in cs),
+        max_score=sum(c.points for c in cs) if max_score is None else max_score,
+        status=Status(status),
         reason=reason,
         checks=cs,
         seconds=random.random(),  # differs between runs, must not reach any file
     )
 
 
-def class_records() -> list[dict]:
+def class_records() -> list[Record]:
     ok = dict.fromkeys(["test_f", "test_df", "test_nth", "test_vag", "test_descent"])
     return [
         record("alice", "derivatives", "graded", checks("derivatives", ok)),
@@ -178,8 +180,10 @@ def test_report_html_is_self_contained_and_escaped(out):
     assert page.startswith("<!DOCTYPE html>")
     assert "<script" not in page.lower() and "<img" not in page.lower()
     assert "&lt;script&gt;alert(1)&lt;/script&gt;" in page  # the name and the hint, shown as text
-    assert "&lt;img src=x onerror=&quot;alert(2)&quot;&gt;" in page
-    assert "=HYPERLINK(&quot;http://x&quot;,&quot;click&quot;), then SyntaxError" in page
+    # quotes as Jinja2's autoescape (markupsafe) writes them: &#34; and &#39;
+    assert "&lt;img src=x onerror=&#34;alert(2)&#34;&gt;" in page
+    assert "=HYPERLINK(&#34;http://x&#34;,&#34;click&#34;), then SyntaxError" in page
+    assert "<meta http-equiv=\"Content-Security-Policy\" content=\"default-src 'none'; style-src 'unsafe-inline'\">" in page
     assert "<svg" in page and "<style>" in page
     assert "http://" not in page.replace("http://www.w3.org/2000/svg", "").replace("http://x", "")
     assert "src=" not in page.replace("img src=x", "") and "<link" not in page
@@ -212,7 +216,7 @@ def test_same_records_give_byte_identical_files(tmp_path, out):
     # a resumed run: records in another order, one student × lab graded twice, other timings
     records = class_records()
     random.Random(7).shuffle(records)
-    records.insert(0, dict(records[-1], score=0.0, seconds=99.0))  # superseded by the later one
+    records.insert(0, dataclasses.replace(records[-1], score=0.0, seconds=99.0))  # superseded by the later one
     write_reports(records, tmp_path / "resumed", labs=LABS)
     assert snapshot(tmp_path / "resumed") == first
 
@@ -257,8 +261,10 @@ def test_csv_cells_neutralise_formulas_but_keep_ids(tmp_path, cell, written):
 def test_a_rejected_student_is_listed_once_and_a_real_name_shown_as_written(tmp_path):
     labs = {"derivatives": 20.0, "value_and_grad": 20.0}
     records = [
-        dict(record("张三", lab, "rejected", [], reason="rejected zip: zip-slip entry '..\\evil.py'", max_score=20.0),
-             folder="student-1a2b3c4d")
+        dataclasses.replace(
+            record("张三", lab, "rejected", [], reason="rejected zip: zip-slip entry '..\\evil.py'", max_score=20.0),
+            folder="student-1a2b3c4d",
+        )
         for lab in labs
     ]
     write_reports(records, tmp_path, labs=labs)
@@ -266,7 +272,26 @@ def test_a_rejected_student_is_listed_once_and_a_real_name_shown_as_written(tmp_
     rows = [line for line in text.split("## Not graded")[1].splitlines() if line.startswith("| 张三")]
     assert rows == ["| 张三 | all labs | rejected | rejected zip: zip-slip entry '..\\\\evil.py' |"]  # md escapes \\
     page = (tmp_path / "report.html").read_text(encoding="utf-8")
-    assert page.count("<td>张三</td>") == 1 and "zip-slip entry &#x27;..\\evil.py&#x27;" in page
+    assert page.count("<td>张三</td>") == 1 and "zip-slip entry &#39;..\\evil.py&#39;" in page
     assert read_csv(tmp_path / "grades.csv")[2][0] == "张三"
     data = json.loads((tmp_path / "grades.json").read_text(encoding="utf-8"))
     assert data["students"]["张三"]["folder"] == "student-1a2b3c4d"
+
+
+def test_summary_and_report_show_the_same_sections_in_the_same_order(out):
+    text = (out / "summary.md").read_text(encoding="utf-8")
+    page = (out / "report.html").read_text(encoding="utf-8")
+    titles = [
+        "Labs", "Checks, lowest pass rate first", "Most common hints of failed checks", "Flagged for review",
+        "Not graded",
+    ]  # fmt: skip
+    assert [line[3:] for line in text.splitlines() if line.startswith("## ")] == titles
+    assert [line[4:-5] for line in page.splitlines() if line.startswith("<h2>")] == titles
+    # the same rows: bob's failed hidden check is in both, with its pass rate, in one table row each
+    assert "| value\\_and\\_grad | test\\_descent | test\\_descent title (hidden) | 1 / 2 | 50% |" in text
+    assert (
+        '<tr><td>value_and_grad</td><td>test_descent</td><td>test_descent title (hidden)</td>'
+        '<td class="n">1 / 2</td><td class="n">50%</td></tr>'
+    ) in page
+    assert '<td class="n low">33.33%</td>' in page  # under 50%: marked
+    assert "Nothing flagged." in text and "<p>Nothing flagged.</p>" in page

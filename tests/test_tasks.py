@@ -158,7 +158,7 @@ def test_killed_mid_run_then_rerun_equals_an_uninterrupted_run(tmp_path):
     import subprocess
     import time
 
-    from mslab import report
+    from mslab import classreport
     from mslab.grade import grade_class
 
     full, part = tmp_path / "full", tmp_path / "part"
@@ -193,7 +193,7 @@ def test_killed_mid_run_then_rerun_equals_an_uninterrupted_run(tmp_path):
                if p.name.split("-")[1:2] and p.name.split("-")[1].isdigit() and int(p.name.split("-")[1]) in ours]
     rerun = inv("grade", str(EXAMPLES), "--out", str(part), "--jobs", "2")
     assert rerun.returncode == 0, rerun.stderr
-    for name in report.FILES:
+    for name in classreport.FILES:
         assert (part / name).read_bytes() == (full / name).read_bytes(), name
     assert not any(p.exists() for p in orphans), "the rerun removed the killed run's cgroups"
 
@@ -207,14 +207,14 @@ def test_rerun_skips_what_is_graded_and_regrades_changed_or_named_students(tmp_p
     for student in ("alice", "bob"):
         shutil.copytree(EXAMPLES / student, class_dir / student)
     out = tmp_path / "out"
-    first = {(r["student"], r["lab"]): r for r in grade_class(class_dir, out, labs=["derivatives"], seed=2, jobs=1)}
+    first = {(r.student, r.lab): r for r in grade_class(class_dir, out, labs=["derivatives"], seed=2, jobs=1)}
     stamp = {k: (out / k[0] / k[1] / "record.json").stat().st_mtime_ns for k in first}
     seen = []
     grade_class(class_dir, out, labs=["derivatives"], jobs=1, progress=lambda **kw: seen.append(kw))
     assert {k: (out / k[0] / k[1] / "record.json").stat().st_mtime_ns for k in first} == stamp
     shutil.copy(EXAMPLES / "alice" / "derivatives.py", class_dir / "bob" / "derivatives.py")  # bob fixes his work
-    again = {(r["student"], r["lab"]): r for r in grade_class(class_dir, out, labs=["derivatives"], jobs=1, regrade=["alice"])}
-    assert again[("bob", "derivatives")]["score"] == points("derivatives") > first[("bob", "derivatives")]["score"]
+    again = {(r.student, r.lab): r for r in grade_class(class_dir, out, labs=["derivatives"], jobs=1, regrade=["alice"])}
+    assert again[("bob", "derivatives")].score == points("derivatives") > first[("bob", "derivatives")].score
     assert (out / "alice" / "derivatives" / "record.json").stat().st_mtime_ns != stamp[("alice", "derivatives")]
 
 
@@ -231,10 +231,10 @@ def test_zipped_and_rejected_submissions(tmp_path):
         zf.writestr("../../evil.py", "import os")
         zf.write(EXAMPLES / "alice" / "derivatives.py", "derivatives.py")
     (class_dir / "notes.txt").write_text("not a student")
-    records = {r["student"]: r for r in grade_class(class_dir, tmp_path / "out", labs=["derivatives"], seed=1, jobs=1)}
+    records = {r.student: r for r in grade_class(class_dir, tmp_path / "out", labs=["derivatives"], seed=1, jobs=1)}
     assert set(records) == {"zoe", "eve"}
-    assert records["zoe"]["score"] == points("derivatives") and records["zoe"]["status"] == "graded"
-    assert records["eve"]["status"] == "rejected" and "zip-slip" in records["eve"]["reason"]
+    assert records["zoe"].score == points("derivatives") and records["zoe"].status == "graded"
+    assert records["eve"].status == "rejected" and "zip-slip" in records["eve"].reason
     assert not (tmp_path / "evil.py").exists() and not (tmp_path / "out" / "evil.py").exists()
 
 

@@ -26,7 +26,7 @@ def user_errors(fn):
         try:
             return fn(*args, **kwargs)
         except MslabError as exc:
-            from mslab.results import plain
+            from mslab.present import plain
 
             raise Exit(f"error: {plain(exc)}", code=2) from None
 

@@ -19,10 +19,10 @@ def doctor(c, root="", quiet=False, no_walls=False):
     walls = None
     if not quiet and not no_walls:
         from mslab.sandbox import probe as walls
-    report = doctor_lib.diagnose(root or None, walls=walls)
+    diagnosis = doctor_lib.diagnose(root or None, walls=walls)
     if quiet:
-        print(report.recommended)
+        print(diagnosis.recommended)
         return
     from rich.console import Console
 
-    Console().print(doctor_lib.table(report))
+    Console().print(doctor_lib.table(diagnosis))

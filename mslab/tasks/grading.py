@@ -29,9 +29,11 @@ def grade(c, submissions, out="out", labs=None, target="local", isolation="proce
           regrade=None, seed=None):
     """Grade every student × lab under SUBMISSIONS with all checks; resumable (rerun to continue)."""
     from mslab import grade as grading
-    from mslab.results import plain
+    from mslab.present import plain
+    from mslab.target import resolve
 
     jobs, seed = integer(jobs, "--jobs", minimum=1), integer(seed, "--seed")
+    chosen = resolve(target, isolation)  # the one place --target and --isolation are read
     counts: dict[str, int] = {}
     bar = Progress(
         TextColumn("grading"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
@@ -46,13 +48,13 @@ def grade(c, submissions, out="out", labs=None, target="local", isolation="proce
             shown.append(True)
             bar.update(task_id, total=total)
         if record is not None:
-            counts[record["status"]] = counts.get(record["status"], 0) + 1
-            bar.update(task_id, advance=1, description=plain(f"{record['student']} {record['lab']}")[:60])
+            counts[record.status.value] = counts.get(record.status.value, 0) + 1
+            bar.update(task_id, advance=1, description=plain(f"{record.student} {record.lab}")[:60])
 
     try:
         records = grading.grade_class(
-            Path(submissions), Path(out), labs=split_names(labs), target=target, isolation=isolation,
-            jobs=jobs, force=force, regrade=split_names(regrade), seed=seed, progress=show,
+            Path(submissions), Path(out), labs=split_names(labs), target=chosen, jobs=jobs, force=force,
+            regrade=split_names(regrade), seed=seed, progress=show,
         )
     except grading.Interrupted as stop:
         raise Exit(str(stop), code=INTERRUPTED) from None
@@ -62,8 +64,7 @@ def grade(c, submissions, out="out", labs=None, target="local", isolation="proce
         if shown:  # a bar never started would still print a blank line
             bar.stop()
     # Rows that never ran (missing, rejected, unloadable) have no isolation to speak of.
-    weak = sorted({plain(r["isolation"]) for r in records
-                   if r.get("isolation") and r["isolation"] not in ("full", "container")})
+    weak = sorted({plain(r.isolation) for r in records if r.isolation and r.isolation not in ("full", "container")})
     for isolation in weak:  # the records say which rows; the instructor should know at once
         print(f"warning: some submissions ran with weaker isolation: {isolation}")
     summary = ", ".join(f"{n} {status}" for status, n in sorted(counts.items()))

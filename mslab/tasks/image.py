@@ -7,21 +7,18 @@ variables (e.g. INVOKE_MSLAB_IMAGE_MINDSPORE_VERSION=2.7.2, as .ci/docker.sh doe
 from invoke import Collection, task
 
 from mslab import images
-from mslab.errors import MslabError
 from mslab.tasks import user_errors
 
 TARGET_HELP = "cpu, cuda, ascend (compose.yaml services), or auto: what `inv doctor` recommends"
 
 
 def _target(target: str) -> str:
-    if target != "auto":
-        return target
-    from mslab.doctor import recommended_target
+    """The image target named by --target (auto: `inv doctor`'s pick), resolved as every task does."""
+    from mslab.target import resolve
 
-    picked = recommended_target()
-    if picked == "local":
-        raise MslabError("no Docker engine here: `inv doctor` recommends running locally, not an image")
-    print(f"target auto -> {picked}")
+    picked = resolve(target, image=True).name
+    if target == "auto":
+        print(f"target auto -> {picked}")
     return picked
 
 

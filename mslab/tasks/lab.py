@@ -54,7 +54,9 @@ def start(c, lab, dest="work", force=False):
 @user_errors
 def run(c, lab, target="local"):
     """Run a lab's walk-through: the tutorial's code, corrected, with what it prints."""
-    code = labs.run_walkthrough(labs.get_lab(lab), target=target)
+    from mslab.target import resolve
+
+    code = labs.run_walkthrough(labs.get_lab(lab), target=resolve(target))
     if code != 0:
         raise Exit(f"error: the walk-through exited with code {code}", code=code)
 
@@ -93,7 +95,10 @@ class _Signals:
 @user_errors
 def check(c, lab, submission=None, all=False, results=None, seed=None, target="local", verbose=False):  # noqa: A002
     """Check a submission: a table of checks, points and hints. Exit 0 only at full marks."""
+    from mslab.target import resolve
+
     seed = integer(seed, "--seed")
+    chosen = resolve(target)  # the one place --target is read
     if results and Path(results).is_dir():
         raise MslabError(f"--results {results} is a folder; give a file, e.g. {Path(results) / 'results.json'}")
     interrupted = Exit("interrupted: no score; rerun to check", code=INTERRUPTED)
@@ -101,9 +106,9 @@ def check(c, lab, submission=None, all=False, results=None, seed=None, target="l
         try:
             from mslab.sandbox import Zygote
 
-            zygote = Zygote() if target == "local" else None  # starts importing MindSpore right away
+            zygote = Zygote() if chosen.local else None  # starts importing MindSpore right away
             try:
-                report = _check(lab, submission, all, seed, target, zygote)
+                run = _check(lab, submission, all, seed, chosen, zygote)
             finally:
                 if zygote is not None:
                     zygote.close()
@@ -111,37 +116,37 @@ def check(c, lab, submission=None, all=False, results=None, seed=None, target="l
             raise interrupted from None
         if signals.seen:
             raise interrupted
-        if report is None:
+        if run is None:
             raise MslabError("not every check ran to its end, so there is no score; please report this")
-    _show(report, results, all, verbose)
+    _show(run, results, all, verbose)
 
 
 def _check(lab, submission, all, seed, target, zygote):  # noqa: A002
-    """The report of a complete run, or None when not every check ran to its end."""
+    """The check run, when complete; None when not every check ran to its end."""
     from mslab import checker
 
     chosen = labs.get_lab(lab)
     path = Path(submission) if submission else Path("work") / f"{chosen.name}.py"
     if submission is None and not path.exists():
         raise Exit(f"error: no submission at {path}: run `inv lab.start {lab}` first, or pass --submission FILE", code=2)
-    report = checker.run_checks(chosen, path, hidden=all, target=target, seed=seed, zygote=zygote)
+    run = checker.run_checks(chosen, path, hidden=all, target=target, seed=seed, zygote=zygote)
     expected = sorted(x.name for x in checker.collect(chosen, hidden=all))
-    return report if sorted(x.name for x in report.checks) == expected else None
+    return run if sorted(x.name for x in run.checks) == expected else None
 
 
-def _show(report, results, all, verbose):  # noqa: A002
-    from mslab import results as results_files
+def _show(run, results, all, verbose):  # noqa: A002
+    from mslab import present
 
-    report = results_files.tidy_report(report)
-    results_files.print_report(report, verbose=verbose)
+    run = present.tidy_run(run)
+    present.print_run(run, verbose=verbose)
     if all:
-        print(f"seed: {report.seed} (--seed {report.seed} draws the same hidden inputs again)")
+        print(f"seed: {run.seed} (--seed {run.seed} draws the same hidden inputs again)")
     if results:
         try:
-            results_files.write_results(report, Path(results))
+            present.write_results(run, Path(results))
         except OSError as exc:
             raise MslabError(f"cannot write --results {results}: {exc.strerror or exc}") from None
-    if not report.full_marks:
+    if not run.full_marks:
         raise Exit(code=1)
 
 

@@ -1,4 +1,5 @@
-"""Presenting a check run: the terminal table and Gradescope's results.json.
+"""Presenting one check run (:class:`mslab.checker.CheckRun`): the terminal table of `lab.check`
+and Gradescope's results.json.
 
 Student text (exception messages, reasons, printed output, names) reaches the terminal only as
 :class:`rich.text.Text` built by :func:`plain`: never read as rich markup, with escape sequences
@@ -9,16 +10,15 @@ from __future__ import annotations
 
 import dataclasses
 import json
-import os
 import re
-import tempfile
 from pathlib import Path
 
 from rich.console import Console
 from rich.table import Table
 from rich.text import Text
 
-from mslab.checker import Report
+from mslab.checker import CheckRun
+from mslab.records import write_atomic
 
 #: Lines of the student's printed output shown by `lab.check` (when a check fails, or --verbose).
 OUTPUT_LINES = 20
@@ -27,7 +27,7 @@ OUTPUT_LINE_CHARS = 300
 # ANSI/VT escape sequences (CSI, OSC, and two-character ESC forms), then any other control character.
 _ESCAPES = re.compile(r"\x1b\[[0-?]*[ -/]*[@-~]|\x1b\][^\x07\x1b]*(?:\x07|\x1b\\)?|\x1b[@-Z\\-_]|\x9b[0-?]*[ -/]*[@-~]")
 _CONTROLS = re.compile(r"[\x00-\x08\x0b-\x1f\x7f-\x9f\u200b-\u200f\u202a-\u202e\u2066-\u2069]")
-# Why a check did not produce a value to compare: no erratum hint applies (see tidy_report).
+# Why a check did not produce a value to compare: no erratum hint applies (see tidy_run).
 _NO_VALUE = re.compile(r"timed out after|\(\) not run: |; expected a mindspore\.Tensor$|; expected a tuple of \d+$")
 
 
@@ -42,21 +42,21 @@ def plain(text: object, *, keep_newlines: bool = False) -> str:
     return _CONTROLS.sub("", text)
 
 
-def tidy_report(report: Report) -> Report:
-    """The report as students and instructors see it: a load failure is said once (in
+def tidy_run(run: CheckRun) -> CheckRun:
+    """The run as students and instructors see it: a load failure is said once (in
     ``load_error``), not under every check; a hint (possibly a tutorial erratum's) is kept only for
     a check that got a value and found it wrong, never for a timeout or a wrong type.
 
     (The checker attaches the check's hint to every failure; this undoes that where it misleads.)
     """
     checks = []
-    for c in report.checks:
-        if report.load_error and not c.passed:
+    for c in run.checks:
+        if run.load_error and not c.passed:
             c = dataclasses.replace(c, reason="", hint="")
-        elif not c.passed and c.hint and (report.out_of_time or _NO_VALUE.search(c.reason)):
+        elif not c.passed and c.hint and (run.out_of_time or _NO_VALUE.search(c.reason)):
             c = dataclasses.replace(c, hint="")
         checks.append(c)
-    return dataclasses.replace(report, checks=checks)
+    return dataclasses.replace(run, checks=checks)
 
 #: Gradescope visibility of hidden checks: not shown while students submit, shown once published.
 HIDDEN_VISIBILITY = "after_published"
@@ -66,10 +66,10 @@ def check_output(reason: str, hint: str) -> str:
     return "\n".join(part for part in (reason, f"Hint: {hint}" if hint else "") if part)
 
 
-def gradescope(report: Report) -> dict:
-    """The report in Gradescope's results.json format (one test per check)."""
+def gradescope(run: CheckRun) -> dict:
+    """The run in Gradescope's results.json format (one test per check)."""
     tests = []
-    for number, c in enumerate(report.checks, 1):
+    for number, c in enumerate(run.checks, 1):
         tags = [f"task {c.task}"] + [f"erratum {e}" for e in c.errata]
         tests.append(
             {
@@ -84,46 +84,30 @@ def gradescope(report: Report) -> dict:
                 "extra_data": {"check": c.name},
             }
         )
-    summary = f"{report.lab}: {report.score:g}/{report.max_score:g}"
-    if report.load_error:
-        summary += f"\n{report.load_error}"
+    summary = f"{run.lab}: {run.score:g}/{run.max_score:g}"
+    if run.load_error:
+        summary += f"\n{run.load_error}"
     return {
-        "score": report.score,
-        "execution_time": round(report.seconds, 3),
+        "score": run.score,
+        "execution_time": round(run.seconds, 3),
         "output": summary,
         "visibility": "visible",
         "stdout_visibility": "hidden",
         "extra_data": {
-            "lab": report.lab,
-            "max_score": report.max_score,
-            "target": report.target,
-            "isolation": report.isolation,
-            "seed": report.seed,
-            "student_output": report.output,
+            "lab": run.lab,
+            "max_score": run.max_score,
+            "target": run.target,
+            "isolation": run.isolation,
+            "seed": run.seed,
+            "student_output": run.output,
         },
         "tests": tests,
         "leaderboard": [],
     }
 
 
-def write_atomic(path: Path, text: str) -> None:
-    """Write ``text`` to ``path`` so that readers see the old file or the new one, never half."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.")
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as fh:
-            fh.write(text)
-            fh.flush()
-            os.fsync(fh.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-
-
-def write_results(report: Report, path: Path) -> None:
-    write_atomic(path, json.dumps(gradescope(report), indent=2, ensure_ascii=False) + "\n")
+def write_results(run: CheckRun, path: Path) -> None:
+    write_atomic(path, json.dumps(gradescope(run), indent=2, ensure_ascii=False) + "\n")
 
 
 def output_tail(output: str, lines: int = OUTPUT_LINES) -> list[str]:
@@ -132,21 +116,21 @@ def output_tail(output: str, lines: int = OUTPUT_LINES) -> list[str]:
     return [line if len(line) <= OUTPUT_LINE_CHARS else line[: OUTPUT_LINE_CHARS - 1] + "…" for line in shown]
 
 
-def print_report(report: Report, console: Console | None = None, *, verbose: bool = False) -> None:
+def print_run(run: CheckRun, console: Console | None = None, *, verbose: bool = False) -> None:
     """The table of checks, points and hints, the total, and — when a check failed or with
     ``verbose`` — the last lines the student's code printed."""
     console = console or Console()
-    table = Table(title=Text(f"{report.lab} — {plain(report.submission)}"), title_justify="left")
+    table = Table(title=Text(f"{run.lab} — {plain(run.submission)}"), title_justify="left")
     table.add_column("#", justify="right")
     table.add_column("check")
     table.add_column("task", justify="center")
     table.add_column("points", justify="right")
     table.add_column("result")
     table.add_column("why / hint", overflow="fold")
-    for number, c in enumerate(report.checks, 1):
+    for number, c in enumerate(run.checks, 1):
         if c.passed:
             result = Text("pass", style="green")
-        elif report.load_error:
+        elif run.load_error:
             result = Text("not run", style="red")
         else:
             result = Text("fail", style="red")
@@ -156,16 +140,16 @@ def print_report(report: Report, console: Console | None = None, *, verbose: boo
         why = "" if c.passed else "\n".join(plain(part) for part in check_output(c.reason, c.hint).split("\n"))
         table.add_row(str(number), title, Text(plain(c.task)), f"{c.score:g}/{c.points:g}", result, Text(why))
     console.print(table)
-    if report.load_error:
-        console.print(Text(plain(report.load_error), style="red"))
-    if report.output and (verbose or not report.full_marks):
-        tail = output_tail(report.output)
+    if run.load_error:
+        console.print(Text(plain(run.load_error), style="red"))
+    if run.output and (verbose or not run.full_marks):
+        tail = output_tail(run.output)
         console.print(Text(f"What your code printed (last {len(tail)} lines):", style="dim"))
         for line in tail:
             console.print(Text("  " + line), soft_wrap=True)
-    hidden = any(c.hidden for c in report.checks)
+    hidden = any(c.hidden for c in run.checks)
     scope = "visible and hidden checks" if hidden else "visible checks only; --all adds the hidden ones"
-    colour = "green" if report.full_marks else "yellow"
-    total = Text(f"Score: {report.score:g}/{report.max_score:g}", style=f"bold {colour}")
+    colour = "green" if run.full_marks else "yellow"
+    total = Text(f"Score: {run.score:g}/{run.max_score:g}", style=f"bold {colour}")
     total.append(f" ({scope})")
     console.print(total)

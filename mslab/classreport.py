@@ -1,9 +1,13 @@
 """Class-level reports from graded records: CSV gradebooks, grades.json, a summary and a histogram.
 
-The grader hands :func:`write_reports` one plain record per student × lab; every file is a pure
+The grader hands :func:`write_reports` one :class:`~mslab.records.Record` per student × lab; every file is a pure
 function of those records and the labs' maxima, so writing the same records twice (or the records
 of an interrupted run resumed later, in any order) gives byte-identical files: nothing here reads a
 clock, and ``seconds`` (which differs between runs) is deliberately left out of every file.
+
+summary.md and report.html show the same :func:`sections` (each a title and its tables and
+paragraphs), each through its own small renderer: :func:`summary_md` and :func:`report_html` (a
+Jinja2 template with autoescape on).
 
 Student-controlled text (student names, reasons, hints) is escaped for HTML and Markdown, and CSV
 cells that a spreadsheet would run as a formula get a leading ``'`` — except a number such as a
@@ -16,6 +20,7 @@ from ``graded`` rows; files that did not load are counted on a line of their own
 from __future__ import annotations
 
 import csv
+import dataclasses
 import html
 import io
 import json
@@ -23,13 +28,15 @@ import math
 import re
 import statistics
 from collections import Counter
+from dataclasses import dataclass
 from pathlib import Path
 
-from mslab.results import write_atomic
+import jinja2
+import markupsafe
+
+from mslab.records import CheckResult, Record, Status, write_atomic
 
 GRADEBOOK_COLUMNS = ["student", "lab", "score", "max_score", "status", "reason"]
-#: The statuses a record can have, in the order reports list them.
-STATUSES = ["graded", "missing", "unloadable", "rejected", "timeout", "error"]
 #: The first data row of grades.csv, as in Otter's final_grades.csv.
 POINTS_ROW = "POINTS POSSIBLE"
 BINS = 10
@@ -77,10 +84,6 @@ def md_text(s: str) -> str:
     return html.escape(s, quote=False)
 
 
-def h(s: str) -> str:
-    return html.escape(str(s), quote=True)
-
-
 def _csv(rows: list[list[str]]) -> str:
     buffer = io.StringIO()
     csv.writer(buffer, lineterminator="\n").writerows(rows)
@@ -93,43 +96,41 @@ def _csv(rows: list[list[str]]) -> str:
 class _Class:
     """The records, deduplicated and sorted, with everything the files are made of."""
 
-    def __init__(self, records: list[dict], labs: dict[str, float]):
-        latest: dict[tuple[str, str], dict] = {}
+    def __init__(self, records: list[Record], labs: dict[str, float]):
+        latest: dict[tuple[str, str], Record] = {}
         for r in records:  # a student × lab graded twice (a resumed run): the last record wins
-            latest[(str(r["student"]), str(r["lab"]))] = r
+            latest[(str(r.student), str(r.lab))] = r
         self.records = [latest[key] for key in sorted(latest)]
-        self.students = sorted({r["student"] for r in self.records})
-        self.labs = sorted(set(labs) | {r["lab"] for r in self.records})
+        self.students = sorted({r.student for r in self.records})
+        self.labs = sorted(set(labs) | {r.lab for r in self.records})
         self.lab_max = {
-            lab: float(labs[lab])
-            if lab in labs
-            else max(float(r["max_score"]) for r in self.records if r["lab"] == lab)
+            lab: float(labs[lab]) if lab in labs else max(float(r.max_score) for r in self.records if r.lab == lab)
             for lab in self.labs
         }
         self.max_total = sum(self.lab_max[lab] for lab in self.labs)
-        self.by_key = {(r["student"], r["lab"]): r for r in self.records}
+        self.by_key = {(r.student, r.lab): r for r in self.records}
 
         # check columns: labs sorted, each lab's checks in the order first seen (in sorted records)
-        seen: dict[str, dict[str, dict]] = {lab: {} for lab in self.labs}
+        seen: dict[str, dict[str, CheckResult]] = {lab: {} for lab in self.labs}
         for r in self.records:
-            for c in r.get("checks") or []:
-                seen[r["lab"]].setdefault(c["name"], c)
+            for c in r.checks:
+                seen[r.lab].setdefault(c.name, c)
         self.checks = [(lab, name, c) for lab in self.labs for name, c in seen[lab].items()]
 
         self.totals = {}
         for s in self.students:
-            total = sum(float(self.by_key[(s, lab)]["score"]) for lab in self.labs if (s, lab) in self.by_key)
+            total = sum(float(self.by_key[(s, lab)].score) for lab in self.labs if (s, lab) in self.by_key)
             self.totals[s] = (total, percent(total, self.max_total))
 
-    def row_max(self, r: dict) -> float:
+    def row_max(self, r: Record) -> float:
         """A row's max score: its own when graded, else the lab's (a missing file has no checks)."""
-        if r["status"] == "graded" or r["lab"] not in self.lab_max:
-            return float(r["max_score"])
-        return self.lab_max[r["lab"]] or float(r["max_score"])
+        if r.status == Status.GRADED or r.lab not in self.lab_max:
+            return float(r.max_score)
+        return self.lab_max[r.lab] or float(r.max_score)
 
     def score(self, student: str, lab: str) -> float:
         r = self.by_key.get((student, lab))
-        return float(r["score"]) if r else 0.0
+        return float(r.score) if r else 0.0
 
     # statistics
 
@@ -150,24 +151,23 @@ class _Class:
     def lab_stats(self) -> list[dict]:
         out = []
         for lab in self.labs:
-            rows = [r for r in self.records if r["lab"] == lab]
-            counts = Counter(r["status"] for r in rows)
+            rows = [r for r in self.records if r.lab == lab]
+            counts = Counter(r.status for r in rows)
             absent = len(self.students) - len(rows)
             mean = statistics.fmean(self.score(s, lab) for s in self.students) if self.students else 0.0
-            statuses = [(st, counts[st]) for st in STATUSES if counts[st]]
-            statuses += sorted((st, n) for st, n in counts.items() if st not in STATUSES)
+            statuses = [(st.value, counts[st]) for st in Status if counts[st]]
             if absent:
                 statuses.append(("no record", absent))
             out.append(dict(lab=lab, mean=round(mean, 2), max=self.lab_max[lab], statuses=statuses))
         return out
 
-    def ran_rows(self) -> list[dict]:
+    def ran_rows(self) -> list[Record]:
         """The rows whose checks ran on code that loaded (not unloadable, timed out, rejected...)."""
-        return [r for r in self.records if r["status"] == "graded"]
+        return [r for r in self.records if r.status == Status.GRADED]
 
     def load_failures(self) -> list[tuple[str, int]]:
         """(lab, rows whose file did not load), for the labs that have any."""
-        counts = Counter(r["lab"] for r in self.records if r["status"] == "unloadable")
+        counts = Counter(r.lab for r in self.records if r.status == Status.UNLOADABLE)
         return sorted(counts.items())
 
     def pass_rates(self) -> list[dict]:
@@ -175,9 +175,9 @@ class _Class:
         ran: Counter = Counter()
         passed: Counter = Counter()
         for r in self.ran_rows():
-            for c in r.get("checks") or []:
-                ran[(r["lab"], c["name"])] += 1
-                passed[(r["lab"], c["name"])] += bool(c.get("passed"))
+            for c in r.checks:
+                ran[(r.lab, c.name)] += 1
+                passed[(r.lab, c.name)] += bool(c.passed)
         rates = []
         for lab, name, c in self.checks:
             n, p = ran[(lab, name)], passed[(lab, name)]
@@ -185,8 +185,8 @@ class _Class:
                 dict(
                     lab=lab,
                     name=name,
-                    title=c.get("title") or name,
-                    hidden=bool(c.get("hidden")),
+                    title=c.title or name,
+                    hidden=bool(c.hidden),
                     passed=p,
                     ran=n,
                     rate=round(100.0 * p / n, 2) if n else 0.0,
@@ -195,31 +195,26 @@ class _Class:
         return sorted(rates, key=lambda x: (x["rate"], x["lab"], x["name"]))
 
     def top_hints(self) -> list[tuple[str, int]]:
-        hints = Counter(
-            c["hint"]
-            for r in self.ran_rows()
-            for c in r.get("checks") or []
-            if not c.get("passed") and c.get("hint")
-        )
+        hints = Counter(c.hint for r in self.ran_rows() for c in r.checks if not c.passed and c.hint)
         return sorted(hints.items(), key=lambda kv: (-kv[1], kv[0]))[:TOP_HINTS]
 
-    def not_graded(self) -> list[dict]:
+    def not_graded(self) -> list[Record]:
         """Rows that need a look; a rejected student once (the reason is the same for every lab)."""
         rows, rejected = [], set()
         for r in self.records:
-            if r["status"] == "graded":
+            if r.status == Status.GRADED:
                 continue
-            if r["status"] == "rejected":
-                if r["student"] in rejected:
+            if r.status == Status.REJECTED:
+                if r.student in rejected:
                     continue
-                rejected.add(r["student"])
-                r = dict(r, lab="all labs")
+                rejected.add(r.student)
+                r = dataclasses.replace(r, lab="all labs")
             rows.append(r)
         return rows
 
-    def flagged(self) -> list[dict]:
+    def flagged(self) -> list[Record]:
         """Graded rows with something for the instructor to look at (answers without autodiff)."""
-        return [r for r in self.records if r["status"] == "graded" and r.get("flags")]
+        return [r for r in self.records if r.status == Status.GRADED and r.flags]
 
     def histogram(self) -> list[int]:
         counts = [0] * BINS
@@ -234,17 +229,17 @@ class _Class:
 def gradebook_csv(c: _Class) -> str:
     rows = [GRADEBOOK_COLUMNS + [f"{lab}/{name}" for lab, name, _ in c.checks]]
     for r in c.records:
-        ran = {ch["name"]: ch for ch in r.get("checks") or []}
+        ran = {ch.name: ch for ch in r.checks}
         cells = [
-            csv_text(r["student"]),
-            csv_text(r["lab"]),
-            num(r["score"]),
+            csv_text(r.student),
+            csv_text(r.lab),
+            num(r.score),
             num(c.row_max(r)),
-            r["status"],
-            csv_text(r.get("reason") or ""),
+            r.status.value,
+            csv_text(r.reason or ""),
         ]
         for lab, name, _ in c.checks:
-            cells.append(num(ran[name]["score"]) if lab == r["lab"] and name in ran else "")
+            cells.append(num(ran[name].score) if lab == r.lab and name in ran else "")
         rows.append(cells)
     return _csv(rows)
 
@@ -266,13 +261,13 @@ def grades_json(c: _Class) -> str:
             r = c.by_key.get((s, lab))
             if r is not None:
                 labs[lab] = {
-                    "score": jnum(r["score"]),
+                    "score": jnum(r.score),
                     "max_score": jnum(c.row_max(r)),
-                    "status": r["status"],
-                    "reason": r.get("reason") or "",
+                    "status": r.status.value,
+                    "reason": r.reason or "",
                 }
         total, pct = c.totals[s]
-        folder = next((str(r.get("folder") or s) for (who, _), r in c.by_key.items() if who == s), s)
+        folder = next((str(r.folder or s) for (who, _), r in c.by_key.items() if who == s), s)
         students[s] = {"labs": labs, "total": jnum(total), "max_total": jnum(c.max_total), "percent": jnum(pct),
                        "folder": folder}
     data = {"labs": {lab: jnum(c.lab_max[lab]) for lab in c.labs}, "students": students}
@@ -321,16 +316,47 @@ def histogram_svg(c: _Class) -> str:
     return "\n".join(parts) + "\n"
 
 
-def _overall_rows(c: _Class) -> list[tuple[str, str]]:
-    o = c.overall()
-    fmt = lambda v: "–" if v is None else f"{num(v)}%"  # noqa: E731
-    return [
-        ("students", str(len(c.students))),
-        ("mean", fmt(o["mean"])),
-        ("median", fmt(o["median"])),
-        ("min", fmt(o["min"])),
-        ("max", fmt(o["max"])),
-    ]
+# --- the summary's sections, rendered as Markdown (summary.md) and HTML (report.html) -------------
+
+
+@dataclass(frozen=True)
+class Cell:
+    text: str  # plain text: each renderer escapes it
+    css: str = ""  # an HTML class: "why" (free text, wrapped), "low" (a low pass rate)
+
+
+@dataclass(frozen=True)
+class Table:
+    head: list[str]
+    rows: list[list[Cell]]
+    numeric: frozenset[int] = frozenset()  # columns aligned right (and tabular figures)
+    kind = "table"
+
+    def css(self, column: int, cell: Cell) -> str:
+        return " ".join(x for x in ("n" if column in self.numeric else "", cell.css) if x)
+
+
+@dataclass(frozen=True)
+class Paragraph:
+    text: str
+    kind = "paragraph"
+
+
+@dataclass(frozen=True)
+class Histogram:
+    """histogram.svg: linked from summary.md, inlined in report.html."""
+
+    kind = "histogram"
+
+
+@dataclass(frozen=True)
+class Section:
+    title: str  # "" for the overview at the top
+    blocks: list[Table | Paragraph | Histogram]
+
+
+def _statuses(statuses: list[tuple[str, int]]) -> str:
+    return ", ".join(f"{st} {n}" for st, n in statuses) or "–"
 
 
 def _load_failures(c: _Class) -> str:
@@ -343,70 +369,95 @@ def _load_failures(c: _Class) -> str:
     return f"Not counted above: {total} file(s) that did not load ({per_lab})."
 
 
-def _statuses(statuses: list[tuple[str, int]]) -> str:
-    return ", ".join(f"{st} {n}" for st, n in statuses) or "–"
+def _table(head: list[str], rows: list[list[str | Cell]], numeric: set[int] = frozenset()) -> Table:
+    cells = [[x if isinstance(x, Cell) else Cell(x) for x in row] for row in rows]
+    return Table(head, cells, frozenset(numeric))
 
 
-def summary_md(c: _Class) -> str:
-    lines = ["# Class summary", ""]
-    lines += ["| | |", "|---|---:|"]
-    lines += [f"| {k} | {v} |" for k, v in _overall_rows(c)]
-    lines += ["", f"Total points: {num(c.max_total)}.", "", "![score histogram](histogram.svg)", ""]
+def sections(c: _Class) -> list[Section]:
+    """The summary of the class, section by section: what summary.md and report.html both show."""
+    o = c.overall()
+    fmt = lambda v: "–" if v is None else f"{num(v)}%"  # noqa: E731
+    overall = [["students", str(len(c.students))], *([k, fmt(o[k])] for k in ("mean", "median", "min", "max"))]
+    out = [
+        Section("", [_table(["", ""], overall, {1}), Paragraph(f"Total points: {num(c.max_total)}."), Histogram()]),
+        Section("Labs", [_table(
+            ["lab", "max", "mean score", "statuses"],
+            [[s["lab"], num(s["max"]), num(s["mean"]), _statuses(s["statuses"])] for s in c.lab_stats()],
+            {1, 2},
+        )]),
+    ]
 
-    lines += ["## Labs", "", "| lab | max | mean score | statuses |", "|---|---:|---:|---|"]
-    for s in c.lab_stats():
-        lines.append(f"| {md_text(s['lab'])} | {num(s['max'])} | {num(s['mean'])} | {md_text(_statuses(s['statuses']))} |")
-
-    lines += ["", "## Checks, lowest pass rate first", ""]
     rates = c.pass_rates()
+    checks: list[Table | Paragraph | Histogram] = [Paragraph("No checks ran.")]
     if rates:
-        lines += ["| lab | check | title | passed / ran | pass rate |", "|---|---|---|---:|---:|"]
-        for r in rates:
-            title = md_text(r["title"]) + (" (hidden)" if r["hidden"] else "")
-            lines.append(
-                f"| {md_text(r['lab'])} | {md_text(r['name'])} | {title} | "
-                f"{r['passed']} / {r['ran']} | {num(r['rate'])}% |"
-            )
-    else:
-        lines.append("No checks ran.")
-    failures = _load_failures(c)
-    if failures:
-        lines += ["", md_text(failures)]
+        checks = [_table(
+            ["lab", "check", "title", "passed / ran", "pass rate"],
+            [
+                [r["lab"], r["name"], r["title"] + (" (hidden)" if r["hidden"] else ""), f"{r['passed']} / {r['ran']}",
+                 Cell(f"{num(r['rate'])}%", "low" if r["rate"] < 50 else "")]
+                for r in rates
+            ],
+            {3, 4},
+        )]
+    if _load_failures(c):
+        checks.append(Paragraph(_load_failures(c)))
+    out.append(Section("Checks, lowest pass rate first", checks))
 
-    lines += ["", "## Most common hints of failed checks", ""]
     hints = c.top_hints()
-    if hints:
-        lines += ["| failed checks | hint |", "|---:|---|"]
-        lines += [f"| {n} | {md_text(hint)} |" for hint, n in hints]
-    else:
-        lines.append("None.")
+    out.append(Section("Most common hints of failed checks", [
+        _table(["failed checks", "hint"], [[str(n), Cell(hint, "why")] for hint, n in hints], {0})
+        if hints else Paragraph("None.")
+    ]))
 
-    lines += ["", "## Flagged for review", ""]
     flagged = c.flagged()
-    if flagged:
-        lines += ["| student | lab | score | flag |", "|---|---|---:|---|"]
-        lines += [
-            f"| {md_text(r['student'])} | {md_text(r['lab'])} | {num(r['score'])} | {md_text('; '.join(r['flags']))} |"
-            for r in flagged
-        ]
-    else:
-        lines.append("Nothing flagged.")
+    out.append(Section("Flagged for review", [
+        _table(["student", "lab", "score", "flag"],
+               [[r.student, r.lab, num(r.score), Cell("; ".join(r.flags), "why")] for r in flagged], {2})
+        if flagged else Paragraph("Nothing flagged.")
+    ]))
 
-    lines += ["", "## Not graded", ""]
     rows = c.not_graded()
-    if rows:
-        lines += ["| student | lab | status | reason |", "|---|---|---|---|"]
-        lines += [
-            f"| {md_text(r['student'])} | {md_text(r['lab'])} | {md_text(r['status'])} | "
-            f"{md_text(r.get('reason') or '')} |"
-            for r in rows
-        ]
-    else:
-        lines.append("Every student × lab was graded.")
-    return "\n".join(lines) + "\n"
+    out.append(Section("Not graded", [
+        _table(["student", "lab", "status", "reason"],
+               [[r.student, r.lab, r.status.value, Cell(r.reason or "", "why")] for r in rows])
+        if rows else Paragraph("Every student × lab was graded.")
+    ]))
+    return out
 
 
-_CSS = """
+def summary_md(parts: list[Section]) -> str:
+    """summary.md: every text through :func:`md_text`."""
+    blocks = ["# Class summary"]
+    for section in parts:
+        if section.title:
+            blocks.append(f"## {section.title}")
+        for block in section.blocks:
+            if isinstance(block, Table):
+                lines = ["|" + "|".join(f" {md_text(x)} " if x else " " for x in block.head) + "|"]
+                align = ("---:" if i in block.numeric else "---" for i in range(len(block.head)))
+                lines.append("|" + "|".join(align) + "|")
+                lines += ["| " + " | ".join(md_text(cell.text) for cell in row) + " |" for row in block.rows]
+                blocks.append("\n".join(lines))
+            elif isinstance(block, Paragraph):
+                blocks.append(md_text(block.text))
+            else:
+                blocks.append("![score histogram](histogram.svg)")
+    return "\n\n".join(blocks) + "\n"
+
+
+# Jinja2 escapes every {{ value }} (autoescape): student text cannot become markup. The one value
+# marked safe is the histogram's SVG, which histogram_svg writes from numbers alone.
+_HTML = """\
+<!DOCTYPE html>
+<html lang="en">
+<head>
+<meta charset="utf-8">
+{# no script, no external anything, even if an escape were ever missed #}
+<meta http-equiv="Content-Security-Policy" content="default-src 'none'; style-src 'unsafe-inline'">
+<meta name="viewport" content="width=device-width, initial-scale=1">
+<title>Class report</title>
+<style>
 body{font-family:system-ui,sans-serif;margin:2em auto;max-width:60em;color:#222;padding:0 1em}
 table{border-collapse:collapse;margin:.5em 0 1.5em}
 th,td{border:1px solid #ccc;padding:.25em .6em;text-align:left;vertical-align:top}
@@ -414,107 +465,51 @@ th{background:#f0f0f0}
 td.n{text-align:right;font-variant-numeric:tabular-nums}
 td.why{white-space:pre-wrap;max-width:36em;overflow-wrap:anywhere}
 .low{background:#fde8e8}
-""".strip()
+</style>
+</head>
+<body>
+<h1>Class report</h1>
+{% for section in sections %}
+{% if section.title %}
+<h2>{{ section.title }}</h2>
+{% endif %}
+{% for block in section.blocks %}
+{% if block.kind == "table" %}
+<table>
+<tr>{% for head in block.head %}<th>{{ head }}</th>{% endfor %}</tr>
+{% for row in block.rows %}
+<tr>
+{%- for cell in row %}
+  {%- set css = block.css(loop.index0, cell) -%}
+  <td{% if css %} class="{{ css }}"{% endif %}>{{ cell.text }}</td>
+{%- endfor -%}
+</tr>
+{% endfor %}
+</table>
+{% elif block.kind == "paragraph" %}
+<p>{{ block.text }}</p>
+{% else %}
+<figure>
+{{ svg }}
+<figcaption>Students by total percent</figcaption></figure>
+{% endif %}
+{% endfor %}
+{% endfor %}
+</body>
+</html>
+"""
+
+_TEMPLATE = jinja2.Environment(autoescape=True, trim_blocks=True, lstrip_blocks=True, keep_trailing_newline=True,
+                               undefined=jinja2.StrictUndefined).from_string(_HTML)
 
 
-def _table(head: list[str], rows: list[list[tuple[str, str]]], numeric: set[int] = frozenset()) -> str:
-    """An HTML table; cells are (text, css class) and every text is escaped here."""
-    out = ["<table>", "<tr>" + "".join(f"<th>{h(x)}</th>" for x in head) + "</tr>"]
-    for row in rows:
-        cells = []
-        for i, (text, cls) in enumerate(row):
-            classes = " ".join(x for x in ("n" if i in numeric else "", cls) if x)
-            attr = f' class="{classes}"' if classes else ""
-            cells.append(f"<td{attr}>{h(text)}</td>")
-        out.append("<tr>" + "".join(cells) + "</tr>")
-    out.append("</table>")
-    return "\n".join(out)
+def report_html(parts: list[Section], svg: str) -> str:
+    """report.html: the sections through the Jinja2 template above, the histogram inlined."""
+    return _TEMPLATE.render(sections=parts, svg=markupsafe.Markup(svg.strip()))
 
 
-def report_html(c: _Class, svg: str) -> str:
-    body = ["<h1>Class report</h1>"]
-    body.append(_table(["", ""], [[(k, ""), (v, "")] for k, v in _overall_rows(c)], {1}))
-    body.append(f"<p>Total points: {h(num(c.max_total))}.</p>")
-    body.append(f'<figure>\n{svg.strip()}\n<figcaption>Students by total percent</figcaption></figure>')
-
-    body.append("<h2>Labs</h2>")
-    body.append(
-        _table(
-            ["lab", "max", "mean score", "statuses"],
-            [
-                [(s["lab"], ""), (num(s["max"]), ""), (num(s["mean"]), ""), (_statuses(s["statuses"]), "")]
-                for s in c.lab_stats()
-            ],
-            {1, 2},
-        )
-    )
-
-    body.append("<h2>Checks, lowest pass rate first</h2>")
-    rates = c.pass_rates()
-    if rates:
-        body.append(
-            _table(
-                ["lab", "check", "title", "passed / ran", "pass rate"],
-                [
-                    [
-                        (r["lab"], ""),
-                        (r["name"], ""),
-                        (r["title"] + (" (hidden)" if r["hidden"] else ""), ""),
-                        (f"{r['passed']} / {r['ran']}", ""),
-                        (f"{num(r['rate'])}%", "low" if r["rate"] < 50 else ""),
-                    ]
-                    for r in rates
-                ],
-                {3, 4},
-            )
-        )
-    else:
-        body.append("<p>No checks ran.</p>")
-    failures = _load_failures(c)
-    if failures:
-        body.append(f"<p>{h(failures)}</p>")
-
-    body.append("<h2>Most common hints of failed checks</h2>")
-    hints = c.top_hints()
-    if hints:
-        body.append(_table(["failed checks", "hint"], [[(str(n), ""), (hint, "why")] for hint, n in hints], {0}))
-    else:
-        body.append("<p>None.</p>")
-
-    body.append("<h2>Flagged for review</h2>")
-    flagged = c.flagged()
-    if flagged:
-        body.append(_table(["student", "lab", "score", "flag"],
-                           [[(r["student"], ""), (r["lab"], ""), (num(r["score"]), ""), ("; ".join(r["flags"]), "why")]
-                            for r in flagged], {2}))
-    else:
-        body.append("<p>Nothing flagged.</p>")
-
-    body.append("<h2>Not graded</h2>")
-    rows = c.not_graded()
-    if rows:
-        body.append(
-            _table(
-                ["student", "lab", "status", "reason"],
-                [[(r["student"], ""), (r["lab"], ""), (r["status"], ""), (r.get("reason") or "", "why")] for r in rows],
-            )
-        )
-    else:
-        body.append("<p>Every student × lab was graded.</p>")
-
-    return (
-        "<!DOCTYPE html>\n"
-        '<html lang="en">\n<head>\n<meta charset="utf-8">\n'
-        # no script, no external anything, even if an escape were ever missed
-        "<meta http-equiv=\"Content-Security-Policy\" content=\"default-src 'none'; style-src 'unsafe-inline'\">\n"
-        '<meta name="viewport" content="width=device-width, initial-scale=1">\n'
-        "<title>Class report</title>\n"
-        f"<style>\n{_CSS}\n</style>\n</head>\n<body>\n" + "\n".join(body) + "\n</body>\n</html>\n"
-    )
-
-
-def write_reports(records: list[dict], out: Path, *, labs: dict[str, float]) -> None:
-    """Write every class-level file into `out` from the graded records, atomically (results.write_atomic).
+def write_reports(records: list[Record], out: Path, *, labs: dict[str, float]) -> None:
+    """Write every class-level file into `out` from the graded records, atomically (records.write_atomic).
 
     ``labs`` maps each lab to its max score; a lab with no records still gets its column and counts
     toward ``max_total``. A student × lab that appears twice counts once (the later record).
@@ -522,14 +517,15 @@ def write_reports(records: list[dict], out: Path, *, labs: dict[str, float]) -> 
     """
     for r in records:
         for key in ("score", "max_score"):
-            if not math.isfinite(float(r[key])):
-                raise ValueError(f"{r['student']}/{r['lab']}: {key} is {r[key]!r}")
+            if not math.isfinite(float(getattr(r, key))):
+                raise ValueError(f"{r.student}/{r.lab}: {key} is {getattr(r, key)!r}")
     c = _Class(records, labs)
     out = Path(out)
     svg = histogram_svg(c)
+    parts = sections(c)
     write_atomic(out / "gradebook.csv", gradebook_csv(c))
     write_atomic(out / "grades.csv", grades_csv(c))
     write_atomic(out / "grades.json", grades_json(c))
     write_atomic(out / "histogram.svg", svg)
-    write_atomic(out / "summary.md", summary_md(c))
-    write_atomic(out / "report.html", report_html(c, svg))
+    write_atomic(out / "summary.md", summary_md(parts))
+    write_atomic(out / "report.html", report_html(parts, svg))

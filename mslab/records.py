@@ -1,0 +1,146 @@
+"""The one result model: a :class:`Record` per student × lab, with its :class:`Status`, and the
+results of its checks (:class:`CheckResult`).
+
+The checker fills :class:`CheckResult` objects, the grader builds one :class:`Record` from them
+and writes it as ``record.json`` (:meth:`Record.to_json`), a rerun reads it back
+(:meth:`Record.from_json`) to decide whether the job is done, and the class reports
+(:mod:`mslab.classreport`) render the records. Nothing else reads or writes a record's fields by
+name. ``record.json`` keeps the fields in the order they are declared here: resuming compares
+records, so changing that order (or a value's form) regrades every student.
+
+A lab's maximum is :func:`points` of its checks, the one way it is computed.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import enum
+import json
+import os
+import tempfile
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+
+class Status(str, enum.Enum):
+    """What became of a student × lab, in the order the reports list them."""
+
+    GRADED = "graded"  # every check ran on code that loaded
+    MISSING = "missing"  # no file for the lab (never written to disk)
+    UNLOADABLE = "unloadable"  # the file did not import: 0 points
+    REJECTED = "rejected"  # intake refused the student's hand-in (never written to disk)
+    TIMEOUT = "timeout"  # the submission used up its time budget: 0 points
+    ERROR = "error"  # the grader's own failure: not written, the next run retries it
+    INTERRUPTED = "interrupted"  # a signal came while the checks ran: not written, never reported
+
+    def __str__(self) -> str:
+        return self.value
+
+
+#: The statuses a rerun keeps (written as record.json); the others are decided again each run.
+WRITTEN = frozenset({Status.GRADED, Status.UNLOADABLE, Status.TIMEOUT})
+
+
+@dataclass
+class CheckResult:
+    name: str  # the test function's name, stable across runs
+    title: str  # its docstring's first line
+    task: str
+    points: float
+    score: float
+    hidden: bool
+    passed: bool
+    reason: str = ""  # what was wrong, when it failed
+    hint: str = ""  # the likely mistake, when it failed
+    errata: tuple[int, ...] = ()
+
+
+def points(checks: Iterable[CheckResult]) -> float:
+    """The most a set of checks can score: a lab's (or a run's) max_score."""
+    return sum(c.points for c in checks)
+
+
+@dataclass
+class Record:
+    """One student × lab, as graded (or not). Field order is record.json's."""
+
+    student: str  # as handed in, shown in the sheets
+    lab: str
+    score: float
+    max_score: float
+    status: Status
+    reason: str = ""
+    checks: list[CheckResult] = field(default_factory=list)
+    seconds: float = 0.0  # never reaches a class file: it differs between runs
+    isolation: str = ""  # how the student process was isolated, as measured
+    flags: list[str] = field(default_factory=list)  # for the instructor: e.g. no autodiff API reached
+    folder: str = ""  # the safe folder under OUT (the student's name when empty)
+    start_seconds: float = 0.0
+    student_seconds: float = 0.0
+    key: dict = field(default_factory=dict)  # what the result depends on: file, checks, seed, target
+
+    def __post_init__(self) -> None:
+        self.status = Status(self.status)
+        self.folder = self.folder or self.student
+
+    @classmethod
+    def empty(cls, student: str, lab: str, max_score: float, status: Status, reason: str, folder: str = "") -> Record:
+        """A row with no checks run: missing, rejected, an error or an interrupted job."""
+        return cls(student, lab, 0.0, max_score, status, reason, folder=folder)
+
+    def check_names(self) -> list[str]:
+        return sorted(c.name for c in self.checks)
+
+    def to_dict(self) -> dict:
+        data = dataclasses.asdict(self)
+        data["status"] = self.status.value
+        return data
+
+    def to_json(self) -> str:
+        """record.json's text: one field a line-ish (indent 1), non-ASCII kept as it is."""
+        return json.dumps(self.to_dict(), indent=1, ensure_ascii=False)
+
+    @classmethod
+    def from_dict(cls, data: dict) -> Record:
+        """A record from :meth:`to_dict`'s form; ValueError when it is not one."""
+        if not isinstance(data, dict):
+            raise ValueError("a record is a JSON object")
+        try:
+            fields = dict(data)
+            fields["checks"] = [CheckResult(**{**c, "errata": tuple(c.get("errata") or ())})
+                                for c in fields.get("checks") or []]
+            return cls(**fields)
+        except (TypeError, AttributeError) as exc:
+            raise ValueError(f"not a record: {exc}") from None
+
+    @classmethod
+    def from_json(cls, text: str) -> Record:
+        return cls.from_dict(json.loads(text))
+
+    @classmethod
+    def read(cls, path: Path) -> Record | None:
+        """The record at ``path``, or None when there is none or it cannot be read."""
+        try:
+            return cls.from_json(Path(path).read_text(encoding="utf-8"))
+        except (OSError, ValueError):
+            return None
+
+    def write(self, path: Path) -> None:
+        write_atomic(path, self.to_json())
+
+
+def write_atomic(path: Path, text: str) -> None:
+    """Write ``text`` to ``path`` so that readers see the old file or the new one, never half."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.")
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8") as fh:
+            fh.write(text)
+            fh.flush()
+            os.fsync(fh.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise

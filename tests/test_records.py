@@ -1,0 +1,104 @@
+"""The one result model (mslab/records.py): record.json's exact text, and what a rerun refuses to read."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from mslab.records import CheckResult, Record, Status, points
+
+# record.json as the grader wrote it before records.py existed (field order and number forms kept:
+# resuming compares records, so a change here would regrade every student).
+RECORD_JSON = """{
+ "student": "张三",
+ "lab": "derivatives",
+ "score": 2.0,
+ "max_score": 3.0,
+ "status": "graded",
+ "reason": "",
+ "checks": [
+  {
+   "name": "test_f",
+   "title": "f(x) at six points",
+   "task": "1",
+   "points": 2.0,
+   "score": 2.0,
+   "hidden": false,
+   "passed": true,
+   "reason": "",
+   "hint": "",
+   "errata": []
+  },
+  {
+   "name": "test_df",
+   "title": "f′(1) = 1",
+   "task": "2",
+   "points": 1.0,
+   "score": 0.0,
+   "hidden": true,
+   "passed": false,
+   "reason": "wrong",
+   "hint": "see erratum 3",
+   "errata": [
+    3
+   ]
+  }
+ ],
+ "seconds": 1.25,
+ "isolation": "full",
+ "flags": [],
+ "folder": "student-1a2b",
+ "start_seconds": 0.5,
+ "student_seconds": 0.125,
+ "key": {
+  "file": "ab",
+  "checks": "cd",
+  "seed": 1,
+  "target": "local"
+ }
+}"""
+
+
+def test_record_json_round_trips_byte_for_byte():
+    record = Record.from_json(RECORD_JSON)
+    assert record.status is Status.GRADED
+    assert record.checks[1] == CheckResult("test_df", "f′(1) = 1", "2", 1.0, 0.0, True, False, "wrong",
+                                           "see erratum 3", (3,))
+    assert (record.student, record.folder, record.key["seed"]) == ("张三", "student-1a2b", 1)
+    assert record.to_json() == RECORD_JSON
+
+
+def test_a_record_written_by_the_grader_has_record_json_s_field_order(tmp_path):
+    record = Record("bob", "derivatives", 0.0, 3.0, Status.UNLOADABLE, "SyntaxError", key={"seed": 2})
+    record.write(tmp_path / "record.json")
+    data = json.loads((tmp_path / "record.json").read_text(encoding="utf-8"))
+    assert list(data) == ["student", "lab", "score", "max_score", "status", "reason", "checks", "seconds",
+                          "isolation", "flags", "folder", "start_seconds", "student_seconds", "key"]
+    assert (data["status"], data["folder"], data["key"]) == ("unloadable", "bob", {"seed": 2})
+    assert Record.read(tmp_path / "record.json") == record
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "not json",
+        "[1, 2]",
+        RECORD_JSON.replace('"graded"', '"passed"'),  # no such status
+        RECORD_JSON.replace('"student": "张三",', '"student": "张三", "grade": "A",'),  # a field no record has
+        RECORD_JSON.replace('"name": "test_f",', ""),  # a check without its name
+    ],
+)
+def test_a_record_that_is_not_one_is_not_read(tmp_path, text):
+    (tmp_path / "record.json").write_text(text, encoding="utf-8")
+    assert Record.read(tmp_path / "record.json") is None
+    assert Record.read(tmp_path / "absent.json") is None
+
+
+def test_statuses_in_the_order_reports_list_them_and_the_max_is_the_points():
+    assert [s.value for s in Status] == ["graded", "missing", "unloadable", "rejected", "timeout", "error",
+                                         "interrupted"]
+    assert points([CheckResult("a", "a", "1", 2.0, 0.0, False, False),
+                   CheckResult("b", "b", "1", 0.5, 0.5, True, True)]) == 2.5
+    empty = Record.empty("carol", "derivatives", 20.0, Status.MISSING, "no derivatives.py")
+    assert (empty.score, empty.max_score, empty.checks, empty.folder) == (0.0, 20.0, [], "carol")
