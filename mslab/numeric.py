@@ -8,16 +8,14 @@ from __future__ import annotations
 
 import numpy as np
 
-#: What an :class:`~mslab.sandbox.wire.Fn` expression may use, as NumPy functions.
-NUMPY_FUNCTIONS = {
-    "sin": np.sin,
-    "cos": np.cos,
-    "exp": np.exp,
-    "log": np.log,
-    "tanh": np.tanh,
-    "sigmoid": lambda v: 1.0 / (1.0 + np.exp(-v)),
-    "sqrt": np.sqrt,
-}
+from mslab.sandbox.wire import FN_FUNCTIONS
+
+#: The functions NumPy lacks under their name; the others are ``numpy.<name>``.
+_NOT_IN_NUMPY = {"sigmoid": lambda v: 1.0 / (1.0 + np.exp(-v))}
+
+#: What an :class:`~mslab.sandbox.wire.Fn` expression may use (:data:`~mslab.sandbox.wire.FN_FUNCTIONS`),
+#: as NumPy functions.
+NUMPY_FUNCTIONS = {name: _NOT_IN_NUMPY.get(name) or getattr(np, name) for name in FN_FUNCTIONS}
 
 #: Step for an n-th central difference in float64, balancing truncation and rounding error.
 _STEPS = {1: 1e-5, 2: 1e-4, 3: 1e-3, 4: 5e-3}
