@@ -7,6 +7,7 @@ import re
 import subprocess
 
 import pytest
+import yaml
 from conftest import LABS, ROOT
 
 from mslab.checker import collect
@@ -106,3 +107,10 @@ def test_lab_readme_points_tables_match_the_checks(name):
     visible, hidden = sum(v for v, _ in per_task.values()), sum(h for _, h in per_task.values())
     assert [(float(v), float(h)) for v, h in totals] == [(visible, hidden)] * 2
 
+
+
+def test_the_authoring_guides_mistake_example_is_valid():
+    # docs/authoring.md shows a mistakes.yaml entry: it must be one the loader accepts.
+    block = re.search(r"```yaml\n(.*?)```", (ROOT / "docs" / "authoring.md").read_text(encoding="utf-8"), re.DOTALL)
+    entries = yaml.safe_load(block.group(1))
+    assert isinstance(entries, list) and all({"erratum", "what", "hint", "replace"} <= set(m) for m in entries)
