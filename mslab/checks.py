@@ -1,9 +1,11 @@
 """What a lab's check file uses: the ``@check`` decorator and assertions with readable reasons.
 
 A check is a pytest test that receives the ``student`` fixture (calls into the sandbox) and
-``rng`` (the checker's own seeded NumPy generator), computes expected values with
-:mod:`mslab.numeric`, and compares. Failures raise :class:`CheckFailed`, whose text is the
-reason shown to the student; :func:`mistake` names a known mistake in place of the generic hint.
+``rng`` (the checker's own seeded NumPy generator), computes expected values — with the lab's
+own ``checks/reference.py`` (loaded with :func:`sibling`) or the generic :mod:`mslab.numeric` —
+and compares. Failures raise :class:`CheckFailed`, whose text is the reason shown to the
+student; :func:`mistake` names a known mistake (its hint from the lab's ``mistakes.yaml``, see
+:func:`hints`) in place of the generic hint. docs/authoring.md walks through writing one.
 """
 
 from __future__ import annotations
@@ -16,6 +18,7 @@ from types import ModuleType
 
 import numpy as np
 
+from mslab.labs import Lab
 from mslab.sandbox import StudentRaised
 from mslab.sandbox.wire import Array, Fn, Opaque
 
@@ -25,6 +28,7 @@ __all__ = [
     "CheckSpec",
     "check",
     "close",
+    "hints",
     "matches",
     "mistake",
     "raised",
@@ -40,7 +44,7 @@ class CheckSpec:
     points: float
     task: str
     hint: str
-    errata: tuple[int, ...] = ()  # tutorial errata (shared/docs/seed-errata.md) this check catches
+    errata: tuple[int, ...] = ()  # tutorial errata (docs/errata.md) this check catches
 
 
 def check(*, points: float, task: str, hint: str, errata: tuple[int, ...] = ()):
@@ -170,6 +174,13 @@ def _fmt(arr) -> str:
     arr = np.asarray(arr, dtype=np.float64)
     text = np.array2string(arr, precision=5, threshold=8, edgeitems=3, separator=", ")
     return " ".join(text.split())
+
+
+def hints(file: str) -> dict[int, str]:
+    """The hint of each known mistake of the lab of check file ``file``, by erratum number: the
+    ``hint`` of each entry of the lab's ``mistakes.yaml``."""
+    folder = Path(file).resolve().parent.parent
+    return {int(m["erratum"]): str(m["hint"]) for m in Lab(folder.name, folder).mistakes}
 
 
 def sibling(file: str, name: str) -> ModuleType:

@@ -73,8 +73,9 @@ class Job:
 
 def checks_digest(lab: Lab) -> str:
     digest = hashlib.sha256()
-    for path in (lab.visible_checks, lab.hidden_checks):
-        digest.update(path.read_bytes())
+    for path in lab.check_sources:
+        if path.is_file():
+            digest.update(path.name.encode() + b"\0" + path.read_bytes())
     return digest.hexdigest()
 
 

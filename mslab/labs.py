@@ -10,7 +10,10 @@
       solution/<name>.py  the reference solution
       checks/visible.py   checks students see
       checks/hidden.py    checks run with --all and by `grade`
-      mistakes.yaml       known mistakes as edits of the solution, and the checks they must fail
+      checks/*.py         anything else the checks load with ``sibling`` (reference.py: the lab's math)
+      mistakes.yaml       known mistakes as edits of the solution, with the hint a check gives for each
+
+Everything a lab needs is in its folder: copy one to start a new lab (docs/authoring.md).
 """
 
 from __future__ import annotations
@@ -90,6 +93,11 @@ class Lab:
     @property
     def hidden_checks(self) -> Path:
         return self.dir / "checks" / "hidden.py"
+
+    @property
+    def check_sources(self) -> list[Path]:
+        """Every file a check result depends on: the check files, what they load, the hints."""
+        return sorted(self.dir.glob("checks/*.py")) + [self.dir / "lab.yaml", self.dir / "mistakes.yaml"]
 
     @cached_property
     def mistakes(self) -> list[dict]:

@@ -1,23 +1,22 @@
-"""Expected values, computed by the checker in float64 NumPy — never by MindSpore.
+"""Generic numerics for the checks, in float64 NumPy — never MindSpore.
 
-Closed forms for the tutorial's logistic regression and central finite differences for the
-functions the checker hands to students (:class:`mslab.sandbox.wire.Fn` expressions).
+Central finite differences, and the NumPy evaluation of the functions the checker hands to
+students (:class:`mslab.sandbox.wire.Fn` expressions). A lab's own math (the logistic
+regression's closed forms, say) lives in that lab's ``checks/reference.py``, not here.
 """
 
 from __future__ import annotations
 
 import numpy as np
 
-#: What an :class:`~mslab.sandbox.wire.Fn` expression may use, as NumPy functions.
-NUMPY_FUNCTIONS = {
-    "sin": np.sin,
-    "cos": np.cos,
-    "exp": np.exp,
-    "log": np.log,
-    "tanh": np.tanh,
-    "sigmoid": lambda v: 1.0 / (1.0 + np.exp(-v)),
-    "sqrt": np.sqrt,
-}
+from mslab.sandbox.wire import FN_FUNCTIONS
+
+#: The functions NumPy lacks under their name; the others are ``numpy.<name>``.
+_NOT_IN_NUMPY = {"sigmoid": lambda v: 1.0 / (1.0 + np.exp(-v))}
+
+#: What an :class:`~mslab.sandbox.wire.Fn` expression may use (:data:`~mslab.sandbox.wire.FN_FUNCTIONS`),
+#: as NumPy functions.
+NUMPY_FUNCTIONS = {name: _NOT_IN_NUMPY.get(name) or getattr(np, name) for name in FN_FUNCTIONS}
 
 #: Step for an n-th central difference in float64, balancing truncation and rounding error.
 _STEPS = {1: 1e-5, 2: 1e-4, 3: 1e-3, 4: 5e-3}
@@ -73,53 +72,3 @@ def numeric_gradient(f, arrays: list[np.ndarray], position: int, step: float = 1
         lo = f(*arrays[:position], minus, *arrays[position + 1 :])
         out[idx] = (hi - lo) / (2 * step)
     return out
-
-
-# -- the tutorial's logistic regression, closed forms (σ = sigmoid, p = σ(XW + b)) --------
-
-
-def _sigmoid(v):
-    return 1.0 / (1.0 + np.exp(-v))
-
-
-def logistic_loss(X, y, W, b) -> float:
-    """L = −Σ log(p·y + (1−p)(1−y))."""
-    X, y, W, b = (np.asarray(a, dtype=np.float64) for a in (X, y, W, b))
-    p = _sigmoid(X @ W + b)
-    return float(-np.log(p * y + (1 - p) * (1 - y)).sum())
-
-
-def logistic_gradients(X, y, W, b) -> dict[str, np.ndarray]:
-    """∂L/∂X = (p−y)Wᵀ, ∂L/∂y = −(2p−1)/(p·y + (1−p)(1−y)), ∂L/∂W = Xᵀ(p−y), ∂L/∂b = Σ(p−y)."""
-    X, y, W, b = (np.asarray(a, dtype=np.float64) for a in (X, y, W, b))
-    p = _sigmoid(X @ W + b)
-    r = p - y
-    return {
-        "inputs": np.outer(r, W),
-        "targets": -(2 * p - 1) / (p * y + (1 - p) * (1 - y)),
-        "W": X.T @ r,
-        "b": np.array([r.sum()]),
-    }
-
-
-def gradient_descent(X, y, W, b, lr: float, steps: int):
-    """Plain gradient descent on the logistic loss: the losses before each step, then W, b."""
-    W, b = np.asarray(W, dtype=np.float64), np.asarray(b, dtype=np.float64)
-    losses = []
-    for _ in range(steps):
-        losses.append(logistic_loss(X, y, W, b))
-        g = logistic_gradients(X, y, W, b)
-        W, b = W - lr * g["W"], b - lr * g["b"]
-    return np.array(losses), W, b
-
-
-def logistic_problem(rng: np.random.Generator, n: int, d: int):
-    """The checker's own draw of (inputs, targets, W, b): float32, Bool targets, shapes as the tutorial's.
-
-    Inputs are scaled so that no prediction saturates to exactly 0 or 1 in float32.
-    """
-    inputs = (0.5 * rng.standard_normal((n, d))).astype(np.float32)
-    targets = rng.random(n) < 0.5
-    W = rng.standard_normal(d).astype(np.float32)
-    b = rng.standard_normal(1).astype(np.float32)
-    return inputs, targets, W, b

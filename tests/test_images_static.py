@@ -264,7 +264,7 @@ def test_build_context_hides_solutions_and_hidden_checks(tmp_path):
     files = [
         "pyproject.toml", "README.md", "mslab/__init__.py", "mslab/sandbox/serve.py", "docker/pins.env",
         "mslab/numeric.py", "mslab/checks.py", "mslab/sandbox/host.py", "labs/derivatives/starter/grad.py", "labs/derivatives/solution/grad.py",
-        "labs/derivatives/checks/hidden.py", "labs/derivatives/checks/visible.py",
+        "labs/derivatives/checks/hidden.py", "labs/derivatives/checks/visible.py", "labs/derivatives/checks/reference.py",
         "tests/test_doctor.py", ".git/config", ".venv/bin/python", "out/grades.json",
         "mslab/__pycache__/x.cpython-311.pyc",
     ]
@@ -273,6 +273,23 @@ def test_build_context_hides_solutions_and_hidden_checks(tmp_path):
         (tmp_path / f).write_text("x")
     sent = {f for f in _context(tmp_path) if (tmp_path / f).is_file()}
     assert sent == {"pyproject.toml", "README.md", "mslab/__init__.py", "mslab/sandbox/serve.py", "docker/pins.env"}
+
+
+def test_deny_list_keeps_oracles_out_even_if_the_allow_list_lets_labs_in(tmp_path):
+    """.dockerignore's deny-list: were `labs/` allowed in, solutions, hidden checks and the labs'
+    closed forms (checks/reference.py) would still stay out; visible checks and starters may go."""
+    grown = (ROOT / ".dockerignore").read_text().replace("!docker/\n", "!docker/\n!labs/\n")
+    assert "!labs/" in grown
+    (tmp_path / ".dockerignore").write_text(grown)
+    files = ["labs/derivatives/derivatives.py", "labs/derivatives/solution/derivatives.py",
+             "labs/derivatives/checks/visible.py", "labs/derivatives/checks/hidden.py",
+             "labs/derivatives/checks/reference.py"]
+    for f in files:
+        (tmp_path / f).parent.mkdir(parents=True, exist_ok=True)
+        (tmp_path / f).write_text("x")
+    excludes = images.context_excludes("wheelhouse", dockerignore=tmp_path / ".dockerignore")
+    sent = {f for f in exclude_paths(str(tmp_path), excludes) if f.startswith("labs/") and (tmp_path / f).is_file()}
+    assert sent == {"labs/derivatives/derivatives.py", "labs/derivatives/checks/visible.py"}
 
 
 CHILD_SIDE = {"mslab/__init__.py", "mslab/sandbox/__init__.py", "mslab/sandbox/serve.py", "mslab/sandbox/wire.py"}

@@ -13,6 +13,8 @@ from conftest import LABS, ROOT, inv, write_variant
 from mslab.checker import collect
 
 EXAMPLES = ROOT / "examples" / "submissions"
+#: The labs the bundled class handed in (a lab added later gets `missing` rows, and no expectations).
+EXAMPLE_LABS = sorted({p.stem for p in EXAMPLES.glob("*/*.py")})
 
 
 def _stat(pid: int) -> list[str] | None:
@@ -135,9 +137,12 @@ def test_grading_the_bundled_class(tmp_path):
         assert (float(row["score"]), float(row["max_score"]), row["status"]) == (score, points(lab), status), row
 
     done = {"derivatives": {"1", "2", "3"}, "logistic_gradients": {"1", "2", "4"}}
-    for lab in LABS:
+    assert EXAMPLE_LABS == ["derivatives", "logistic_gradients", "value_and_grad"]
+    for lab in EXAMPLE_LABS:
         expect("alice", lab, points(lab), "graded")
         expect("bob", lab, points(lab, lambda c: not c.errata), "graded")
+    for lab in set(LABS) - set(EXAMPLE_LABS):
+        assert {rows[(student, lab)]["status"] for student in ("alice", "bob", "carol", "dave")} == {"missing"}
     expect("carol", "derivatives", points("derivatives", lambda c: c.task in done["derivatives"]), "graded")
     expect("carol", "logistic_gradients", points("logistic_gradients", lambda c: c.task in done["logistic_gradients"]), "graded")
     expect("carol", "value_and_grad", 0, "missing")

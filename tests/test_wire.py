@@ -84,3 +84,20 @@ def test_checker_functions_are_sent_as_text():
     with pytest.raises(wire.WireError):
         wire.decode({"t": "fn", "expr": "x"})  # the checker side never builds functions
     assert json.loads(wire.dumps({"a": 1})) == {"a": 1}
+
+
+@pytest.mark.parametrize("name", wire.FN_FUNCTIONS)
+def test_both_sides_evaluate_every_fn_function_alike(name):
+    """One list of names (wire.FN_FUNCTIONS): the child's MindSpore closure and the checker's
+    NumPy evaluation of the same expression agree, for every name on it."""
+    import mindspore
+    import numpy as np
+
+    from mslab import numeric
+    from mslab.sandbox.serve import make_fn
+
+    expr = f"{name}(0.5 * x + 1.5) - stop_gradient(x)"
+    x = np.linspace(0.1, 2.0, 5).astype(np.float32)
+    got = make_fn(expr)(mindspore.Tensor(x)).asnumpy()
+    np.testing.assert_allclose(got, numeric.evaluate(expr, x), rtol=1e-5, atol=1e-6)
+    assert set(numeric.NUMPY_FUNCTIONS) == set(wire.FN_FUNCTIONS)

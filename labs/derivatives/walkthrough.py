@@ -2,7 +2,7 @@
 
 教程第 1 节「使用 mindspore.grad 对函数进行求导」的可运行版本（已按勘误修正）。
 Section 1 of the tutorial ("differentiating a function with mindspore.grad"), runnable and
-corrected per the tutorial's errata.
+corrected per the tutorial's errata (docs/errata.md, at the repository's root).
 
 Run: `inv lab.run derivatives`, or `python labs/derivatives/walkthrough.py` from any folder.
 """

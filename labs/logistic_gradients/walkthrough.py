@@ -2,7 +2,7 @@
 
 教程第 2 节「使用 mindspore.grad 计算线性逻辑回归的梯度」的可运行版本（已按勘误修正）。
 Section 2 of the tutorial ("gradients of a logistic regression with mindspore.grad"), runnable
-and corrected per shared/docs/seed-errata.md.
+and corrected per the tutorial's errata (docs/errata.md, at the repository's root).
 
 Run: `inv lab.run logistic_gradients`, or `python labs/logistic_gradients/walkthrough.py` from any folder.
 """

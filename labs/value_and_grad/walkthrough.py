@@ -2,8 +2,8 @@
 
 教程第 3 节「使用 mindspore.value_and_grad 计算梯度与损失」的可运行版本（已按勘误修正）。
 Section 3 of the tutorial ("loss and gradients with mindspore.value_and_grad"), runnable and
-corrected per shared/docs/seed-errata.md. It uses section 2's definitions, repeated here so
-that this script runs on its own.
+corrected per the tutorial's errata (docs/errata.md, at the repository's root). It uses
+section 2's definitions, repeated here so that this script runs on its own.
 
 Run: `inv lab.run value_and_grad`, or `python labs/value_and_grad/walkthrough.py` from any folder.
 """

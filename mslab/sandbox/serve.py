@@ -65,16 +65,18 @@ _BINARY = {ast.Add: operator.add, ast.Sub: operator.sub, ast.Mult: operator.mul,
 
 def make_fn(expr: str):
     """A function the checker sent as an expression in ``x`` (:class:`~mslab.sandbox.wire.Fn`),
-    built from MindSpore operations: the names :data:`mslab.numeric.NUMPY_FUNCTIONS` gives the
-    checker in NumPy, plus ``stop_gradient``.
+    built from MindSpore operations: ``mindspore.ops.<name>`` for each name in
+    :data:`mslab.sandbox.wire.FN_FUNCTIONS` (the checker's NumPy side uses the same list), plus
+    ``stop_gradient``.
 
     The expression is parsed, never evaluated as code, into nested closures over MindSpore
     callables. There is no code object whose global names a student could re-bind to NumPy
     (``types.FunctionType(fn.__code__, {...})``) to get the values without autodiff."""
     from mindspore import ops  # noqa: PLC0415
 
-    functions = {"sin": ops.sin, "cos": ops.cos, "exp": ops.exp, "log": ops.log, "tanh": ops.tanh,
-                 "sigmoid": ops.sigmoid, "sqrt": ops.sqrt, "stop_gradient": ops.stop_gradient}
+    from mslab.sandbox.wire import FN_FUNCTIONS  # noqa: PLC0415
+
+    functions = {name: getattr(ops, name) for name in (*FN_FUNCTIONS, "stop_gradient")}
 
     def build(node):
         if isinstance(node, ast.Constant) and type(node.value) in (int, float):

@@ -55,10 +55,16 @@ class Fn:
     """A function the checker hands to student code, written as an expression in ``x``.
 
     The child evaluates it with MindSpore operations (``sin``, ``exp``, ``stop_gradient``...);
-    the checker evaluates the same text with NumPy to compute expected values.
+    the checker evaluates the same text with NumPy to compute expected values. Both sides take
+    the functions it may call from :data:`FN_FUNCTIONS`.
     """
 
     expr: str
+
+
+#: The functions an :class:`Fn` expression may call besides ``stop_gradient``, by name: the one
+#: list both sides use (``mindspore.ops.<name>`` in the child, NumPy in :mod:`mslab.numeric`).
+FN_FUNCTIONS = ("sin", "cos", "exp", "log", "tanh", "sigmoid", "sqrt")
 
 
 def encode_array(arr: np.ndarray, kind: str) -> dict:

@@ -2,9 +2,10 @@
 
 import numpy as np
 
-from mslab.checks import Fn, check, close, matches, mistake, tensor
-from mslab.errata import hint
+from mslab.checks import Fn, check, close, hints, matches, mistake, tensor
 from mslab.numeric import derivative, evaluate
+
+HINT = hints(__file__)  # by erratum number, from ../mistakes.yaml
 
 #: Function families; coefficients are drawn per run. All are smooth on [-2, 2].
 FAMILIES = [
@@ -29,22 +30,22 @@ def draw(rng, families):
     return str(rng.choice(families)).format(a=a, b=b, c=c)
 
 
-@check(points=1, task="2", hint=hint(1), errata=(1,))
+@check(points=1, task="2", hint=HINT[1], errata=(1,))
 def test_f_prime_hidden(student, rng):
     """f′(x) on a vector of unforeseen length and range"""
     x = rng.uniform(-5, 5, int(rng.integers(3, 10))).astype(np.float32)
     got = tensor(student.f_prime(x), "f_prime(x)", shape=x.shape)
     x64 = x.astype(np.float64)
-    mistake(matches(got, 3 * x64 - 2), hint(1), "f_prime(x) returns 3x − 2")
+    mistake(matches(got, 3 * x64 - 2), HINT[1], "f_prime(x) returns 3x − 2")
     close(got, 3 * x64**2 - 2, "f′(x)")
 
 
-@check(points=1, task="3", hint=hint(2), errata=(2,))
+@check(points=1, task="3", hint=HINT[2], errata=(2,))
 def test_f_second_hidden(student, rng):
     """f″(x) on a matrix"""
     x = rng.uniform(-5, 5, (2, int(rng.integers(2, 5)))).astype(np.float32)
     got = tensor(student.f_second(x), "f_second(x)", shape=x.shape)
-    mistake(matches(got, np.full(x.shape, 3.0)), hint(2), "f_second(x) returns 3 everywhere")
+    mistake(matches(got, np.full(x.shape, 3.0)), HINT[2], "f_second(x) returns 3 everywhere")
     close(got, 6 * x.astype(np.float64), "f″(x)")
 
 

@@ -2,9 +2,10 @@
 
 import numpy as np
 
-from mslab.checks import Fn, check, close, matches, mistake, tensor
-from mslab.errata import hint
+from mslab.checks import Fn, check, close, hints, matches, mistake, tensor
 from mslab.numeric import derivative
+
+HINT = hints(__file__)  # by erratum number, from ../mistakes.yaml
 
 
 def points(rng, n=6, low=-3.0, high=3.0):
@@ -26,30 +27,30 @@ def test_f_prime_at_one(student):
     close(got, 1.0, "f′(1)")
 
 
-@check(points=2, task="2", hint=hint(1), errata=(1,))
+@check(points=2, task="2", hint=HINT[1], errata=(1,))
 def test_f_prime_at_points(student, rng):
     """f′(x) = 3x² − 2 at six points"""
     x = points(rng)
     got = tensor(student.f_prime(x), "f_prime(x)", shape=x.shape)
     x64 = x.astype(np.float64)
-    mistake(matches(got, 3 * x64 - 2), hint(1), "f_prime(x) returns 3x − 2")
+    mistake(matches(got, 3 * x64 - 2), HINT[1], "f_prime(x) returns 3x − 2")
     close(got, 3 * x64**2 - 2, "f′(x)")
 
 
-@check(points=1, task="3", hint=hint(2), errata=(2,))
+@check(points=1, task="3", hint=HINT[2], errata=(2,))
 def test_f_second_at_one(student):
     """f″(1) = 6"""
     got = tensor(student.f_second(np.float32(1.0)), "f_second(1.0)", shape=())
-    mistake(matches(got, 3.0), hint(2), "f_second(1.0) returns 3")
+    mistake(matches(got, 3.0), HINT[2], "f_second(1.0) returns 3")
     close(got, 6.0, "f″(1)")
 
 
-@check(points=2, task="3", hint=hint(2), errata=(2,))
+@check(points=2, task="3", hint=HINT[2], errata=(2,))
 def test_f_second_at_points(student, rng):
     """f″(x) = 6x at six points"""
     x = points(rng)
     got = tensor(student.f_second(x), "f_second(x)", shape=x.shape)
-    mistake(matches(got, np.full(x.shape, 3.0)), hint(2), "f_second(x) returns 3 everywhere")
+    mistake(matches(got, np.full(x.shape, 3.0)), HINT[2], "f_second(x) returns 3 everywhere")
     close(got, 6 * x.astype(np.float64), "f″(x)")
 
 

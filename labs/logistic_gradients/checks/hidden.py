@@ -3,9 +3,11 @@
 import numpy as np
 
 from mslab.checks import check, close, sibling, tensor
-from mslab.numeric import logistic_gradients, logistic_loss, logistic_problem
 
 visible = sibling(__file__, "visible")
+reference = sibling(__file__, "reference")
+logistic_gradients, logistic_loss, logistic_problem = (
+    reference.logistic_gradients, reference.logistic_loss, reference.logistic_problem)
 
 
 def problem(rng):

@@ -1,14 +1,17 @@
 """Visible checks of the `logistic_gradients` lab, on the tutorial's shapes (4 samples, 3 features).
 
-Expected values are the closed forms in mslab.numeric (float64 NumPy).
+Expected values are the closed forms in reference.py, next to this file (float64 NumPy).
 """
 
 import numpy as np
 
-from mslab.checks import check, close, matches, mistake, raised, sequence, tensor
-from mslab.errata import hint
-from mslab.numeric import logistic_gradients, logistic_loss, logistic_problem
+from mslab.checks import check, close, hints, matches, mistake, raised, sequence, sibling, tensor
 from mslab.sandbox import StudentError
+
+reference = sibling(__file__, "reference")
+logistic_gradients, logistic_loss, logistic_problem = (
+    reference.logistic_gradients, reference.logistic_loss, reference.logistic_problem)
+HINT = hints(__file__)  # by erratum number, from ../mistakes.yaml
 
 N, D = 4, 3
 
@@ -40,7 +43,7 @@ def bias_gradient_check(student, data):
     try:
         got = student.bias_gradient(*data)
     except StudentError as exc:
-        mistake(raised(exc, "TypeError", "missing 2 required positional"), hint(4), str(exc))
+        mistake(raised(exc, "TypeError", "missing 2 required positional"), HINT[4], str(exc))
         raise
     close(tensor(got, "bias_gradient(...)", shape=(1,)), logistic_gradients(*data)["b"], "∂L/∂b")
 
@@ -55,7 +58,7 @@ def targets_gradient_check(student, data):
     try:
         got = student.targets_gradient(*data)
     except StudentError as exc:
-        mistake(raised(exc, "TypeError", "Bool"), hint(3), str(exc))
+        mistake(raised(exc, "TypeError", "Bool"), HINT[3], str(exc))
         raise
     n = data[0].shape[0]
     close(tensor(got, "targets_gradient(...)", shape=(n,)), logistic_gradients(*data)["targets"], "∂L/∂targets")
@@ -124,7 +127,7 @@ def loss1_check(student, data):
     got = student.loss1_gradients(*data)
     mistake(
         isinstance(got, (tuple, list)) and len(got) == 2 and all(isinstance(v, (tuple, list)) for v in got),
-        hint(5),
+        HINT[5],
         "loss1_gradients(...) returns ((∂W, ∂b), (loss2,)) — the whole has_aux result",
     )
     pair_check(got, "loss1_gradients(...)", g["W"], g["b"], d)

@@ -2,10 +2,13 @@
 
 import numpy as np
 
-from mslab.checks import CheckFailed, check, close, mistake, raised, sequence, tensor
-from mslab.errata import hint
-from mslab.numeric import gradient_descent, logistic_gradients, logistic_loss, logistic_problem
+from mslab.checks import CheckFailed, check, close, hints, mistake, raised, sequence, sibling, tensor
 from mslab.sandbox import StudentError
+
+reference = sibling(__file__, "reference")
+gradient_descent, logistic_gradients, logistic_loss, logistic_problem = (
+    reference.gradient_descent, reference.logistic_gradients, reference.logistic_loss, reference.logistic_problem)
+HINT = hints(__file__)  # by erratum number, from ../mistakes.yaml
 
 N, D = 4, 3
 
@@ -16,7 +19,7 @@ def loss_and_gradients_check(student, data):
         got = student.loss_and_gradients(*data)
     except StudentError as exc:
         rebound = raised(exc, "UnboundLocalError", "loss") or raised(exc, "TypeError", "not callable")
-        mistake(rebound, hint(6), str(exc))
+        mistake(rebound, HINT[6], str(exc))
         raise
     value, grads = sequence(got, 2, "loss_and_gradients(...)")
     close(tensor(value, "loss_and_gradients(...)[0]", shape=()), logistic_loss(*data), "the loss")

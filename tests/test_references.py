@@ -1,0 +1,63 @@
+"""Each lab's own math (labs/<lab>/checks/reference.py), checked against independent math:
+finite differences (mslab.numeric) and hand-checkable identities. No MindSpore here."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from conftest import LABS
+
+from mslab import numeric
+from mslab.checks import sibling
+
+
+def reference(lab_name):
+    return sibling(str(LABS[lab_name].visible_checks), "reference")
+
+
+#: The labs whose checks use the tutorial's logistic regression (each carries its own copy).
+LOGISTIC = ["logistic_gradients", "value_and_grad"]
+
+
+@pytest.mark.parametrize("lab_name", LOGISTIC)
+def test_logistic_closed_forms_match_finite_differences(lab_name):
+    ref = reference(lab_name)
+    rng = np.random.default_rng(1)
+    X, y, W, b = ref.logistic_problem(rng, 7, 4)
+    args = [X, y.astype(np.float64), W, b]
+    closed = ref.logistic_gradients(*args)
+    for position, name in enumerate(["inputs", "targets", "W", "b"]):
+        fd = numeric.numeric_gradient(ref.logistic_loss, args, position)
+        np.testing.assert_allclose(closed[name], fd, rtol=1e-6, atol=1e-6, err_msg=name)
+
+
+@pytest.mark.parametrize("lab_name", LOGISTIC)
+def test_logistic_loss_reproduces_the_errata_reference(lab_name):
+    ref = reference(lab_name)
+    # The errata's hand-checkable identity: with p = 1/2 everywhere, L = n·log 2.
+    X = np.zeros((5, 3))
+    assert ref.logistic_loss(X, np.array([1, 0, 1, 1, 0]), np.zeros(3), np.zeros(1)) == pytest.approx(5 * np.log(2))
+
+
+def test_gradient_descent_lowers_the_loss_and_steps_against_the_gradient():
+    ref = reference("value_and_grad")
+    rng = np.random.default_rng(2)
+    X, y, W, b = ref.logistic_problem(rng, 20, 3)
+    losses, W1, b1 = ref.gradient_descent(X, y, W, b, lr=0.05, steps=6)
+    assert losses.shape == (6,) and np.all(np.diff(losses) < 0)
+    g = ref.logistic_gradients(X, y, W, b)
+    _, W_one, b_one = ref.gradient_descent(X, y, W, b, lr=0.05, steps=1)
+    np.testing.assert_allclose(W_one, W - 0.05 * g["W"])
+    np.testing.assert_allclose(b_one, b - 0.05 * g["b"])
+
+
+@pytest.mark.parametrize("lab_name", LOGISTIC)
+def test_problems_are_the_checkers_own_reproducible_draws(lab_name):
+    ref = reference(lab_name)
+    a = ref.logistic_problem(np.random.default_rng(9), 4, 3)
+    b = ref.logistic_problem(np.random.default_rng(9), 4, 3)
+    for u, v in zip(a, b, strict=True):
+        np.testing.assert_array_equal(u, v)
+    X, y, W, b_ = a
+    assert (X.dtype, y.dtype, W.dtype, b_.dtype) == (np.float32, np.bool_, np.float32, np.float32)
+    assert X.shape == (4, 3) and y.shape == (4,) and W.shape == (3,) and b_.shape == (1,)
