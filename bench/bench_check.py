@@ -23,10 +23,11 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from mslab import checker  # noqa: E402
-from mslab.sandbox import host as sandbox, wire  # noqa: E402
 from mslab.labs import all_labs, get_lab  # noqa: E402
+from mslab.sandbox import host as sandbox  # noqa: E402
+from mslab.sandbox import wire  # noqa: E402
 
-REPLAY = r'''
+REPLAY = r"""
 import json, sys, importlib.util
 import mindspore, numpy as np
 from mslab.sandbox import wire
@@ -42,7 +43,7 @@ for name, args in calls:
     for o in (out if isinstance(out, tuple) else (out,)):
         if isinstance(o, mindspore.Tensor):
             o.asnumpy()
-'''
+"""
 
 
 def record_calls(lab) -> list:

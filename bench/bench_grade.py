@@ -59,8 +59,22 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as tmp:
         class_dir, out = Path(tmp) / "class", Path(tmp) / "out"
         make_class(class_dir, lab, args.students)
-        warm = timed([*INV, "grade", str(class_dir), "--out", str(out), "--labs", lab.name,
-                      "--jobs", str(args.jobs), "--seed", "1", "--force"])
+        warm = timed(
+            [
+                *INV,
+                "grade",
+                str(class_dir),
+                "--out",
+                str(out),
+                "--labs",
+                lab.name,
+                "--jobs",
+                str(args.jobs),
+                "--seed",
+                "1",
+                "--force",
+            ]
+        )
         naive = sum(
             timed([*INV, "lab.check", lab.name, "--submission", str(p / f"{lab.name}.py"), "--all", "--seed", "1"])
             for p in sorted(class_dir.iterdir())
@@ -73,8 +87,10 @@ def main() -> None:
     print(f"naive serial loop (one checker process each): {naive:8.2f} s  ({naive / args.students:.3f} s each)")
     print(f"warm workers (inv grade):                     {warm:8.2f} s  ({warm / args.students:.3f} s each)")
     print(f"throughput ratio: {naive / warm:.1f}x   (goal >= 10x)")
-    print(f"per submission x lab in a warm worker: start-up {start:.3f} s, student code {student:.3f} s, "
-          f"checking {total - start - student:.3f} s (total {total:.3f} s)")
+    print(
+        f"per submission x lab in a warm worker: start-up {start:.3f} s, student code {student:.3f} s, "
+        f"checking {total - start - student:.3f} s (total {total:.3f} s)"
+    )
 
 
 if __name__ == "__main__":

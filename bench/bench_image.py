@@ -33,10 +33,18 @@ def main() -> int:
     except (MslabError, Exception) as e:  # noqa: BLE001 - print one line, no traceback
         print(f"bench_image: {e}", file=sys.stderr)
         return 2
-    site = client.containers.run(
-        tag, ["python", "-c", "import mindspore, os; print(os.path.dirname(mindspore.__file__))"],
-        entrypoint=[], remove=True, network_mode="none",
-    ).decode().strip().splitlines()[-1]
+    site = (
+        client.containers.run(
+            tag,
+            ["python", "-c", "import mindspore, os; print(os.path.dirname(mindspore.__file__))"],
+            entrypoint=[],
+            remove=True,
+            network_mode="none",
+        )
+        .decode()
+        .strip()
+        .splitlines()[-1]
+    )
     mindspore = du(client, tag, site)
     venv = du(client, tag, "/opt/mslab/venv")
     size, base_size = image.attrs["Size"], base.attrs["Size"]

@@ -38,8 +38,10 @@ def main() -> int:
         unique = list(dict.fromkeys(folders))
         (site / f"{args.pth}.pth").write_text("".join(f"{p}\n" for p in unique))
         missing = [p for p in unique if not Path(p).is_dir()]
-        print(f"venv_paths: {site / (args.pth + '.pth')}: {len(unique)} folders"
-              + (f" ({len(missing)} not there now: {', '.join(missing)})" if missing else ""))
+        print(
+            f"venv_paths: {site / (args.pth + '.pth')}: {len(unique)} folders"
+            + (f" ({len(missing)} not there now: {', '.join(missing)})" if missing else "")
+        )
     return 0
 
 

@@ -23,8 +23,9 @@ from mslab.target import LOCAL_TARGET, Target
 VISIBLE_SEED = 20240
 MAX_TEXT = 2000  # characters of any reason or hint kept in a record (student text included)
 #: MindSpore's automatic differentiation, as a student file may name it.
-AUTODIFF_API = frozenset({"grad", "value_and_grad", "jacfwd", "jacrev", "vjp", "jvp", "GradOperation",
-                          "vmap_grad", "hessian"})
+AUTODIFF_API = frozenset(
+    {"grad", "value_and_grad", "jacfwd", "jacrev", "vjp", "jvp", "GradOperation", "vmap_grad", "hessian"}
+)
 
 
 @dataclass
@@ -186,9 +187,9 @@ def without_autodiff(source: bytes, functions: list[str]) -> list[str]:
                 todo.extend(used & bindings.keys())
         return False
 
-    for name in functions:
-        reaches[name] = reach(name)
-    return [name for name in functions if name in bindings and not reaches[name]]
+    for function in functions:
+        reaches[function] = reach(function)
+    return [function for function in functions if function in bindings and not reaches[function]]
 
 
 def _live(block: list) -> list:
@@ -228,9 +229,9 @@ def _pytest(lab: Lab, files: list[Path], plugin: _Plugin, *extra: str) -> None:
 
 def _forget_modules(folder: Path) -> None:
     """Drop check modules imported from ``folder``: labs reuse file names, and runs start fresh."""
-    folder = str(folder.resolve())
+    prefix = str(folder.resolve())
     for name, module in list(sys.modules.items()):
-        if (getattr(module, "__file__", None) or "").startswith(folder):
+        if (getattr(module, "__file__", None) or "").startswith(prefix):
             del sys.modules[name]
 
 

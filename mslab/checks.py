@@ -73,11 +73,7 @@ def mistake(condition: bool, hint: str, reason: str = "") -> None:
 
 def raised(exc: BaseException, type_name: str, *fragments: str) -> bool:
     """Whether student code raised ``type_name`` with every fragment in its message."""
-    return (
-        isinstance(exc, StudentRaised)
-        and exc.type_name == type_name
-        and all(f in exc.message for f in fragments)
-    )
+    return isinstance(exc, StudentRaised) and exc.type_name == type_name and all(f in exc.message for f in fragments)
 
 
 # -- tolerances ---------------------------------------------------------------------------
@@ -165,9 +161,7 @@ def close(got: np.ndarray, expected, what: str) -> None:
         return
     expected = np.asarray(expected, dtype=np.float64)
     error = np.max(np.abs(got.astype(np.float64).reshape(expected.shape) - expected))
-    raise CheckFailed(
-        f"{what}: got {_fmt(got)}, expected {_fmt(expected)} (largest error {error:.3g})"
-    )
+    raise CheckFailed(f"{what}: got {_fmt(got)}, expected {_fmt(expected)} (largest error {error:.3g})")
 
 
 def _fmt(arr) -> str:
@@ -189,6 +183,7 @@ def sibling(file: str, name: str) -> ModuleType:
     key = f"mslab_checks_{path.parent.parent.name}_{name}"
     if key not in sys.modules:
         spec = importlib.util.spec_from_file_location(key, path)
+        assert spec is not None and spec.loader is not None  # a .py path always has both
         module = importlib.util.module_from_spec(spec)
         sys.modules[key] = module
         spec.loader.exec_module(module)

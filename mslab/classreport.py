@@ -28,6 +28,8 @@ import math
 import re
 import statistics
 from collections import Counter
+from collections.abc import Sequence
+from collections.abc import Set as AbstractSet
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -268,8 +270,13 @@ def grades_json(c: _Class) -> str:
                 }
         total, pct = c.totals[s]
         folder = next((str(r.folder or s) for (who, _), r in c.by_key.items() if who == s), s)
-        students[s] = {"labs": labs, "total": jnum(total), "max_total": jnum(c.max_total), "percent": jnum(pct),
-                       "folder": folder}
+        students[s] = {
+            "labs": labs,
+            "total": jnum(total),
+            "max_total": jnum(c.max_total),
+            "percent": jnum(pct),
+            "folder": folder,
+        }
     data = {"labs": {lab: jnum(c.lab_max[lab]) for lab in c.labs}, "students": students}
     return json.dumps(data, indent=2, ensure_ascii=False) + "\n"
 
@@ -286,7 +293,7 @@ def histogram_svg(c: _Class) -> str:
         f'<svg xmlns="http://www.w3.org/2000/svg" width="{width}" height="{height}" '
         f'viewBox="0 0 {width} {height}" role="img" aria-label="histogram of total percent">',
         f"<title>Students by total percent (n={len(c.students)})</title>",
-        '<style>text{font-family:sans-serif;font-size:12px;fill:#222}'
+        "<style>text{font-family:sans-serif;font-size:12px;fill:#222}"
         ".bar{fill:#4878a8}.axis{stroke:#222;stroke-width:1}</style>",
         f'<text x="{width / 2:g}" y="20" text-anchor="middle" font-weight="bold">'
         f"Students by total percent (n={len(c.students)})</text>",
@@ -301,9 +308,7 @@ def histogram_svg(c: _Class) -> str:
             f'width="{bar_w - 4:g}" height="{bar_h:g}"><title>{lo}–{hi}%: {n}</title></rect>'
         )
         parts.append(f'<text x="{x + bar_w / 2:g}" y="{y - 4:g}" text-anchor="middle">{n}</text>')
-        parts.append(
-            f'<text x="{x + bar_w / 2:g}" y="{top + plot_h + 16:g}" text-anchor="middle">{lo}–{hi}</text>'
-        )
+        parts.append(f'<text x="{x + bar_w / 2:g}" y="{top + plot_h + 16:g}" text-anchor="middle">{lo}–{hi}</text>')
     base = top + plot_h
     parts += [
         f'<line class="axis" x1="{left}" y1="{base}" x2="{width - right}" y2="{base}"/>',
@@ -369,7 +374,7 @@ def _load_failures(c: _Class) -> str:
     return f"Not counted above: {total} file(s) that did not load ({per_lab})."
 
 
-def _table(head: list[str], rows: list[list[str | Cell]], numeric: set[int] = frozenset()) -> Table:
+def _table(head: list[str], rows: Sequence[Sequence[str | Cell]], numeric: AbstractSet[int] = frozenset()) -> Table:
     cells = [[x if isinstance(x, Cell) else Cell(x) for x in row] for row in rows]
     return Table(head, cells, frozenset(numeric))
 
@@ -381,48 +386,83 @@ def sections(c: _Class) -> list[Section]:
     overall = [["students", str(len(c.students))], *([k, fmt(o[k])] for k in ("mean", "median", "min", "max"))]
     out = [
         Section("", [_table(["", ""], overall, {1}), Paragraph(f"Total points: {num(c.max_total)}."), Histogram()]),
-        Section("Labs", [_table(
-            ["lab", "max", "mean score", "statuses"],
-            [[s["lab"], num(s["max"]), num(s["mean"]), _statuses(s["statuses"])] for s in c.lab_stats()],
-            {1, 2},
-        )]),
+        Section(
+            "Labs",
+            [
+                _table(
+                    ["lab", "max", "mean score", "statuses"],
+                    [[s["lab"], num(s["max"]), num(s["mean"]), _statuses(s["statuses"])] for s in c.lab_stats()],
+                    {1, 2},
+                )
+            ],
+        ),
     ]
 
     rates = c.pass_rates()
     checks: list[Table | Paragraph | Histogram] = [Paragraph("No checks ran.")]
     if rates:
-        checks = [_table(
-            ["lab", "check", "title", "passed / ran", "pass rate"],
-            [
-                [r["lab"], r["name"], r["title"] + (" (hidden)" if r["hidden"] else ""), f"{r['passed']} / {r['ran']}",
-                 Cell(f"{num(r['rate'])}%", "low" if r["rate"] < 50 else "")]
-                for r in rates
-            ],
-            {3, 4},
-        )]
+        checks = [
+            _table(
+                ["lab", "check", "title", "passed / ran", "pass rate"],
+                [
+                    [
+                        r["lab"],
+                        r["name"],
+                        r["title"] + (" (hidden)" if r["hidden"] else ""),
+                        f"{r['passed']} / {r['ran']}",
+                        Cell(f"{num(r['rate'])}%", "low" if r["rate"] < 50 else ""),
+                    ]
+                    for r in rates
+                ],
+                {3, 4},
+            )
+        ]
     if _load_failures(c):
         checks.append(Paragraph(_load_failures(c)))
     out.append(Section("Checks, lowest pass rate first", checks))
 
     hints = c.top_hints()
-    out.append(Section("Most common hints of failed checks", [
-        _table(["failed checks", "hint"], [[str(n), Cell(hint, "why")] for hint, n in hints], {0})
-        if hints else Paragraph("None.")
-    ]))
+    out.append(
+        Section(
+            "Most common hints of failed checks",
+            [
+                _table(["failed checks", "hint"], [[str(n), Cell(hint, "why")] for hint, n in hints], {0})
+                if hints
+                else Paragraph("None.")
+            ],
+        )
+    )
 
     flagged = c.flagged()
-    out.append(Section("Flagged for review", [
-        _table(["student", "lab", "score", "flag"],
-               [[r.student, r.lab, num(r.score), Cell("; ".join(r.flags), "why")] for r in flagged], {2})
-        if flagged else Paragraph("Nothing flagged.")
-    ]))
+    out.append(
+        Section(
+            "Flagged for review",
+            [
+                _table(
+                    ["student", "lab", "score", "flag"],
+                    [[r.student, r.lab, num(r.score), Cell("; ".join(r.flags), "why")] for r in flagged],
+                    {2},
+                )
+                if flagged
+                else Paragraph("Nothing flagged.")
+            ],
+        )
+    )
 
     rows = c.not_graded()
-    out.append(Section("Not graded", [
-        _table(["student", "lab", "status", "reason"],
-               [[r.student, r.lab, r.status.value, Cell(r.reason or "", "why")] for r in rows])
-        if rows else Paragraph("Every student × lab was graded.")
-    ]))
+    out.append(
+        Section(
+            "Not graded",
+            [
+                _table(
+                    ["student", "lab", "status", "reason"],
+                    [[r.student, r.lab, r.status.value, Cell(r.reason or "", "why")] for r in rows],
+                )
+                if rows
+                else Paragraph("Every student × lab was graded.")
+            ],
+        )
+    )
     return out
 
 
@@ -499,8 +539,9 @@ td.why{white-space:pre-wrap;max-width:36em;overflow-wrap:anywhere}
 </html>
 """
 
-_TEMPLATE = jinja2.Environment(autoescape=True, trim_blocks=True, lstrip_blocks=True, keep_trailing_newline=True,
-                               undefined=jinja2.StrictUndefined).from_string(_HTML)
+_TEMPLATE = jinja2.Environment(
+    autoescape=True, trim_blocks=True, lstrip_blocks=True, keep_trailing_newline=True, undefined=jinja2.StrictUndefined
+).from_string(_HTML)
 
 
 def report_html(parts: list[Section], svg: str) -> str:

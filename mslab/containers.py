@@ -80,6 +80,7 @@ class _Run:
     def clean_exit(cls) -> None:
         """At a normal exit with none of its containers left, tell the watcher it has nothing to do."""
         if cls.watcher is not None and not cls.live and cls.labels.get(f"{RUN_LABEL}.pid") == str(os.getpid()):
+            assert cls.watcher.stdin is not None  # started with stdin=PIPE
             with contextlib.suppress(OSError, ValueError):
                 cls.watcher.stdin.write(_CLEAN)
                 cls.watcher.stdin.close()
@@ -174,8 +175,11 @@ def _own_run(client) -> dict[str, str]:
         # The watcher's stdin is a pipe only this process writes to: EOF = this run ended (however).
         _Run.watcher = subprocess.Popen(
             [sys.executable, "-c", _WATCHER, _Run.token],
-            stdin=subprocess.PIPE, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-            start_new_session=True, close_fds=True,
+            stdin=subprocess.PIPE,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+            start_new_session=True,
+            close_fds=True,
         )
         if not _Run._atexit:
             import atexit
@@ -213,7 +217,7 @@ def _run_kwargs(target: str, limits, mounts: list[str], role: str, client=None) 
 @contextlib.contextmanager
 def _docker_errors(target: str, image: str):
     """The engine's refusals to start a container, as one-line user errors."""
-    import docker
+    import docker.errors
 
     try:
         yield
@@ -237,9 +241,7 @@ class ContainerProcess:
                 command=command, stdin_open=True, tty=False, detach=True, **kwargs
             )
         track(self.container)
-        self.socket = self.container.attach_socket(
-            params={"stdin": 1, "stdout": 1, "stderr": 1, "stream": 1}
-        )
+        self.socket = self.container.attach_socket(params={"stdin": 1, "stdout": 1, "stderr": 1, "stream": 1})
         self.raw = self.socket._sock  # the plain socket under the SDK's wrapper
         self.container.start()
         self._frames = b""

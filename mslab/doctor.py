@@ -13,9 +13,9 @@ import platform
 import re
 import shutil
 import subprocess
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Callable
 
 from mslab.errors import MslabError
 from mslab.target import LOCAL
@@ -155,22 +155,33 @@ def _device_group_check(root: Path) -> Check | None:
     override = os.environ.get(var, "")
     named = f"{group.gid} ({group.name or 'no name in /etc/group'})"
     if override and override != str(group.gid):
-        return Check("Ascend device group", WARN,
-                     f"{group.node} belongs to GID {named}, but {var}={override} is what containers get")
+        return Check(
+            "Ascend device group",
+            WARN,
+            f"{group.node} belongs to GID {named}, but {var}={override} is what containers get",
+        )
     if group.gid == 0:
-        return Check("Ascend device group", WARN,
-                     f"{group.node} belongs to root's group: none added (the devices must be usable by all,"
-                     " driver installed --install-for-all)")
+        return Check(
+            "Ascend device group",
+            WARN,
+            f"{group.node} belongs to root's group: none added (the devices must be usable by all,"
+            " driver installed --install-for-all)",
+        )
     status = OK if group.name in ("", ASCEND_GROUP) else WARN
-    return Check("Ascend device group", status,
-                 f"GID {named} owns {group.node}: added to every ascend container"
-                 f" (for docker compose: export {var}={group.gid})")
+    return Check(
+        "Ascend device group",
+        status,
+        f"GID {named} owns {group.node}: added to every ascend container"
+        f" (for docker compose: export {var}={group.gid})",
+    )
 
 
 def orphan_check(reap: Callable[[], list[str]] | None = None) -> Check:
     """Remove the containers of grader runs that are gone (killed, crashed) and say how many."""
     if reap is None:
-        from mslab.containers import reap_orphans as reap
+        from mslab.containers import reap_orphans
+
+        reap = reap_orphans
     try:
         removed = reap()
     except MslabError as e:
@@ -182,11 +193,20 @@ def orphan_check(reap: Callable[[], list[str]] | None = None) -> Check:
 
 #: The sandbox's walls as doctor names them, in the order of docs/protocol.md.
 WALLS = (
-    ("uid", "unprivileged uid"), ("user_ns", "user namespace"), ("seccomp", "seccomp filter"),
-    ("no_new_privs", "no_new_privs"), ("caps", "no capabilities"), ("mount_ns", "mount namespace"),
-    ("jail", "new root (no checkout)"), ("pid_ns", "PID namespace"), ("net_ns", "network namespace"),
-    ("ipc_ns", "IPC namespace"), ("uts_ns", "UTS namespace"), ("cgroup_ns", "cgroup namespace"),
-    ("cgroup", "cgroup (memory, pids, CPU)"), ("scratch", "tmpfs scratch"),
+    ("uid", "unprivileged uid"),
+    ("user_ns", "user namespace"),
+    ("seccomp", "seccomp filter"),
+    ("no_new_privs", "no_new_privs"),
+    ("caps", "no capabilities"),
+    ("mount_ns", "mount namespace"),
+    ("jail", "new root (no checkout)"),
+    ("pid_ns", "PID namespace"),
+    ("net_ns", "network namespace"),
+    ("ipc_ns", "IPC namespace"),
+    ("uts_ns", "UTS namespace"),
+    ("cgroup_ns", "cgroup namespace"),
+    ("cgroup", "cgroup (memory, pids, CPU)"),
+    ("scratch", "tmpfs scratch"),
 )
 
 
@@ -206,7 +226,10 @@ def walls_checks(probe: Callable[[], tuple[dict, str]]) -> list[Check]:
         elif key == "caps":
             up, detail = value == 0, "none" if value == 0 else f"effective {value:#x}"
         elif key == "cgroup":
-            up, detail = bool(value), f"cgroup {value}" if value else "none: run the grader as root (or under a delegated cgroup)"
+            up, detail = (
+                bool(value),
+                f"cgroup {value}" if value else "none: run the grader as root (or under a delegated cgroup)",
+            )
         else:
             up, detail = bool(value), "up" if value else "refused by this host"
         rows.append(Check(f"Wall: {name}", OK if up else WARN, detail))
@@ -270,8 +293,11 @@ def _npu_checks(root: Path, path: str | None) -> tuple[bool, list[Check]]:
     else:
         same = driver.lower() == ASCEND_DRIVER
         checks.append(
-            Check("Ascend driver", OK if same else WARN,
-                  f"{driver}" + ("" if same else f" (MindSpore 2.4.0 is documented with {ASCEND_DRIVER})"))
+            Check(
+                "Ascend driver",
+                OK if same else WARN,
+                f"{driver}" + ("" if same else f" (MindSpore 2.4.0 is documented with {ASCEND_DRIVER})"),
+            )
         )
 
     toolkit = root / "usr/local/Ascend/ascend-toolkit/latest"
@@ -282,7 +308,9 @@ def _npu_checks(root: Path, path: str | None) -> tuple[bool, list[Check]]:
     if cann:
         checks.append(Check("CANN (host)", OK, f"{cann} (the ascend image brings its own {CANN_VERSION})"))
     else:
-        checks.append(Check("CANN (host)", MISSING, f"not on the host; not needed: the ascend image has {CANN_VERSION}"))
+        checks.append(
+            Check("CANN (host)", MISSING, f"not on the host; not needed: the ascend image has {CANN_VERSION}")
+        )
     group = _device_group_check(root)
     if group is not None:
         checks.insert(1, group)
@@ -304,8 +332,13 @@ def diagnose(
     and measures its walls (mslab.sandbox.probe; None: not checked)."""
     root = _root(root)
     arch = arch or platform.machine()
-    checks = [Check("CPU architecture", OK if arch in ("x86_64", "aarch64") else WARN,
-                    arch + {"x86_64": " (cpu, cuda, ascend images)", "aarch64": " (cpu, ascend images)"}.get(arch, ""))]
+    checks = [
+        Check(
+            "CPU architecture",
+            OK if arch in ("x86_64", "aarch64") else WARN,
+            arch + {"x86_64": " (cpu, cuda, ascend images)", "aarch64": " (cpu, ascend images)"}.get(arch, ""),
+        )
+    ]
     try:
         checks.append(Check("Docker engine", OK, f"reachable, version {docker_probe()}"))
         docker = True

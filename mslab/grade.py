@@ -21,10 +21,10 @@ the safe folder intake gives them (``OUT/<folder>/<lab>/``).
 from __future__ import annotations
 
 import concurrent.futures
+import contextlib
 import dataclasses
 import hashlib
 import json
-import contextlib
 import multiprocessing
 import os
 import secrets
@@ -131,8 +131,15 @@ def grade_job(job: Job, out: Path) -> Record:
 
     try:
         run = run_checks(
-            lab, Path(job.file), hidden=True, target=_worker["target"], seed=job.key["seed"],
-            limits=_worker["limits"], zygote=_zygote(), hide=_worker["hide"], junitxml=junit_tmp,
+            lab,
+            Path(job.file),
+            hidden=True,
+            target=_worker["target"],
+            seed=job.key["seed"],
+            limits=_worker["limits"],
+            zygote=_zygote(),
+            hide=_worker["hide"],
+            junitxml=junit_tmp,
         )
     except MslabError as exc:
         # The grader's own failures are not recorded: the next run retries them.
@@ -156,10 +163,20 @@ def grade_job(job: Job, out: Path) -> Record:
     if job.note and status != Status.GRADED:
         reason = f"{job.note}; {reason}"
     record = Record(
-        student=job.student, lab=job.lab, score=score, max_score=run.max_score, status=status, reason=reason,
-        checks=run.checks, seconds=round(run.seconds, 3), isolation=run.isolation, flags=run.flags,
-        folder=job.folder, start_seconds=round(run.start_seconds, 3),
-        student_seconds=round(run.student_seconds, 3), key=job.key,
+        student=job.student,
+        lab=job.lab,
+        score=score,
+        max_score=run.max_score,
+        status=status,
+        reason=reason,
+        checks=run.checks,
+        seconds=round(run.seconds, 3),
+        isolation=run.isolation,
+        flags=run.flags,
+        folder=job.folder,
+        start_seconds=round(run.start_seconds, 3),
+        student_seconds=round(run.student_seconds, 3),
+        key=job.key,
     )
     record.write(record_path(out, job.folder, job.lab))
     return record
@@ -243,15 +260,30 @@ def _grade(chosen, submissions, out, staging, target, jobs, force, regrade, seed
     regrade_set = {s.student for s in found if s.student in asked or s.folder in asked}
     records: list[Record] = []
     try:
-        return _grade_found(found, chosen, out, target, jobs, force, regrade_set, seed, limits, progress,
-                            maxima, names, submissions, records)
+        return _grade_found(
+            found,
+            chosen,
+            out,
+            target,
+            jobs,
+            force,
+            regrade_set,
+            seed,
+            limits,
+            progress,
+            maxima,
+            names,
+            submissions,
+            records,
+        )
     except KeyboardInterrupt:  # before the workers started or while the reports were written
         classreport.write_reports(records, out, labs=maxima)
         raise Interrupted(len(records), len(found) * len(chosen)) from None
 
 
-def _grade_found(found, chosen, out, target, jobs, force, regrade_set, seed, limits, progress, maxima, names,
-                 submissions, records) -> list[Record]:
+def _grade_found(
+    found, chosen, out, target, jobs, force, regrade_set, seed, limits, progress, maxima, names, submissions, records
+) -> list[Record]:
     try:
         state = _state(out, seed, target)
     except OSError as exc:
@@ -265,16 +297,30 @@ def _grade_found(found, chosen, out, target, jobs, force, regrade_set, seed, lim
         for lab in chosen:
             if sub.problem:
                 records.append(
-                    Record.empty(sub.student, lab.name, maxima[lab.name], Status.REJECTED, sub.problem, sub.folder))
+                    Record.empty(sub.student, lab.name, maxima[lab.name], Status.REJECTED, sub.problem, sub.folder)
+                )
             elif lab.name not in sub.files:
                 reason = sub.missing.get(lab.name) or f"no {lab.name}.py"
                 records.append(
-                    Record.empty(sub.student, lab.name, maxima[lab.name], Status.MISSING, reason, sub.folder))
+                    Record.empty(sub.student, lab.name, maxima[lab.name], Status.MISSING, reason, sub.folder)
+                )
             else:
-                key = {"file": sub.digest[lab.name], "checks": digests[lab.name], "seed": state["seed"],
-                       "target": target.name}
-                job = Job(sub.student, sub.folder, lab.name, str(sub.files[lab.name]), key, names[lab.name],
-                          maxima[lab.name], sub.notes.get(lab.name, ""))
+                key = {
+                    "file": sub.digest[lab.name],
+                    "checks": digests[lab.name],
+                    "seed": state["seed"],
+                    "target": target.name,
+                }
+                job = Job(
+                    sub.student,
+                    sub.folder,
+                    lab.name,
+                    str(sub.files[lab.name]),
+                    key,
+                    names[lab.name],
+                    maxima[lab.name],
+                    sub.notes.get(lab.name, ""),
+                )
                 fresh = force or sub.student in regrade_set
                 previous = None if fresh else _previous(out, job)
                 if previous is not None:
@@ -303,9 +349,7 @@ def _need_image(target: Target) -> None:
     try:
         client.images.get(target.image)
     except Exception:  # noqa: BLE001 - ImageNotFound, or the engine refusing: either way, not usable
-        raise MslabError(
-            f"image {target.image} is not built: run `inv image.build --target {target.name}`"
-        ) from None
+        raise MslabError(f"image {target.image} is not built: run `inv image.build --target {target.name}`") from None
 
 
 def _usable_out(out: Path) -> None:
@@ -363,7 +407,9 @@ def _run(todo: list[Job], out: Path, target: Target, limits: Limits, hide, jobs,
     done = []
     context = multiprocessing.get_context("spawn")  # fresh workers: no threads or state inherited
     pool = concurrent.futures.ProcessPoolExecutor(
-        workers, mp_context=context, initializer=_start_worker,
+        workers,
+        mp_context=context,
+        initializer=_start_worker,
         initargs=(target, limits, tuple(str(p) for p in hide)),
     )
     try:
@@ -373,8 +419,9 @@ def _run(todo: list[Job], out: Path, target: Target, limits: Limits, hide, jobs,
             try:
                 record = future.result()
             except Exception as exc:  # noqa: BLE001 - a dead worker must not stop the batch
-                record = Record.empty(job.student, job.lab, job.max_score, Status.ERROR, f"grader worker failed: {exc}",
-                                      job.folder)
+                record = Record.empty(
+                    job.student, job.lab, job.max_score, Status.ERROR, f"grader worker failed: {exc}", job.folder
+                )
             if record.status == Status.INTERRUPTED:
                 raise KeyboardInterrupt  # the worker saw a signal meant for the whole run
             done.append(record)

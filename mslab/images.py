@@ -15,8 +15,8 @@ import shutil
 import subprocess
 import sys
 import urllib.request
+from collections.abc import Callable
 from pathlib import Path
-from typing import Callable
 
 import yaml
 
@@ -30,8 +30,19 @@ WHEELHOUSE = ROOT / "docker" / "wheelhouse"
 SOURCES = ("official", "wheelhouse", "pypi")
 # Run-time keys of a compose service that map one-to-one onto `containers.run` arguments.
 _RUN_KEYS = (
-    "user", "read_only", "network_mode", "cap_drop", "security_opt", "pids_limit",
-    "mem_limit", "memswap_limit", "working_dir", "devices", "volumes", "environment", "group_add",
+    "user",
+    "read_only",
+    "network_mode",
+    "cap_drop",
+    "security_opt",
+    "pids_limit",
+    "mem_limit",
+    "memswap_limit",
+    "working_dir",
+    "devices",
+    "volumes",
+    "environment",
+    "group_add",
 )
 # compose.yaml's variables (compose interpolates them from the environment the same way):
 # the GID of the Ascend devices' group and the Ascend chip of the CANN base image.
@@ -143,8 +154,10 @@ def service(target: str, path: Path = COMPOSE, env: dict[str, str] | None = None
         groups = [str(g) for g in kwargs["group_add"] if str(g).strip()]
         bad = [g for g in groups if not g.isdigit()]
         if bad:
-            raise MslabError(f"group_add of {target} must be numeric GIDs, not {', '.join(bad)} "
-                             f"(set {ASCEND_GID_VAR} to the GID that owns /dev/davinci_manager)")
+            raise MslabError(
+                f"group_add of {target} must be numeric GIDs, not {', '.join(bad)} "
+                f"(set {ASCEND_GID_VAR} to the GID that owns /dev/davinci_manager)"
+            )
         kwargs["group_add"] = groups
     kwargs["environment"] = dict(svc.get("environment") or {})
     kwargs["labels"] = dict(svc.get("labels") or {})
@@ -227,7 +240,7 @@ def docker_client():
     try:
         client = docker.from_env(timeout=10)
         client.ping()
-    except Exception as e:  # noqa: BLE001 - any failure means "no engine"
+    except Exception as e:
         reason = str(e).splitlines()[0] if str(e) else type(e).__name__
         raise MslabError(f"Docker engine not reachable: {reason}") from e
     return client
@@ -272,7 +285,7 @@ def build(
     except Exception:  # noqa: BLE001 - not built yet
         previous = ""
     excludes = context_excludes(args["MINDSPORE_SOURCE"], context / ".dockerignore")
-    last = []
+    last: list[str] = []
     with tar(str(context), exclude=excludes, dockerfile=(svc["build"]["dockerfile"], None), gzip=False) as ctx:
         stream = client.api.build(
             fileobj=ctx,
@@ -335,15 +348,28 @@ def _buildx(svc: dict, context: Path, args: dict[str, str], platform_: str, push
     exe = docker_cli()
     probe = subprocess.run([exe, "buildx", "version"], capture_output=True, text=True)
     if probe.returncode != 0:
-        raise MslabError(f"--platform needs docker buildx, which `{exe} buildx version` does not find;"
-                         " build without --platform for this machine, or install the buildx plugin")
+        raise MslabError(
+            f"--platform needs docker buildx, which `{exe} buildx version` does not find;"
+            " build without --platform for this machine, or install the buildx plugin"
+        )
     platforms = [p.strip() for p in platform_.split(",") if p.strip()]
     if len(platforms) > 1 and not push:
-        raise MslabError(f"{len(platforms)} platforms make a multi-arch image that the engine cannot"
-                         " load: add --push (and a registry in compose.yaml's image), or name one platform")
-    cmd = [exe, "buildx", "build", "--platform", ",".join(platforms),
-           "--file", str(context / svc["build"]["dockerfile"]), "--tag", svc["image"],
-           "--push" if push else "--load"]
+        raise MslabError(
+            f"{len(platforms)} platforms make a multi-arch image that the engine cannot"
+            " load: add --push (and a registry in compose.yaml's image), or name one platform"
+        )
+    cmd = [
+        exe,
+        "buildx",
+        "build",
+        "--platform",
+        ",".join(platforms),
+        "--file",
+        str(context / svc["build"]["dockerfile"]),
+        "--tag",
+        svc["image"],
+        "--push" if push else "--load",
+    ]
     for key, value in args.items():
         cmd += ["--build-arg", f"{key}={value}"]
     cmd.append(str(context))
@@ -360,7 +386,7 @@ def image_version(target: str, client=None) -> str:
     tag = _service(target)["image"]
     try:
         image = client.images.get(tag)
-    except Exception as e:  # noqa: BLE001 - ImageNotFound and the engine's other refusals
+    except Exception as e:
         raise MslabError(f"image {tag} is not built: run `inv image.build --target {target}`") from e
     return (image.labels or {}).get("org.mslab.mindspore.version", "")
 
@@ -400,13 +426,13 @@ def verify(
     command = [*SELFCHECK, "--device", device(target), "--version", version]
     try:
         container = client.containers.run(command=command, detach=True, **kwargs)
-    except Exception as e:  # noqa: BLE001 - SDK errors: image missing, devices missing...
+    except Exception as e:
         raise MslabError(f"cannot start {kwargs['image']}: {str(e).splitlines()[0]}") from e
     containers.track(container)
     try:
         try:
             status = container.wait(timeout=timeout)["StatusCode"]
-        except Exception as e:  # noqa: BLE001 - requests' timeout
+        except Exception as e:
             raise MslabError(f"verify {target}: no answer within {timeout}s") from e
         output = container.logs().decode(errors="replace")
     finally:
@@ -448,8 +474,13 @@ def wheelhouse(
     if source == "official":
         wanted = [str(_fetch_official(version, arch, python, dest, pins, echo))]
     cmd = list(pip or [sys.executable, "-m", "pip"]) + [
-        "download", "--disable-pip-version-check", "--dest", str(dest),
-        *wanted, "-r", str(REQUIREMENTS),
+        "download",
+        "--disable-pip-version-check",
+        "--dest",
+        str(dest),
+        *wanted,
+        "-r",
+        str(REQUIREMENTS),
     ]
     extra = REQUIREMENTS.parent / target / "requirements.txt"
     if extra.is_file():

@@ -37,7 +37,12 @@ def derivative(expr: str, x, order: int = 1) -> np.ndarray:
     """
     x = np.asarray(x, dtype=np.float64)
     frozen: list = []
-    namespace = {**NUMPY_FUNCTIONS, "stop_gradient": lambda v: frozen.append(v) or v}
+
+    def record(v):
+        frozen.append(v)
+        return v
+
+    namespace = {**NUMPY_FUNCTIONS, "stop_gradient": record}
     eval(expr, namespace, {"x": x})  # noqa: S307
 
     def f(point):
@@ -54,9 +59,7 @@ def central_difference(f, x, order: int = 1, step: float | None = None) -> np.nd
     x = np.asarray(x, dtype=np.float64)
     if order == 0:
         return np.asarray(f(x), dtype=np.float64)
-    return (central_difference(f, x + h, order - 1, h) - central_difference(f, x - h, order - 1, h)) / (
-        2 * h
-    )
+    return (central_difference(f, x + h, order - 1, h) - central_difference(f, x - h, order - 1, h)) / (2 * h)
 
 
 def numeric_gradient(f, arrays: list[np.ndarray], position: int, step: float = 1e-6) -> np.ndarray:

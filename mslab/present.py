@@ -58,6 +58,7 @@ def tidy_run(run: CheckRun) -> CheckRun:
         checks.append(c)
     return dataclasses.replace(run, checks=checks)
 
+
 #: Gradescope visibility of hidden checks: not shown while students submit, shown once published.
 HIDDEN_VISIBILITY = "after_published"
 

@@ -108,8 +108,9 @@ class Record:
             raise ValueError("a record is a JSON object")
         try:
             fields = dict(data)
-            fields["checks"] = [CheckResult(**{**c, "errata": tuple(c.get("errata") or ())})
-                                for c in fields.get("checks") or []]
+            fields["checks"] = [
+                CheckResult(**{**c, "errata": tuple(c.get("errata") or ())}) for c in fields.get("checks") or []
+            ]
             return cls(**fields)
         except (TypeError, AttributeError) as exc:
             raise ValueError(f"not a record: {exc}") from None

@@ -34,6 +34,7 @@ import stat
 import unicodedata
 import zipfile
 from collections import Counter
+from collections.abc import Set
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -50,7 +51,7 @@ DEPTH_LIMIT = 4  # folders between the submission's top and a lab file
 SCAN_LIMIT = 2000  # entries looked at in one student's folder
 SHOWN_FILES = 8  # files a `missing` reason lists
 
-_SAFE_NAME = re.compile(r"[A-Za-z0-9._-]{1,%d}" % NAME_LIMIT)
+_SAFE_NAME = re.compile(rf"[A-Za-z0-9._-]{{1,{NAME_LIMIT}}}")
 _DRIVE = re.compile(r"[A-Za-z]:")
 # Folders that never hold a student's work (macOS adds __MACOSX/ to zips; Jupyter its checkpoints).
 _IGNORED_FOLDERS = {"__MACOSX", "__pycache__", ".ipynb_checkpoints"}
@@ -125,7 +126,7 @@ def _hashed(name: str, length: int = 8) -> str:
     return f"{_slug(name)}-{hashlib.sha256(raw).hexdigest()[:length]}"
 
 
-def folder_names(students: list[str], reserved: set[str] = frozenset()) -> dict[str, str]:
+def folder_names(students: list[str], reserved: Set[str] = frozenset()) -> dict[str, str]:
     """Each student's folder: the name itself when safe, unique ignoring case and not reserved
     (names the grader writes beside the students' folders), else slug-hash. Unique ignoring case."""
     reserved_cf = {r.casefold() for r in reserved}
@@ -189,7 +190,9 @@ def _scan_root(root: Path, staging: Path) -> list[_Entry]:
     return entries
 
 
-def find_submissions(root: Path, labs: list[str], staging: Path, *, reserved: set[str] = frozenset()) -> list[Submission]:
+def find_submissions(
+    root: Path, labs: list[str], staging: Path, *, reserved: Set[str] = frozenset()
+) -> list[Submission]:
     """Every student under `root`, sorted by student name.
 
     ``reserved``: names a student's folder must not take (the grader's own files beside them).
@@ -375,7 +378,9 @@ def notebook_code(data: bytes, shown: str) -> tuple[bytes, list[str]]:
     return code, dropped
 
 
-def _choose(labs: list[str], files: list[str], where: str, read) -> tuple[dict[str, bytes], dict[str, str], dict[str, str]]:
+def _choose(
+    labs: list[str], files: list[str], where: str, read
+) -> tuple[dict[str, bytes], dict[str, str], dict[str, str]]:
     """For each lab: the bytes to stage, the note, or why it is missing. ``read(path, limit)``."""
     contents, notes, missing = {}, {}, {}
     for lab in labs:
@@ -412,8 +417,10 @@ def _read_folder(folder: Path, labs: list[str]) -> tuple[dict[str, bytes], dict[
         try:
             names = sorted(os.listdir(path))
         except OSError as exc:
-            raise Rejected(f"rejected folder: cannot list {_show(folder.name + ('/' + rel if rel else ''))} "
-                           f"({exc.strerror or exc})") from None
+            raise Rejected(
+                f"rejected folder: cannot list {_show(folder.name + ('/' + rel if rel else ''))} "
+                f"({exc.strerror or exc})"
+            ) from None
         for name in names:
             seen += 1
             if seen > SCAN_LIMIT:
@@ -489,13 +496,14 @@ def _read_zip(path: Path, labs: list[str]) -> tuple[dict[str, bytes], dict[str, 
         archive = zipfile.ZipFile(path)
     except OSError as exc:
         raise Rejected(f"rejected zip: cannot read file ({exc.strerror or exc})") from None
-    except Exception as exc:  # BadZipFile, and whatever else a hostile archive provokes
+    except Exception as exc:  # noqa: BLE001 - BadZipFile, and whatever else a hostile archive provokes
         raise Rejected(f"rejected zip: corrupt or not a zip ({_detail(exc)})") from None
     with archive:
         infos = archive.infolist()
         by_name = _check_entries(infos)
         files = [
-            key for key, info in by_name.items()
+            key
+            for key, info in by_name.items()
             if not info.is_dir() and _usable(key.split("/")) and key.count("/") <= DEPTH_LIMIT
         ]
         total = 0
@@ -570,12 +578,14 @@ def _read_entry(archive: zipfile.ZipFile, info: zipfile.ZipInfo, limit: int = EN
     try:
         with archive.open(info) as fh:
             data = fh.read(limit + 1)
-    except Exception as exc:  # BadZipFile (CRC, header), zlib.error, EOFError, NotImplementedError...
+    except Exception as exc:  # noqa: BLE001 - BadZipFile (CRC, header), zlib.error, EOFError, NotImplementedError...
         raise Rejected(f"rejected zip: corrupt entry {shown} ({_detail(exc)})") from None
     finally:
         info.file_size = declared
     if len(data) > limit:
-        raise Rejected(f"rejected zip: entry {shown} decompresses to over {limit // MIB} MiB (header claims {declared} bytes)")
+        raise Rejected(
+            f"rejected zip: entry {shown} decompresses to over {limit // MIB} MiB (header claims {declared} bytes)"
+        )
     if len(data) != declared:
         raise Rejected(f"rejected zip: corrupt entry {shown} ({len(data)} bytes, header claims {declared})")
     return data

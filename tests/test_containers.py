@@ -5,8 +5,8 @@ from __future__ import annotations
 import os
 
 import pytest
-from conftest import LABS, ROOT, inv
 
+from conftest import LABS, ROOT, inv
 from mslab.checker import run_checks
 from mslab.sandbox import Limits, Sandbox, StudentCrashed
 from mslab.target import resolve
@@ -24,13 +24,15 @@ def test_reference_solutions_score_full_marks_in_the_container(cpu_image, name):
 
 def test_broken_and_partial_submissions_in_the_container(cpu_image):
     lab = LABS["derivatives"]
-    dave = run_checks(lab, ROOT / "examples/submissions/dave/derivatives.py", hidden=True, target=resolve("cpu"), seed=4)
+    dave = run_checks(
+        lab, ROOT / "examples/submissions/dave/derivatives.py", hidden=True, target=resolve("cpu"), seed=4
+    )
     assert dave.score == 0 and dave.load_error.startswith("the submission could not be loaded: SyntaxError")
     bob = run_checks(lab, ROOT / "examples/submissions/bob/derivatives.py", hidden=True, target=resolve("cpu"), seed=4)
     assert bob.score == bob.max_score - sum(c.points for c in bob.checks if c.errata)
 
 
-HOSTILE = '''
+HOSTILE = """
 import errno, os, socket, subprocess
 def uid(): return os.getuid()
 def network():
@@ -56,7 +58,7 @@ def fork_bomb():
         return [type(exc).__name__, len(children)]
     return ["no limit", len(children)]
 def die(): os._exit(7)
-'''
+"""
 
 
 def test_the_sandbox_container_is_locked_down(cpu_image, tmp_path):
@@ -104,8 +106,14 @@ def test_grading_a_class_with_a_fresh_container_per_submission(cpu_image, tmp_pa
     from mslab.grade import grade_class
 
     checks = collect(LABS["derivatives"])
-    records = grade_class(ROOT / "examples" / "submissions", tmp_path, labs=["derivatives"],
-                          target=resolve("local", "container"), seed=3, jobs=2)
+    records = grade_class(
+        ROOT / "examples" / "submissions",
+        tmp_path,
+        labs=["derivatives"],
+        target=resolve("local", "container"),
+        seed=3,
+        jobs=2,
+    )
     by_student = {r.student: r for r in records}
     assert by_student["alice"].score == sum(c.points for c in checks)
     assert by_student["bob"].score == sum(c.points for c in checks if not c.errata)
@@ -115,8 +123,17 @@ def test_grading_a_class_with_a_fresh_container_per_submission(cpu_image, tmp_pa
 
 def test_lab_check_on_the_reference_in_the_container(cpu_image, tmp_path):
     lab = LABS["derivatives"]
-    result = inv("lab.check", lab.name, "--submission", str(lab.solution), "--all", "--target", "cpu",
-                 "--results", str(tmp_path / "r.json"))
+    result = inv(
+        "lab.check",
+        lab.name,
+        "--submission",
+        str(lab.solution),
+        "--all",
+        "--target",
+        "cpu",
+        "--results",
+        str(tmp_path / "r.json"),
+    )
     assert result.returncode == 0, result.stdout + result.stderr
     assert '"isolation": "container"' in (tmp_path / "r.json").read_text()
 
@@ -140,8 +157,12 @@ def _start_grader(tmp_path, seconds=600):
     import subprocess
     import sys
 
-    proc = subprocess.Popen([sys.executable, "-c", GRADER, str(tmp_path / "student.py"), str(seconds)],
-                            stdout=subprocess.PIPE, text=True, cwd=ROOT)
+    proc = subprocess.Popen(
+        [sys.executable, "-c", GRADER, str(tmp_path / "student.py"), str(seconds)],
+        stdout=subprocess.PIPE,
+        text=True,
+        cwd=ROOT,
+    )
     line = proc.stdout.readline().strip()
     assert line, "the grader did not start its container"
     return proc, line
@@ -193,16 +214,21 @@ def test_next_run_and_doctor_remove_containers_of_dead_runs(cpu_image, tmp_path)
     from mslab import containers, doctor
 
     dead = subprocess.Popen(["sleep", "30"])
-    dead_labels = {**containers._Run.current(), "org.mslab.run": secrets.token_hex(8),
-                   "org.mslab.run.pid": str(dead.pid), "org.mslab.run.start": containers._proc_start(dead.pid)}
+    dead_labels = {
+        **containers._Run.current(),
+        "org.mslab.run": secrets.token_hex(8),
+        "org.mslab.run.pid": str(dead.pid),
+        "org.mslab.run.start": containers._proc_start(dead.pid),
+    }
     dead.kill()
     dead.wait()
     live_labels = {**containers._Run.current(), "org.mslab.run": secrets.token_hex(8)}  # this process
     image = containers.images.service("cpu")["image"]
 
     def make(labels):
-        return cpu_image.containers.run(image, ["sleep", "300"], entrypoint=[], detach=True,
-                                        network_mode="none", labels=labels)
+        return cpu_image.containers.run(
+            image, ["sleep", "300"], entrypoint=[], detach=True, network_mode="none", labels=labels
+        )
 
     orphan, mine = make(dead_labels), make(live_labels)
     try:
@@ -216,8 +242,9 @@ def test_next_run_and_doctor_remove_containers_of_dead_runs(cpu_image, tmp_path)
         assert mine.status == "running"
         # doctor, with another orphan
         orphan = make(dead_labels)
-        assert doctor.orphan_check(lambda: containers.reap_orphans(token="0" * 16)) == \
-            doctor.Check("Orphaned containers", "ok", "none")
+        assert doctor.orphan_check(lambda: containers.reap_orphans(token="0" * 16)) == doctor.Check(
+            "Orphaned containers", "ok", "none"
+        )
         row = doctor.orphan_check(lambda: containers.reap_orphans(token=dead_labels["org.mslab.run"]))
         assert (row.status, row.detail) == ("warn", f"removed 1 of runs that are gone: {orphan.short_id}")
         assert _gone(cpu_image, orphan.id, 5)

@@ -8,8 +8,8 @@ import subprocess
 
 import pytest
 import yaml
-from conftest import LABS, ROOT
 
+from conftest import LABS, ROOT
 from mslab.checker import collect
 
 OUTSIDE = "shared" + "/"  # (spelled so that this file does not match itself)
@@ -17,8 +17,13 @@ OUTSIDE = "shared" + "/"  # (spelled so that this file does not match itself)
 
 def repo_files() -> list[str]:
     """Tracked files and new ones git does not ignore (what a commit would hold)."""
-    out = subprocess.run(["git", "ls-files", "--cached", "--others", "--exclude-standard"],
-                         cwd=ROOT, capture_output=True, text=True, check=True).stdout
+    out = subprocess.run(
+        ["git", "ls-files", "--cached", "--others", "--exclude-standard"],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout
     return [f for f in out.splitlines() if (ROOT / f).is_file()]
 
 
@@ -35,8 +40,9 @@ def text_files() -> dict[str, str]:
 def test_nothing_cites_a_file_outside_the_repository():
     texts = text_files()
     assert "docs/errata.md" in texts and "README.md" in texts
-    citing = [f"{name}:{n}" for name, text in texts.items()
-              for n, line in enumerate(text.splitlines(), 1) if OUTSIDE in line]
+    citing = [
+        f"{name}:{n}" for name, text in texts.items() for n, line in enumerate(text.splitlines(), 1) if OUTSIDE in line
+    ]
     assert citing == [], "cite docs/ (or the lab) instead: everything a reader needs is in the repository"
 
 
@@ -57,8 +63,11 @@ def test_markdown_links_point_into_the_repository():
 def test_readme_points_table_matches_the_labs():
     """The README's table of labs: one row per lab, with its points as the checks give them
     (visible + hidden). When a lab is added, the failure prints the row's points."""
-    rows = re.findall(r"^\| \[`(\w+)`\]\(labs/\1/README\.md\) \|.*\| (\d+(?:\.\d+)?) \+ (\d+(?:\.\d+)?) \|$",
-                      (ROOT / "README.md").read_text(encoding="utf-8"), re.MULTILINE)
+    rows = re.findall(
+        r"^\| \[`(\w+)`\]\(labs/\1/README\.md\) \|.*\| (\d+(?:\.\d+)?) \+ (\d+(?:\.\d+)?) \|$",
+        (ROOT / "README.md").read_text(encoding="utf-8"),
+        re.MULTILINE,
+    )
     in_readme = {name: (float(v), float(h)) for name, v, h in rows}
     expected = {}
     for name, lab in LABS.items():
@@ -82,8 +91,9 @@ def test_errata_page_names_the_checks_that_catch_each_erratum():
     table = dict(re.findall(r"^\| (\d+) \| (`test_.*`) \|$", ERRATA_DOC, re.MULTILINE))
     for number, cell in table.items():
         visible, hidden = cell.split(";")
-        documented = ({n: False for n in re.findall(r"`(\w+)`", visible)}
-                      | {n: True for n in re.findall(r"`(\w+)`", hidden)})
+        documented = {n: False for n in re.findall(r"`(\w+)`", visible)} | {
+            n: True for n in re.findall(r"`(\w+)`", hidden)
+        }
         tagged = {c.name: c.hidden for lab in LABS.values() for c in collect(lab) if int(number) in c.errata}
         assert documented == tagged, number
     assert set(table) == {str(m["erratum"]) for lab in LABS.values() for m in lab.mistakes}
@@ -96,17 +106,21 @@ def test_lab_readme_points_tables_match_the_checks(name):
     lab = LABS[name]
     checks = collect(lab)
     text = (lab.dir / "README.md").read_text(encoding="utf-8")
-    per_task = {task: (sum(c.points for c in checks if c.task == task and not c.hidden),
-                       sum(c.points for c in checks if c.task == task and c.hidden)) for task in lab.tasks}
+    per_task = {
+        task: (
+            sum(c.points for c in checks if c.task == task and not c.hidden),
+            sum(c.points for c in checks if c.task == task and c.hidden),
+        )
+        for task in lab.tasks
+    }
     rows = re.findall(r"^\| (\w+) \|.*\| (\d+(?:\.\d+)?) \| (\d+(?:\.\d+)?) \|$", text, re.MULTILINE)
-    tables = [rows[i:i + len(per_task)] for i in range(0, len(rows), len(per_task))]
+    tables = [rows[i : i + len(per_task)] for i in range(0, len(rows), len(per_task))]
     assert len(tables) == 2, "a table in each language"
     for table in tables:
         assert {t: (float(v), float(h)) for t, v, h in table} == per_task
     totals = re.findall(r"\*\*(\d+(?:\.\d+)?)\*\* \| \*\*(\d+(?:\.\d+)?)\*\*", text)
     visible, hidden = sum(v for v, _ in per_task.values()), sum(h for _, h in per_task.values())
     assert [(float(v), float(h)) for v, h in totals] == [(visible, hidden)] * 2
-
 
 
 def test_the_authoring_guides_mistake_example_is_valid():

@@ -1,16 +1,15 @@
 """inv doctor: hardware detection against fake nvidia-smi/npu-smi (tests/fakes) and fake roots."""
 
 import os
-
 from pathlib import Path
 
 import pytest
 from invoke import Context
 
+from conftest import inv
 from mslab import doctor
 from mslab.errors import MslabError
 from mslab.tasks.doctor import doctor as doctor_task
-from conftest import inv
 
 FAKES = Path(__file__).parent / "fakes"
 
@@ -229,9 +228,22 @@ def test_version_order(a, b):
 def test_doctor_lists_the_walls_a_sandbox_gets_here():
     """With a probe that measured a host without user namespaces and cgroups (a normal user on a
     locked-down distribution), those walls are warnings and the isolation says what is missing."""
-    measured = {"uid": 1000, "user_ns": False, "seccomp": True, "no_new_privs": True, "caps": 0,
-                "mount_ns": True, "jail": True, "pid_ns": True, "net_ns": True, "ipc_ns": True,
-                "uts_ns": True, "cgroup_ns": True, "cgroup": "", "scratch": True}
+    measured = {
+        "uid": 1000,
+        "user_ns": False,
+        "seccomp": True,
+        "no_new_privs": True,
+        "caps": 0,
+        "mount_ns": True,
+        "jail": True,
+        "pid_ns": True,
+        "net_ns": True,
+        "ipc_ns": True,
+        "uts_ns": True,
+        "cgroup_ns": True,
+        "cgroup": "",
+        "scratch": True,
+    }
     rows = {c.name: c for c in doctor.walls_checks(lambda: (measured, "weaker: user_ns, cgroup"))}
     assert rows["Wall: user namespace"].status == doctor.WARN
     assert rows["Wall: cgroup (memory, pids, CPU)"].status == doctor.WARN

@@ -7,7 +7,6 @@ from __future__ import annotations
 import csv
 import json
 import os
-import shutil
 import subprocess
 import sys
 import zipfile
@@ -15,16 +14,23 @@ from pathlib import Path
 
 import nbformat
 import pytest
-from conftest import LABS, ROOT, inv
 from test_tasks import EXAMPLES, one_line_error, points
+
+from conftest import LABS, ROOT, inv
 
 SOLUTION = LABS["derivatives"].solution
 
 
 def inv_env(*args: str, env: dict, cwd: Path = ROOT) -> subprocess.CompletedProcess:
     exe = str(Path(sys.executable).parent / "inv")
-    return subprocess.run([exe, "--search-root", str(ROOT), *args], cwd=cwd, capture_output=True, text=True,
-                          env={**os.environ, "COLUMNS": "250", **env}, timeout=600)
+    return subprocess.run(
+        [exe, "--search-root", str(ROOT), *args],
+        cwd=cwd,
+        capture_output=True,
+        text=True,
+        env={**os.environ, "COLUMNS": "250", **env},
+        timeout=600,
+    )
 
 
 @pytest.mark.parametrize(
@@ -48,7 +54,7 @@ def test_bad_options_get_one_line_and_leave_no_out(tmp_path, extra, fragment):
 def test_out_that_cannot_be_written(tmp_path):
     (tmp_path / "file").write_text("x")
     for out, fragment in [
-        (tmp_path / "file", f"is a file, not a folder"),
+        (tmp_path / "file", "is a file, not a folder"),
         (tmp_path / "file" / "sub", f"{tmp_path / 'file'} is a file, not a folder"),
         (Path("/proc/self/mslab-out"), "not a place for results"),
     ]:
@@ -70,8 +76,9 @@ def test_an_empty_class_leaves_no_out(tmp_path):
 @pytest.mark.parametrize("extra", [["--target", "cpu"], ["--isolation", "container"]])
 def test_no_docker_engine_is_refused_before_starting(tmp_path, extra):
     out = tmp_path / "out"
-    result = inv_env("grade", str(EXAMPLES), "--out", str(out), *extra,
-                     env={"DOCKER_HOST": f"unix://{tmp_path}/no-engine.sock"})
+    result = inv_env(
+        "grade", str(EXAMPLES), "--out", str(out), *extra, env={"DOCKER_HOST": f"unix://{tmp_path}/no-engine.sock"}
+    )
     assert "Docker engine not reachable" in one_line_error(result)
     assert not out.exists()
 

@@ -4,7 +4,6 @@ that did not load (said once, not under every check), a timeout or a wrong type.
 from __future__ import annotations
 
 from conftest import LABS, write_variant
-
 from mslab.checker import run_checks
 from mslab.present import tidy_run
 
@@ -17,10 +16,14 @@ def by_name(run):
 
 
 def test_hints_only_for_wrong_values(tmp_path):
-    sub = write_variant(LAB, tmp_path, [
-        ('    return grad(f)(x)', '    return 1.0'),  # f_prime: a float, not a Tensor (a wrong type)
-        ('    return grad(grad(f))(x)', '    return grad(f)(x) * 0 + 3.0'),  # f_second: erratum 2's value
-    ])
+    sub = write_variant(
+        LAB,
+        tmp_path,
+        [
+            ("    return grad(f)(x)", "    return 1.0"),  # f_prime: a float, not a Tensor (a wrong type)
+            ("    return grad(grad(f))(x)", "    return grad(f)(x) * 0 + 3.0"),  # f_second: erratum 2's value
+        ],
+    )
     run = tidy_run(run_checks(LAB, sub, seed=1))
     checks = by_name(run)
     wrong_type = checks["test_f_prime_at_points"]
@@ -33,7 +36,7 @@ def test_hints_only_for_wrong_values(tmp_path):
 def test_a_timeout_gives_no_hint(tmp_path):
     from mslab.sandbox import Limits
 
-    sub = write_variant(LAB, tmp_path, [('    return grad(grad(f))(x)', '    while True:\n        pass')])
+    sub = write_variant(LAB, tmp_path, [("    return grad(grad(f))(x)", "    while True:\n        pass")])
     run = tidy_run(run_checks(LAB, sub, seed=1, limits=Limits(call_seconds=2)))
     timed_out = [c for c in run.checks if "timed out after" in c.reason]
     assert timed_out and all(c.hint == "" for c in timed_out)

@@ -12,9 +12,9 @@ import subprocess
 import time
 
 import pytest
-from conftest import LABS, ROOT, inv
 from test_tasks import EXAMPLES, alive, descendants
 
+from conftest import LABS, ROOT, inv
 from mslab import classreport
 from mslab.checker import collect
 
@@ -43,7 +43,10 @@ def test_interrupted_then_rerun_equals_an_uninterrupted_run(uninterrupted, tmp_p
     exe = str(ROOT / ".venv" / "bin" / "inv") if (ROOT / ".venv" / "bin" / "inv").exists() else "inv"
     run = subprocess.Popen(
         [exe, "--search-root", str(ROOT), "grade", str(EXAMPLES), "--out", str(part), "--seed", "5", "--jobs", "2"],
-        start_new_session=True, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+        start_new_session=True,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
     )
     ours = set()
     deadline = time.monotonic() + 180

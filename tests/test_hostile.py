@@ -35,8 +35,11 @@ CHECKS = collect(LABS["derivatives"])
 PLACEHOLDER = "MSLAB_HOSTILE_MARKER"
 HIDDEN = LABS["derivatives"].hidden_checks.read_text(encoding="utf-8")
 #: Lines of the hidden checks that appear nowhere else: in a results file, the grader read them.
-SECRETS = [line.strip() for line in HIDDEN.splitlines() if "FAMILIES = [" in line or "def draw(" in line
-           or "np.isfinite(evaluate(" in line]
+SECRETS = [
+    line.strip()
+    for line in HIDDEN.splitlines()
+    if "FAMILIES = [" in line or "def draw(" in line or "np.isfinite(evaluate(" in line
+]
 
 
 def copy_class(students: dict[str, Path], folder: Path, marker: str) -> Path:
@@ -258,8 +261,17 @@ def test_isolation_is_reported(graded):
 def test_markup_in_student_text_is_shown_as_text(tmp_path):
     """`[/]` in an exception message crashed `inv lab.check` before it wrote results; it is text."""
     results = tmp_path / "results.json"
-    proc = inv("lab.check", "derivatives", "--submission", str(CORPUS / "markup" / "derivatives.py"),
-               "--all", "--results", str(results), "--seed", "1")
+    proc = inv(
+        "lab.check",
+        "derivatives",
+        "--submission",
+        str(CORPUS / "markup" / "derivatives.py"),
+        "--all",
+        "--results",
+        str(results),
+        "--seed",
+        "1",
+    )
     assert results.exists(), proc.stderr[-2000:]
     assert "[/]" in proc.stdout and "[bold green]pass[/]" in proc.stdout, proc.stdout[-3000:]
 
@@ -277,16 +289,19 @@ def test_a_spinner_does_not_make_a_classmate_time_out(tmp_path, marker):
             if extra.name != "derivatives.py":
                 extra.unlink()
     limits = dataclasses.replace(LIMITS, processes=1024)  # room for all 200 spinners
-    records = {r.student: r.to_dict() for r in grade_class(corpus, tmp_path / "out", labs=["derivatives"],
-                                                            jobs=2, seed=1, limits=limits)}
+    records = {
+        r.student: r.to_dict()
+        for r in grade_class(corpus, tmp_path / "out", labs=["derivatives"], jobs=2, seed=1, limits=limits)
+    }
     for name in classmates:
         record = records[name]
         assert record["status"] == "graded", record["reason"]
         assert record["score"] == record["max_score"], [
-            (name, c["name"], c["reason"]) for c in record["checks"] if not c["passed"]]
+            (name, c["name"], c["reason"]) for c in record["checks"] if not c["passed"]
+        ]
 
 
-PROBE = '''
+PROBE = """
 import os, socket
 def exists(path): return os.path.exists(path)
 def listdir(path):
@@ -320,7 +335,7 @@ def network():
 def capabilities():
     with open("/proc/self/status") as fh:
         return [line.split()[1] for line in fh if line.startswith(("CapEff", "CapBnd"))]
-'''
+"""
 
 
 @pytest.mark.skipif(os.geteuid() != 0, reason="the namespace jail is checked as root, as CI runs")

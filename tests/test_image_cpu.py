@@ -44,9 +44,13 @@ def sh(container, command: str) -> tuple[int, str]:
 
 def installed_version(client) -> str:
     """MindSpore's version as the image's venv reports it (not its label)."""
-    out = client.containers.run(images.service(TARGET)["image"], ["python", "-I", "-c",
-                                "import mindspore; print(mindspore.__version__)"],
-                                entrypoint=[], remove=True, network_mode="none")
+    out = client.containers.run(
+        images.service(TARGET)["image"],
+        ["python", "-I", "-c", "import mindspore; print(mindspore.__version__)"],
+        entrypoint=[],
+        remove=True,
+        network_mode="none",
+    )
     return out.decode().strip().splitlines()[-1]
 
 
@@ -70,9 +74,22 @@ def test_verify_passes(image, expected):
 def test_inv_verify_reads_the_version_from_the_image_label(image, expected):
     """No INVOKE_MSLAB_IMAGE_MINDSPORE_VERSION: the image CI builds (2.7.2) still verifies."""
     env = {k: v for k, v in os.environ.items() if not k.startswith("INVOKE_MSLAB_IMAGE_")}
-    done = subprocess.run([str(Path(sys.executable).with_name("inv")), "--search-root", str(images.ROOT),
-                           "image.verify", "--target", "cpu", "--timeout", "120"],
-                          capture_output=True, text=True, env=env, timeout=300)
+    done = subprocess.run(
+        [
+            str(Path(sys.executable).with_name("inv")),
+            "--search-root",
+            str(images.ROOT),
+            "image.verify",
+            "--target",
+            "cpu",
+            "--timeout",
+            "120",
+        ],
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=300,
+    )
     assert done.returncode == 0, done.stdout[-2000:] + done.stderr
     assert done.stdout.splitlines()[-1].startswith(f"selfcheck OK: mindspore {expected} on CPU")
     pin = images.read_pins()["MINDSPORE_VERSION_PIN"]
@@ -88,8 +105,9 @@ def test_verify_runs_as_the_grader_runs(client, image):
 
     def watch():
         for _ in range(200):
-            found = client.containers.list(filters={"label": ["org.mslab.role=verify",
-                                                              f"org.mslab.run.pid={os.getpid()}"]})
+            found = client.containers.list(
+                filters={"label": ["org.mslab.role=verify", f"org.mslab.run.pid={os.getpid()}"]}
+            )
             if found:
                 seen["attrs"] = found[0].attrs
                 return
@@ -106,7 +124,9 @@ def test_verify_runs_as_the_grader_runs(client, image):
 
 
 def test_verify_rejects_another_version(image):
-    with pytest.raises(MslabError, match=r"verify cpu failed \(exit 1\): selfcheck FAILED: MindSpore .*, expected 0\.0\.1"):
+    with pytest.raises(
+        MslabError, match=r"verify cpu failed \(exit 1\): selfcheck FAILED: MindSpore .*, expected 0\.0\.1"
+    ):
         images.verify(TARGET, version="0.0.1", timeout=120)
 
 
@@ -154,7 +174,10 @@ def test_no_network(container):
 
 def test_python_environment(container):
     assert sh(container, "command -v python")[1] == "/opt/mslab/venv/bin/python"
-    code, out = sh(container, "python -I -c 'import numpy, mindspore, mslab.sandbox.serve, mslab.sandbox.wire; print(numpy.__version__); print(mslab.__file__)'")
+    code, out = sh(
+        container,
+        "python -I -c 'import numpy, mindspore, mslab.sandbox.serve, mslab.sandbox.wire; print(numpy.__version__); print(mslab.__file__)'",
+    )
     assert code == 0, out
     numpy_version, where = out.splitlines()[-2:]
     assert numpy_version.startswith("1.")
@@ -162,7 +185,10 @@ def test_python_environment(container):
 
 
 def test_no_solutions_or_hidden_checks_in_image(container):
-    code, out = sh(container, "find / -xdev \\( -name solution -o -name hidden.py -o -path '*/labs/*' -o -name '*.egg-link' \\) -print 2>/dev/null")
+    code, out = sh(
+        container,
+        "find / -xdev \\( -name solution -o -name hidden.py -o -path '*/labs/*' -o -name '*.egg-link' \\) -print 2>/dev/null",
+    )
     assert out == ""
     # Only the student's side of the sandbox: not the checker's closed forms (an oracle) or checks.
     code, out = sh(container, "python -I -c 'import mslab.numeric' 2>&1; python -I -c 'import mslab.checks' 2>&1")
@@ -171,7 +197,13 @@ def test_no_solutions_or_hidden_checks_in_image(container):
 
 
 def test_no_apt_caches(container):
-    assert sh(container, "ls /var/cache/apt/*.bin /var/lib/apt/lists/ 2>/dev/null | grep -v '^/var/lib/apt/lists/:$' | grep -v '^$' | grep -v '^partial$'")[1] == ""
+    assert (
+        sh(
+            container,
+            "ls /var/cache/apt/*.bin /var/lib/apt/lists/ 2>/dev/null | grep -v '^/var/lib/apt/lists/:$' | grep -v '^$' | grep -v '^partial$'",
+        )[1]
+        == ""
+    )
 
 
 def test_no_dangling_build_stage_left(client, image):
@@ -193,10 +225,20 @@ def test_cann_pythonpath_reaches_the_isolated_interpreter(client, image):
         "cat /opt/mslab/venv/lib/python3.11/site-packages/mslab-cann.pth && "
         "su -s /bin/sh mslab -c \"cd /tmp && python -I -c 'import te_standin; print(te_standin.WHERE)'\""
     )
-    out = client.containers.run(
-        image.id, ["bash", "-c", script], entrypoint=[], user="0", remove=True, network_mode="none",
-        environment={"PYTHONPATH": f"{standin}:relative/ignored"},
-    ).decode().strip().splitlines()
+    out = (
+        client.containers.run(
+            image.id,
+            ["bash", "-c", script],
+            entrypoint=[],
+            user="0",
+            remove=True,
+            network_mode="none",
+            environment={"PYTHONPATH": f"{standin}:relative/ignored"},
+        )
+        .decode()
+        .strip()
+        .splitlines()
+    )
     assert out[0] == "ModuleNotFoundError: No module named 'te_standin'"  # the defect -I causes
     assert out[1] == "venv_paths: /opt/mslab/venv/lib/python3.11/site-packages/mslab-cann.pth: 1 folders"
     assert out[2] == standin
@@ -207,10 +249,17 @@ def test_entrypoint_fails_clearly_without_the_toolkit(client, image):
     import docker
 
     with pytest.raises(docker.errors.ContainerError) as info:
-        client.containers.run(image.id, ["python", "-c", "print('ran')"], network_mode="none",
-                              environment={"MSLAB_CANN_SET_ENV": "/usr/local/Ascend/ascend-toolkit/set_env.sh"},
-                              remove=True, stderr=True, stdout=True)
+        client.containers.run(
+            image.id,
+            ["python", "-c", "print('ran')"],
+            network_mode="none",
+            environment={"MSLAB_CANN_SET_ENV": "/usr/local/Ascend/ascend-toolkit/set_env.sh"},
+            remove=True,
+            stderr=True,
+            stdout=True,
+        )
     assert info.value.exit_status == 127
     assert info.value.stderr.decode().strip() == (
         "mslab entrypoint: CANN toolkit missing or unreadable for uid 10001: "
-        "/usr/local/Ascend/ascend-toolkit/set_env.sh")
+        "/usr/local/Ascend/ascend-toolkit/set_env.sh"
+    )

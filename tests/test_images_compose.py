@@ -5,10 +5,9 @@ import os
 import shutil
 import subprocess
 
-import pytest
 import yaml
-from conftest import ROOT, needs_docker
 
+from conftest import ROOT, needs_docker
 from mslab import images
 
 
@@ -17,8 +16,13 @@ def compose_config(**env) -> dict:
     if not exe:
         needs_docker("docker-compose missing: apt-get install docker-compose (bash .ci/docker.sh does)")
     clean = {k: v for k, v in os.environ.items() if not k.startswith("MSLAB_ASCEND_")}
-    done = subprocess.run([exe, "-f", str(ROOT / "compose.yaml"), "config"], capture_output=True,
-                          text=True, env={**clean, **env}, cwd=ROOT)
+    done = subprocess.run(
+        [exe, "-f", str(ROOT / "compose.yaml"), "config"],
+        capture_output=True,
+        text=True,
+        env={**clean, **env},
+        cwd=ROOT,
+    )
     assert done.returncode == 0, done.stderr
     return yaml.safe_load(done.stdout)
 
@@ -39,8 +43,9 @@ def test_variables_resolve_as_mslab_resolves_them():
     assert ascend["build"]["args"]["BASE_IMAGE"] == "ascendai/cann:8.0.rc3.beta1-910-ubuntu22.04-py3.10"
     ours = images.load_compose(env=env)["services"]
     for name, svc in config["services"].items():
-        assert {k: str(v) for k, v in svc["build"]["args"].items()} == \
-            {k: str(v) for k, v in ours[name]["build"]["args"].items()}, name
+        assert {k: str(v) for k, v in svc["build"]["args"].items()} == {
+            k: str(v) for k, v in ours[name]["build"]["args"].items()
+        }, name
     assert images.service("ascend", env=env)["group_add"] == ["1234"]
 
 
@@ -59,12 +64,18 @@ def test_interpolation_rules_match_compose(tmp_path):
         needs_docker("docker-compose missing: apt-get install docker-compose (bash .ci/docker.sh does)")
     forms = {"plain": "${V}", "colon": "${V:-d}", "dash": "${V-d}", "dollar": "a$$b", "mixed": "x-${V:-d}-y"}
     text = "services:\n  s:\n    image: busybox\n    labels:\n" + "".join(
-        f"      {k}: \"{v}\"\n" for k, v in forms.items())
+        f'      {k}: "{v}"\n' for k, v in forms.items()
+    )
     (tmp_path / "compose.yaml").write_text(text)
     for env in ({"V": "set"}, {"V": ""}, {}):
         clean = {k: v for k, v in os.environ.items() if k != "V"}
-        done = subprocess.run([exe, "-f", str(tmp_path / "compose.yaml"), "config"], capture_output=True,
-                              text=True, env={**clean, **env}, cwd=tmp_path)
+        done = subprocess.run(
+            [exe, "-f", str(tmp_path / "compose.yaml"), "config"],
+            capture_output=True,
+            text=True,
+            env={**clean, **env},
+            cwd=tmp_path,
+        )
         assert done.returncode == 0, done.stderr
         theirs = yaml.safe_load(done.stdout)["services"]["s"]["labels"]
         ours = images.load_compose(tmp_path / "compose.yaml", env=env)["services"]["s"]["labels"]

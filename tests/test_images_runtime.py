@@ -8,8 +8,8 @@ import sys
 from pathlib import Path
 
 import pytest
-from conftest import inv
 
+from conftest import inv
 from mslab import containers, doctor, images
 from mslab.errors import MslabError
 from mslab.sandbox import Limits
@@ -66,8 +66,10 @@ def test_doctor_shows_the_device_group(tmp_path, clean_env):
     report = doctor.diagnose(root, str(tmp_path / "nobin"), lambda: "20.10.24", arch="aarch64", reap=lambda: [])
     rows = {c.name: (c.status, c.detail) for c in report.checks}
     assert rows["Ascend device group"] == (
-        "ok", "GID 1234 (HwHiAiUser) owns /dev/davinci_manager: added to every ascend container"
-              " (for docker compose: export MSLAB_ASCEND_GID=1234)")
+        "ok",
+        "GID 1234 (HwHiAiUser) owns /dev/davinci_manager: added to every ascend container"
+        " (for docker compose: export MSLAB_ASCEND_GID=1234)",
+    )
     assert rows["Orphaned containers"] == ("ok", "none")
     clean_env.setenv("MSLAB_ASCEND_GID", "99")
     report = doctor.diagnose(root, str(tmp_path / "nobin"), lambda: "20.10.24", arch="aarch64", reap=lambda: ["ab12"])
@@ -107,8 +109,11 @@ def fake_docker(tmp_path: Path, with_buildx: bool) -> Path:
         "#!/bin/sh\n"
         f'echo "$@" >> "{tmp_path}/argv"\n'
         'if [ "$1 $2" = "buildx version" ]; then\n'
-        + ('  echo "github.com/docker/buildx 0.10.4 0.10.4+unknown"; exit 0\n' if with_buildx else
-           "  echo \"docker: 'buildx' is not a docker command.\" >&2; exit 1\n")
+        + (
+            '  echo "github.com/docker/buildx 0.10.4 0.10.4+unknown"; exit 0\n'
+            if with_buildx
+            else "  echo \"docker: 'buildx' is not a docker command.\" >&2; exit 1\n"
+        )
         + "fi\nexit 0\n"
     )
     exe.chmod(0o755)
@@ -117,7 +122,9 @@ def fake_docker(tmp_path: Path, with_buildx: bool) -> Path:
 
 def test_platform_without_buildx_is_one_clear_error(tmp_path, clean_env):
     clean_env.setenv("MSLAB_DOCKER_CLI", str(fake_docker(tmp_path, with_buildx=False)))
-    with pytest.raises(MslabError, match=r"--platform needs docker buildx, which `.*docker buildx version` does not find"):
+    with pytest.raises(
+        MslabError, match=r"--platform needs docker buildx, which `.*docker buildx version` does not find"
+    ):
         images.build("ascend", platform_="linux/arm64", echo=lambda s: None)
     result = inv("image.build", "--target", "cpu", "--platform", "linux/arm64")
     assert result.returncode == 2

@@ -6,14 +6,14 @@ import re
 import shutil
 import subprocess
 import sys
-import tomllib
 from pathlib import Path
 
 import pytest
+import tomllib
 from docker.types import DeviceRequest
-from conftest import inv
 from docker.utils.build import exclude_paths
 
+from conftest import inv
 from mslab import images
 from mslab.errors import MslabError
 
@@ -41,7 +41,8 @@ def hadolint() -> str:
 def test_hadolint_passes(target):
     done = subprocess.run(
         [hadolint(), "--config", str(ROOT / "docker/hadolint.yaml"), str(DOCKERFILES[target])],
-        capture_output=True, text=True,
+        capture_output=True,
+        text=True,
     )
     assert done.returncode == 0, done.stdout + done.stderr
 
@@ -50,17 +51,17 @@ def test_hadolint_passes(target):
 def test_dockerfile_conventions(target):
     text = DOCKERFILES[target].read_text()
     assert 'SHELL ["/bin/bash", "-o", "pipefail", "-c"]' in text
-    final = text[text.rindex("\nFROM "):]  # the last stage is the image
+    final = text[text.rindex("\nFROM ") :]  # the last stage is the image
     assert "COPY --from=build /opt/mslab/venv /opt/mslab/venv" in final
     assert "USER 10001:10001" in final
     # the build-time self-check runs the way the grader runs Python: isolated, a module of the venv
     assert re.search(r"python -I -m mslab_selfcheck --device CPU --version \"\$MINDSPORE_VERSION\"", final)
     assert 'CMD ["python", "-I", "-m", "mslab_selfcheck"' in final
-    build = text[text.index("AS build\n"):text.rindex("\nFROM ")]
+    build = text[text.index("AS build\n") : text.rindex("\nFROM ")]
     assert f'LABEL org.mslab.stage="build" org.mslab.target="{target}"' in build
     assert "venv_paths.py --selfcheck /tmp/mslab/src/docker/selfcheck.py" in build
     # apt leaves neither lists nor its package caches (~78 MB of *.bin) in the runtime stage
-    runtime = text[:text.index("AS build\n")]
+    runtime = text[: text.index("AS build\n")]
     assert "rm -rf /var/lib/apt/lists/* /var/cache/apt/*.bin" in runtime
     for label in ("title", "description", "version", "source"):
         assert f"org.opencontainers.image.{label}=" in final
@@ -87,7 +88,9 @@ def test_pins():
     assert images.wheel_sha256("2.4.0", "aarch64", "3.11", pins) == ""
 
 
-@pytest.mark.parametrize(("target", "arches"), [("cpu", ["x86_64"]), ("cuda", ["x86_64"]), ("ascend", ["x86_64", "aarch64"])])
+@pytest.mark.parametrize(
+    ("target", "arches"), [("cpu", ["x86_64"]), ("cuda", ["x86_64"]), ("ascend", ["x86_64", "aarch64"])]
+)
 def test_every_image_has_a_published_hash(target, arches):
     py = images.build_args(target)["PYTHON_VERSION"]
     for arch in arches:
@@ -183,11 +186,13 @@ def test_ascend_chip_selects_the_base(monkeypatch):
 
 def test_ascend_dockerfile_makes_cann_usable_by_the_sandbox_user():
     text = DOCKERFILES["ascend"].read_text()
-    runtime = text[:text.index("AS build\n")]
+    runtime = text[: text.index("AS build\n")]
     # CANN installed by root without --install-for-all: made readable (never writable) for others
-    assert "find /usr/local/Ascend \\( -type d ! -perm -o=rx -o -type f ! -perm -o=r \\) -exec chmod o+rX {} +" in runtime
+    assert (
+        "find /usr/local/Ascend \\( -type d ! -perm -o=rx -o -type f ! -perm -o=r \\) -exec chmod o+rX {} +" in runtime
+    )
     # the isolated interpreter sees set_env.sh's PYTHONPATH through a .pth in the venv
-    build = text[text.index("AS build\n"):text.rindex("\nFROM ")]
+    build = text[text.index("AS build\n") : text.rindex("\nFROM ")]
     assert '. "$MSLAB_CANN_SET_ENV" >/dev/null' in build and "--pth mslab-cann" in build
     # the stale "pyproject says >=3.11" workaround is gone: pyproject allows CANN's Python 3.10
     assert "--ignore-requires-python" not in text and ">=3.11" not in text
@@ -206,7 +211,10 @@ def test_entrypoint_stops_on_a_missing_or_failing_set_env(tmp_path):
     env = {"PATH": "/usr/bin:/bin", "MSLAB_CANN_SET_ENV": str(tmp_path / "missing/set_env.sh")}
     done = subprocess.run(["bash", entry, "echo", "ran"], capture_output=True, text=True, env=env)
     assert done.returncode == 127 and done.stdout == ""
-    assert done.stderr == f"mslab entrypoint: CANN toolkit missing or unreadable for uid {os.getuid()}: {env['MSLAB_CANN_SET_ENV']}\n"
+    assert (
+        done.stderr
+        == f"mslab entrypoint: CANN toolkit missing or unreadable for uid {os.getuid()}: {env['MSLAB_CANN_SET_ENV']}\n"
+    )
     failing = tmp_path / "set_env.sh"
     failing.write_text("echo setting up\nfalse\n")
     env["MSLAB_CANN_SET_ENV"] = str(failing)
@@ -214,7 +222,9 @@ def test_entrypoint_stops_on_a_missing_or_failing_set_env(tmp_path):
     assert done.returncode == 127 and done.stdout == ""
     assert done.stderr == f"setting up\nmslab entrypoint: {failing} failed (exit 1): CANN is not usable\n"
     failing.write_text("echo setting up\nexport ASCEND_HOME_PATH=/x\n")
-    done = subprocess.run(["bash", entry, "sh", "-c", "echo $ASCEND_HOME_PATH"], capture_output=True, text=True, env=env)
+    done = subprocess.run(
+        ["bash", entry, "sh", "-c", "echo $ASCEND_HOME_PATH"], capture_output=True, text=True, env=env
+    )
     # set_env.sh's chatter goes to stderr: stdout is the grader's channel
     assert (done.returncode, done.stdout, done.stderr) == (0, "/x\n", "setting up\n")
     del env["MSLAB_CANN_SET_ENV"]  # images without CANN: a no-op
@@ -236,7 +246,10 @@ def test_build_args_overrides():
     assert images.build_args("cpu")["MINDSPORE_VERSION"] == "2.4.0"
     args = images.build_args("cpu", version="2.7.2", source="wheelhouse", base_image="mslab/base:bookworm")
     assert (args["MINDSPORE_VERSION"], args["MINDSPORE_SOURCE"], args["BASE_IMAGE"]) == (
-        "2.7.2", "wheelhouse", "mslab/base:bookworm")
+        "2.7.2",
+        "wheelhouse",
+        "mslab/base:bookworm",
+    )
     with pytest.raises(MslabError, match="source must be one of"):
         images.build_args("cpu", source="conda")
     with pytest.raises(MslabError, match="unknown target 'tpu'"):
@@ -248,8 +261,12 @@ def _context(root: Path, source: str = "wheelhouse") -> set[str]:
 
 
 def test_wheelhouse_is_only_sent_when_the_build_installs_from_it(tmp_path):
-    for f in ("docker/pins.env", "docker/wheelhouse/.gitignore", "docker/wheelhouse/SHA256SUMS",
-              "docker/wheelhouse/mindspore-2.7.2-cp311-cp311-manylinux1_x86_64.whl"):
+    for f in (
+        "docker/pins.env",
+        "docker/wheelhouse/.gitignore",
+        "docker/wheelhouse/SHA256SUMS",
+        "docker/wheelhouse/mindspore-2.7.2-cp311-cp311-manylinux1_x86_64.whl",
+    ):
         (tmp_path / f).parent.mkdir(parents=True, exist_ok=True)
         (tmp_path / f).write_text("x")
     wheel = "docker/wheelhouse/mindspore-2.7.2-cp311-cp311-manylinux1_x86_64.whl"
@@ -262,10 +279,23 @@ def test_wheelhouse_is_only_sent_when_the_build_installs_from_it(tmp_path):
 
 def test_build_context_hides_solutions_and_hidden_checks(tmp_path):
     files = [
-        "pyproject.toml", "README.md", "mslab/__init__.py", "mslab/sandbox/serve.py", "docker/pins.env",
-        "mslab/numeric.py", "mslab/checks.py", "mslab/sandbox/host.py", "labs/derivatives/starter/grad.py", "labs/derivatives/solution/grad.py",
-        "labs/derivatives/checks/hidden.py", "labs/derivatives/checks/visible.py", "labs/derivatives/checks/reference.py",
-        "tests/test_doctor.py", ".git/config", ".venv/bin/python", "out/grades.json",
+        "pyproject.toml",
+        "README.md",
+        "mslab/__init__.py",
+        "mslab/sandbox/serve.py",
+        "docker/pins.env",
+        "mslab/numeric.py",
+        "mslab/checks.py",
+        "mslab/sandbox/host.py",
+        "labs/derivatives/starter/grad.py",
+        "labs/derivatives/solution/grad.py",
+        "labs/derivatives/checks/hidden.py",
+        "labs/derivatives/checks/visible.py",
+        "labs/derivatives/checks/reference.py",
+        "tests/test_doctor.py",
+        ".git/config",
+        ".venv/bin/python",
+        "out/grades.json",
         "mslab/__pycache__/x.cpython-311.pyc",
     ]
     for f in files:
@@ -281,9 +311,13 @@ def test_deny_list_keeps_oracles_out_even_if_the_allow_list_lets_labs_in(tmp_pat
     grown = (ROOT / ".dockerignore").read_text().replace("!docker/\n", "!docker/\n!labs/\n")
     assert "!labs/" in grown
     (tmp_path / ".dockerignore").write_text(grown)
-    files = ["labs/derivatives/derivatives.py", "labs/derivatives/solution/derivatives.py",
-             "labs/derivatives/checks/visible.py", "labs/derivatives/checks/hidden.py",
-             "labs/derivatives/checks/reference.py"]
+    files = [
+        "labs/derivatives/derivatives.py",
+        "labs/derivatives/solution/derivatives.py",
+        "labs/derivatives/checks/visible.py",
+        "labs/derivatives/checks/hidden.py",
+        "labs/derivatives/checks/reference.py",
+    ]
     for f in files:
         (tmp_path / f).parent.mkdir(parents=True, exist_ok=True)
         (tmp_path / f).write_text("x")
@@ -313,8 +347,9 @@ def test_wheelhouse_cross_target_and_checksums(tmp_path):
         "(dest / 'numpy-1.26.4-cp310-cp310-manylinux2014_aarch64.whl').write_bytes(b'np')\n"
     )
     dest = tmp_path / "wh"
-    images.wheelhouse("ascend", version="2.7.2", arch="aarch64", dest=dest,
-                      pip=[sys.executable, str(fake_pip)], echo=lambda s: None)
+    images.wheelhouse(
+        "ascend", version="2.7.2", arch="aarch64", dest=dest, pip=[sys.executable, str(fake_pip)], echo=lambda s: None
+    )
     argv = (dest / "argv.txt").read_text().splitlines()
     assert argv[:4] == ["download", "--disable-pip-version-check", "--dest", str(dest)]
     assert "mindspore==2.7.2" in argv and str(ROOT / "docker/requirements.txt") in argv

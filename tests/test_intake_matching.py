@@ -80,9 +80,11 @@ def test_exact_name_wins_over_near_matches_and_near_matches_that_compete_are_lis
     put(root, "cy/value_and_grad.py.txt", OTHER)
     cy = take(root, tmp_path)["cy"]
     assert cy.digest == {"derivatives": sha(CODE)} and "derivatives" not in cy.notes
-    assert cy.missing == {"value_and_grad": "no value_and_grad.py, and several files could be it "
-                                            "('Value_and_grad.py', 'value_and_grad.py.txt'); "
-                                            "rename one to value_and_grad.py"}
+    assert cy.missing == {
+        "value_and_grad": "no value_and_grad.py, and several files could be it "
+        "('Value_and_grad.py', 'value_and_grad.py.txt'); "
+        "rename one to value_and_grad.py"
+    }
 
 
 def test_a_missing_row_lists_what_the_submission_held_and_an_empty_one_says_so(root, tmp_path):

@@ -6,14 +6,22 @@ import ast
 
 import pytest
 import yaml
-from conftest import LABS, write_variant
 
+from conftest import LABS, write_variant
 from mslab.checker import collect, run_checks
 
 
 def test_lab_folders_have_the_same_shape(lab):
-    for path in (lab.dir / "lab.yaml", lab.dir / "README.md", lab.walkthrough, lab.starter,
-                 lab.solution, lab.visible_checks, lab.hidden_checks, lab.dir / "mistakes.yaml"):
+    for path in (
+        lab.dir / "lab.yaml",
+        lab.dir / "README.md",
+        lab.walkthrough,
+        lab.starter,
+        lab.solution,
+        lab.visible_checks,
+        lab.hidden_checks,
+        lab.dir / "mistakes.yaml",
+    ):
         assert path.is_file(), path
     checks = collect(lab)
     assert {c.task for c in checks} == set(lab.tasks), "every task has checks, every check a task"

@@ -13,8 +13,8 @@ import subprocess
 import sys
 
 import pytest
-from conftest import LABS, ROOT, inv
 
+from conftest import LABS, ROOT, inv
 from mslab.grade import checks_digest
 from mslab.labs import Lab
 
@@ -33,8 +33,9 @@ def labs_root(tmp_path_factory):
     (new / "derivatives.py").rename(new / f"{NAME}.py")
     (new / "solution" / "derivatives.py").rename(new / "solution" / f"{NAME}.py")
     meta = (new / "lab.yaml").read_text(encoding="utf-8")
-    (new / "lab.yaml").write_text(meta.replace("title: Derivatives with mindspore.grad", "title: The chain rule"),
-                                  encoding="utf-8")
+    (new / "lab.yaml").write_text(
+        meta.replace("title: Derivatives with mindspore.grad", "title: The chain rule"), encoding="utf-8"
+    )
     return root
 
 
@@ -64,15 +65,33 @@ def test_the_copy_passes_the_lab_tests_and_the_examples_test_ignores_it(with_lab
     """tests/test_labs.py on the new lab (every test parametrised by lab), and the bundled class,
     which has no file for the new lab, graded with it present."""
     result = subprocess.run(
-        [sys.executable, "-m", "pytest", "-v", "-p", "no:cacheprovider", "-k", f"{NAME} or test_grading_the_bundled_class",
-         "tests/test_labs.py", "tests/test_tasks.py::test_grading_the_bundled_class"],
-        cwd=ROOT, capture_output=True, text=True, timeout=900, env={**os.environ, "MSLAB_LABS": str(with_labs)},
+        [
+            sys.executable,
+            "-m",
+            "pytest",
+            "-v",
+            "-p",
+            "no:cacheprovider",
+            "-k",
+            f"{NAME} or test_grading_the_bundled_class",
+            "tests/test_labs.py",
+            "tests/test_tasks.py::test_grading_the_bundled_class",
+        ],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=900,
+        env={**os.environ, "MSLAB_LABS": str(with_labs)},
     )
     assert result.returncode == 0, result.stdout[-4000:] + result.stderr[-2000:]
     passed = [line.split(" PASSED")[0] for line in result.stdout.splitlines() if " PASSED" in line]
-    for test in (f"test_reference_solution_scores_full_marks[{NAME}-0]", f"test_starter_scores_zero_without_crashing_the_grader[{NAME}]",
-                 f"test_known_mistake_loses_exactly_its_points[{NAME}-erratum1]", f"test_every_erratum_has_a_mistake_and_checks[{NAME}]",
-                 "test_grading_the_bundled_class"):
+    for test in (
+        f"test_reference_solution_scores_full_marks[{NAME}-0]",
+        f"test_starter_scores_zero_without_crashing_the_grader[{NAME}]",
+        f"test_known_mistake_loses_exactly_its_points[{NAME}-erratum1]",
+        f"test_every_erratum_has_a_mistake_and_checks[{NAME}]",
+        "test_grading_the_bundled_class",
+    ):
         assert any(line.endswith(test) for line in passed), (test, passed)
     summary = result.stdout.strip().splitlines()[-1]
     assert re.search(rf"\b{len(passed)} passed", summary) and not re.search(r"skipped|failed|error", summary), summary
@@ -88,6 +107,7 @@ def test_editing_a_labs_math_or_hints_regrades_it(labs_root, tmp_path):
     with_reference = checks_digest(lab)
     assert with_reference != before
     mistakes = lab_dir / "mistakes.yaml"
-    mistakes.write_text(mistakes.read_text(encoding="utf-8").replace("let grad(f) compute it", "use grad(f)"),
-                        encoding="utf-8")
+    mistakes.write_text(
+        mistakes.read_text(encoding="utf-8").replace("let grad(f) compute it", "use grad(f)"), encoding="utf-8"
+    )
     assert checks_digest(lab) not in (before, with_reference)

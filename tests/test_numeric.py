@@ -14,12 +14,26 @@ from mslab import numeric
     "expr,exact",
     [
         ("x**3 - 2*x + 1", [lambda x: 3 * x**2 - 2, lambda x: 6 * x, lambda x: 6 + 0 * x]),
-        ("sin(x) * x", [lambda x: np.cos(x) * x + np.sin(x), lambda x: 2 * np.cos(x) - x * np.sin(x),
-                        lambda x: -3 * np.sin(x) - x * np.cos(x)]),
-        ("exp(0.5 * x)", [lambda x: 0.5 * np.exp(0.5 * x), lambda x: 0.25 * np.exp(0.5 * x),
-                          lambda x: 0.125 * np.exp(0.5 * x)]),
-        ("log(1 + x**2)", [lambda x: 2 * x / (1 + x**2), lambda x: 2 * (1 - x**2) / (1 + x**2) ** 2,
-                           lambda x: 4 * x * (x**2 - 3) / (1 + x**2) ** 3]),
+        (
+            "sin(x) * x",
+            [
+                lambda x: np.cos(x) * x + np.sin(x),
+                lambda x: 2 * np.cos(x) - x * np.sin(x),
+                lambda x: -3 * np.sin(x) - x * np.cos(x),
+            ],
+        ),
+        (
+            "exp(0.5 * x)",
+            [lambda x: 0.5 * np.exp(0.5 * x), lambda x: 0.25 * np.exp(0.5 * x), lambda x: 0.125 * np.exp(0.5 * x)],
+        ),
+        (
+            "log(1 + x**2)",
+            [
+                lambda x: 2 * x / (1 + x**2),
+                lambda x: 2 * (1 - x**2) / (1 + x**2) ** 2,
+                lambda x: 4 * x * (x**2 - 3) / (1 + x**2) ** 3,
+            ],
+        ),
     ],
 )
 def test_finite_differences_match_closed_forms(expr, exact):

@@ -63,8 +63,9 @@ RECORD_JSON = """{
 def test_record_json_round_trips_byte_for_byte():
     record = Record.from_json(RECORD_JSON)
     assert record.status is Status.GRADED
-    assert record.checks[1] == CheckResult("test_df", "f′(1) = 1", "2", 1.0, 0.0, True, False, "wrong",
-                                           "see erratum 3", (3,))
+    assert record.checks[1] == CheckResult(
+        "test_df", "f′(1) = 1", "2", 1.0, 0.0, True, False, "wrong", "see erratum 3", (3,)
+    )
     assert (record.student, record.folder, record.key["seed"]) == ("张三", "student-1a2b", 1)
     assert record.to_json() == RECORD_JSON
 
@@ -73,8 +74,22 @@ def test_a_record_written_by_the_grader_has_record_json_s_field_order(tmp_path):
     record = Record("bob", "derivatives", 0.0, 3.0, Status.UNLOADABLE, "SyntaxError", key={"seed": 2})
     record.write(tmp_path / "record.json")
     data = json.loads((tmp_path / "record.json").read_text(encoding="utf-8"))
-    assert list(data) == ["student", "lab", "score", "max_score", "status", "reason", "checks", "seconds",
-                          "isolation", "flags", "folder", "start_seconds", "student_seconds", "key"]
+    assert list(data) == [
+        "student",
+        "lab",
+        "score",
+        "max_score",
+        "status",
+        "reason",
+        "checks",
+        "seconds",
+        "isolation",
+        "flags",
+        "folder",
+        "start_seconds",
+        "student_seconds",
+        "key",
+    ]
     assert (data["status"], data["folder"], data["key"]) == ("unloadable", "bob", {"seed": 2})
     assert Record.read(tmp_path / "record.json") == record
 
@@ -96,9 +111,18 @@ def test_a_record_that_is_not_one_is_not_read(tmp_path, text):
 
 
 def test_statuses_in_the_order_reports_list_them_and_the_max_is_the_points():
-    assert [s.value for s in Status] == ["graded", "missing", "unloadable", "rejected", "timeout", "error",
-                                         "interrupted"]
-    assert points([CheckResult("a", "a", "1", 2.0, 0.0, False, False),
-                   CheckResult("b", "b", "1", 0.5, 0.5, True, True)]) == 2.5
+    assert [s.value for s in Status] == [
+        "graded",
+        "missing",
+        "unloadable",
+        "rejected",
+        "timeout",
+        "error",
+        "interrupted",
+    ]
+    assert (
+        points([CheckResult("a", "a", "1", 2.0, 0.0, False, False), CheckResult("b", "b", "1", 0.5, 0.5, True, True)])
+        == 2.5
+    )
     empty = Record.empty("carol", "derivatives", 20.0, Status.MISSING, "no derivatives.py")
     assert (empty.score, empty.max_score, empty.checks, empty.folder) == (0.0, 20.0, [], "carol")

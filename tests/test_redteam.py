@@ -218,6 +218,7 @@ def test_a_student_that_stops_reading_cannot_hang_the_grader(probe):
             for fd in (sb._proc.init_pidfd, sb._proc.pidfd):
                 if fd is not None:
                     import signal
+
                     signal.pidfd_send_signal(fd, signal.SIGKILL)
             thread.join(30)
     assert not hung, f"the grader's call was still blocked after {LIMITS.call_seconds + 10} s"
@@ -256,7 +257,7 @@ def test_the_autodiff_flag_is_not_fooled_by_a_dead_reference():
 # Fix: a failed measurement is "not measured" (never "runs as uid 0"): summary() must treat a missing
 # "uid" as unknown, and ForkedChild.measure() should record why it could not measure.
 
-UNMEASURED = r'''
+UNMEASURED = r"""
 import os, sys
 frame = sys._getframe()
 while frame is not None and "chan_out" not in frame.f_locals:
@@ -267,7 +268,7 @@ os._exit(0)
 
 def f(x):
     return 1
-'''
+"""
 
 
 def test_a_sandbox_gone_before_it_is_measured_is_not_recorded_as_uid_0(tmp_path):

@@ -5,8 +5,8 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-from conftest import LABS
 
+from conftest import LABS
 from mslab import numeric
 from mslab.checks import sibling
 

@@ -165,7 +165,7 @@ def test_summary_md(out):
     hints = text.split("## Most common hints of failed checks")[1].split("## Not graded")[0]
     assert [line for line in hints.splitlines() if line.startswith("| ") and line[2].isdigit()] == [
         "| 2 | f′ = 3x − 2 is the tutorial's mistake; f′ = 3x² − 2 |",
-        "| 1 | &lt;img src=x onerror=\"alert(2)\"&gt; |",
+        '| 1 | &lt;img src=x onerror="alert(2)"&gt; |',
         "| 1 | nth |",
     ]
     assert "![score histogram](histogram.svg)" in text
@@ -183,7 +183,10 @@ def test_report_html_is_self_contained_and_escaped(out):
     # quotes as Jinja2's autoescape (markupsafe) writes them: &#34; and &#39;
     assert "&lt;img src=x onerror=&#34;alert(2)&#34;&gt;" in page
     assert "=HYPERLINK(&#34;http://x&#34;,&#34;click&#34;), then SyntaxError" in page
-    assert "<meta http-equiv=\"Content-Security-Policy\" content=\"default-src 'none'; style-src 'unsafe-inline'\">" in page
+    assert (
+        "<meta http-equiv=\"Content-Security-Policy\" content=\"default-src 'none'; style-src 'unsafe-inline'\">"
+        in page
+    )
     assert "<svg" in page and "<style>" in page
     assert "http://" not in page.replace("http://www.w3.org/2000/svg", "").replace("http://x", "")
     assert "src=" not in page.replace("img src=x", "") and "<link" not in page
@@ -290,7 +293,7 @@ def test_summary_and_report_show_the_same_sections_in_the_same_order(out):
     # the same rows: bob's failed hidden check is in both, with its pass rate, in one table row each
     assert "| value\\_and\\_grad | test\\_descent | test\\_descent title (hidden) | 1 / 2 | 50% |" in text
     assert (
-        '<tr><td>value_and_grad</td><td>test_descent</td><td>test_descent title (hidden)</td>'
+        "<tr><td>value_and_grad</td><td>test_descent</td><td>test_descent title (hidden)</td>"
         '<td class="n">1 / 2</td><td class="n">50%</td></tr>'
     ) in page
     assert '<td class="n low">33.33%</td>' in page  # under 50%: marked

@@ -7,8 +7,8 @@ import time
 
 import numpy as np
 import pytest
-from conftest import LABS, inv, write_variant
 
+from conftest import LABS, inv, write_variant
 from mslab.checker import run_checks
 from mslab.errors import MslabError
 from mslab.sandbox import (
@@ -50,7 +50,10 @@ F_PRIME_CHECKS = {"test_f_prime_at_one", "test_f_prime_at_points", "test_f_prime
     [
         ("raise ValueError('boom')", f"f_prime() raised ValueError (line {F_PRIME_LINE}): boom"),
         ("import os; os._exit(3)", "the student process exited with code 3 during f_prime()"),
-        ("import sys; sys.exit(0)", f"f_prime() raised SystemExit (line {F_PRIME_LINE}): student code called sys.exit(0)"),
+        (
+            "import sys; sys.exit(0)",
+            f"f_prime() raised SystemExit (line {F_PRIME_LINE}): student code called sys.exit(0)",
+        ),
         ("while True: pass", "f_prime() timed out after 3 s"),
         ("return 3.0", "f_prime(1.0) returned a float (3.0); expected a mindspore.Tensor"),
     ],
@@ -86,7 +89,10 @@ def test_nan_is_not_close_to_anything(tmp_path):
     "source,reason",
     [
         ("def f(x)\n    return x\n", "the submission could not be loaded: SyntaxError (line 1): expected ':'"),
-        ("import sys\nsys.exit(0)\n", "the submission could not be loaded: SystemExit (line 2): student code called sys.exit(0)"),
+        (
+            "import sys\nsys.exit(0)\n",
+            "the submission could not be loaded: SystemExit (line 2): student code called sys.exit(0)",
+        ),
         ("import os\nos._exit(0)\n", "the student process exited with code 0 while loading the submission"),
         ("raise RuntimeError('no')\n", "the submission could not be loaded: RuntimeError (line 1): no"),
     ],

@@ -22,7 +22,7 @@ pytestmark = pytest.mark.slow  # sandboxes under attack: minutes (pytest -m 'not
 
 NOBODY = 65534
 LABS = Path(__file__).resolve().parent.parent / "labs"
-PROBE = '''
+PROBE = """
 import ctypes, errno, os
 libc = ctypes.CDLL(None, use_errno=True)
 def ids(): return os.getuid(), os.getgid(), os.getcwd()
@@ -51,8 +51,8 @@ def numeric():
         return "imported"
     except ImportError:
         return "ImportError"
-'''
-DRIVER = '''
+"""
+DRIVER = """
 import json, sys
 from mslab.sandbox import Sandbox, Limits
 with Sandbox(sys.argv[1], "probe", limits=Limits(load_seconds=60, call_seconds=20)) as sb:
@@ -61,7 +61,7 @@ with Sandbox(sys.argv[1], "probe", limits=Limits(load_seconds=60, call_seconds=2
     out["sees_labs"] = sb.call("sees", sys.argv[2])
     out["walls"], out["isolation"] = sb.walls, sb.isolation
 print(json.dumps(out))
-'''
+"""
 
 
 def _interpreter(folder: Path) -> list[str] | None:
@@ -77,9 +77,18 @@ def _interpreter(folder: Path) -> list[str] | None:
         candidates.insert(0, str(venv / "bin" / "python"))
     for python in candidates:
         check = subprocess.run(
-            ["setpriv", f"--reuid={NOBODY}", f"--regid={NOBODY}", "--clear-groups", python, "-I", "-c",
-             "import subprocess, sys, mindspore, mslab.sandbox.zygote; subprocess.run([sys.executable, '-c', ''], check=True)"],
-            capture_output=True, cwd=folder,
+            [
+                "setpriv",
+                f"--reuid={NOBODY}",
+                f"--regid={NOBODY}",
+                "--clear-groups",
+                python,
+                "-I",
+                "-c",
+                "import subprocess, sys, mindspore, mslab.sandbox.zygote; subprocess.run([sys.executable, '-c', ''], check=True)",
+            ],
+            capture_output=True,
+            cwd=folder,
         )
         if check.returncode == 0:
             return [python]
@@ -96,9 +105,21 @@ def test_a_normal_users_grader_still_walls_the_student_in():
         (folder / "probe.py").write_text(PROBE)
         (folder / "driver.py").write_text(DRIVER)
         done = subprocess.run(
-            ["setpriv", f"--reuid={NOBODY}", f"--regid={NOBODY}", "--clear-groups", *python,
-             str(folder / "driver.py"), str(folder / "probe.py"), str(LABS)],
-            capture_output=True, text=True, cwd=folder, timeout=300, env={"PATH": os.environ["PATH"]},
+            [
+                "setpriv",
+                f"--reuid={NOBODY}",
+                f"--regid={NOBODY}",
+                "--clear-groups",
+                *python,
+                str(folder / "driver.py"),
+                str(folder / "probe.py"),
+                str(LABS),
+            ],
+            capture_output=True,
+            text=True,
+            cwd=folder,
+            timeout=300,
+            env={"PATH": os.environ["PATH"]},
         )
         assert done.returncode == 0, done.stderr[-2000:]
         got = json.loads(done.stdout.strip().splitlines()[-1])

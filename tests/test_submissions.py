@@ -122,11 +122,15 @@ def test_folder_zip_flat_zip_nested_and_missing_lab(root, staging, tmp_path):
     alice, bob, carol, dave = subs
     assert all(s.problem == "" for s in subs)
     assert alice.source == root / "alice" and bob.source == root / "bob.zip"
-    assert alice.files == {"derivatives": staging / "alice" / "derivatives.py",
-                           "value_and_grad": staging / "alice" / "value_and_grad.py"}
+    assert alice.files == {
+        "derivatives": staging / "alice" / "derivatives.py",
+        "value_and_grad": staging / "alice" / "value_and_grad.py",
+    }
     assert alice.digest == {"derivatives": sha(CODE), "value_and_grad": sha(OTHER)}
-    assert bob.files == {"derivatives": staging / "bob" / "derivatives.py",
-                         "value_and_grad": staging / "bob" / "value_and_grad.py"}
+    assert bob.files == {
+        "derivatives": staging / "bob" / "derivatives.py",
+        "value_and_grad": staging / "bob" / "value_and_grad.py",
+    }
     assert bob.digest == {"derivatives": sha(CODE), "value_and_grad": sha(OTHER)}
     assert carol.files == {"derivatives": staging / "carol" / "derivatives.py"}  # value_and_grad missing
     assert carol.digest == {"derivatives": sha(OTHER)}
@@ -136,9 +140,14 @@ def test_folder_zip_flat_zip_nested_and_missing_lab(root, staging, tmp_path):
             assert sha(path.read_bytes()) == s.digest[lab]
     # Only the needed lab files were written, and only under staging.
     assert sorted(str(p.relative_to(staging)) for p in staging.rglob("*")) == [
-        "alice", "alice/derivatives.py", "alice/value_and_grad.py",
-        "bob", "bob/derivatives.py", "bob/value_and_grad.py",
-        "carol", "carol/derivatives.py",
+        "alice",
+        "alice/derivatives.py",
+        "alice/value_and_grad.py",
+        "bob",
+        "bob/derivatives.py",
+        "bob/value_and_grad.py",
+        "carol",
+        "carol/derivatives.py",
     ]
     assert tree(tmp_path, skip=staging) == before
 
@@ -146,13 +155,18 @@ def test_folder_zip_flat_zip_nested_and_missing_lab(root, staging, tmp_path):
 def test_nested_folder_student_macosx_ignored_and_top_level_wins(root, staging):
     (root / "erin" / "erin").mkdir(parents=True)  # unzipped her folder into her folder
     (root / "erin" / "erin" / "derivatives.py").write_bytes(CODE)
-    make_zip(root / "fay.zip", [
-        ("fay/derivatives.py", CODE),
-        ("__MACOSX/fay/._derivatives.py", b"\x00\x05\x16\x07"),
-        ("__MACOSX/derivatives.py", b"appledouble"),
-    ])
-    make_zip(root / "gus.zip", [("derivatives.py", CODE), ("gus/derivatives.py", OTHER),
-                                ("gus/deep/value_and_grad.py", OTHER)])  # two folders deep: found
+    make_zip(
+        root / "fay.zip",
+        [
+            ("fay/derivatives.py", CODE),
+            ("__MACOSX/fay/._derivatives.py", b"\x00\x05\x16\x07"),
+            ("__MACOSX/derivatives.py", b"appledouble"),
+        ],
+    )
+    make_zip(
+        root / "gus.zip",
+        [("derivatives.py", CODE), ("gus/derivatives.py", OTHER), ("gus/deep/value_and_grad.py", OTHER)],
+    )  # two folders deep: found
     erin, fay, gus = find_submissions(root, LABS, staging)
     assert erin.problem == "" and erin.digest == {"derivatives": sha(CODE)}
     assert fay.problem == "" and fay.digest == {"derivatives": sha(CODE)}
@@ -223,42 +237,70 @@ def _encrypted(path: Path) -> None:
 
 
 ZIP_CASES = {
-    "not a zip": (lambda p: p.write_bytes(b"PK? definitely not a zip"),
-                  "rejected zip: corrupt or not a zip (File is not a zip file)"),
-    "truncated": (lambda p: p.write_bytes(make_zip(p, [("derivatives.py", CODE)]).read_bytes()[:-30]),
-                  "rejected zip: corrupt or not a zip (File is not a zip file)"),
+    "not a zip": (
+        lambda p: p.write_bytes(b"PK? definitely not a zip"),
+        "rejected zip: corrupt or not a zip (File is not a zip file)",
+    ),
+    "truncated": (
+        lambda p: p.write_bytes(make_zip(p, [("derivatives.py", CODE)]).read_bytes()[:-30]),
+        "rejected zip: corrupt or not a zip (File is not a zip file)",
+    ),
     "crc": (_crc, "rejected zip: corrupt entry 'derivatives.py' (Bad CRC-32 for file 'derivatives.py')"),
     "encrypted": (_encrypted, "rejected zip: encrypted entry 'derivatives.py'"),
-    "zip-slip": (lambda p: make_zip(p, [("derivatives.py", CODE), ("../evil.py", b"x")]),
-                 "rejected zip: zip-slip entry '../evil.py'"),
-    "zip-slip inside": (lambda p: make_zip(p, [("a/../../evil.py", b"x")]),
-                        "rejected zip: zip-slip entry 'a/../../evil.py'"),
-    "zip-slip backslash": (lambda p: make_zip(p, [("..\\evil.py", b"x")]),
-                           "rejected zip: zip-slip entry '..\\evil.py'"),  # as written, not repr
-    "absolute": (lambda p: make_zip(p, [("/etc/evil.py", b"x")]),
-                 "rejected zip: absolute path entry '/etc/evil.py'"),
-    "drive": (lambda p: make_zip(p, [("C:\\evil.py", b"x")]),
-              "rejected zip: absolute path entry 'C:\\evil.py'"),
-    "unc": (lambda p: make_zip(p, [("\\\\server\\share\\evil.py", b"x")]),
-            "rejected zip: absolute path entry '\\\\server\\share\\evil.py'"),
-    "symlink": (lambda p: make_zip(p, [(info("derivatives.py", stat.S_IFLNK | 0o777), b"/srv/hidden.py")]),
-                "rejected zip: symlink entry 'derivatives.py'"),
-    "fifo": (lambda p: make_zip(p, [(info("derivatives.py", stat.S_IFIFO | 0o644), b"")]),
-             "rejected zip: non-regular entry 'derivatives.py'"),
-    "too many entries": (lambda p: make_zip(p, [(f"f{i}.txt", b"") for i in range(101)]),
-                         "rejected zip: 101 entries (limit 100)"),
-    "entry over 1 MiB": (lambda p: make_zip(p, [("derivatives.py", CODE), ("data.bin", bytes(MIB + 1))]),
-                         "rejected zip: entry 'data.bin' is over 1 MiB uncompressed"),
-    "total over 10 MiB": (lambda p: make_zip(p, [(f"d{i}.bin", bytes(MIB)) for i in range(11)]),
-                          "rejected zip: over 10 MiB uncompressed in total"),
-    "bomb with lying header": (_bomb, "rejected zip: entry 'derivatives.py' decompresses to over 1 MiB "
-                                      "(header claims 10 bytes)"),
-    "bzip2": (lambda p: make_zip(p, [(bz2_info("derivatives.py"), CODE)]),
-              "rejected zip: entry 'derivatives.py' is compressed with bzip2 (only stored or deflate)"),
-    "duplicate": (lambda p: make_zip(p, [("derivatives.py", CODE), ("derivatives.py", OTHER)]),
-                  "rejected zip: duplicate entry 'derivatives.py'"),
-    "duplicate via ./": (lambda p: make_zip(p, [("derivatives.py", CODE), ("./derivatives.py", OTHER)]),
-                         "rejected zip: duplicate entry './derivatives.py'"),
+    "zip-slip": (
+        lambda p: make_zip(p, [("derivatives.py", CODE), ("../evil.py", b"x")]),
+        "rejected zip: zip-slip entry '../evil.py'",
+    ),
+    "zip-slip inside": (
+        lambda p: make_zip(p, [("a/../../evil.py", b"x")]),
+        "rejected zip: zip-slip entry 'a/../../evil.py'",
+    ),
+    "zip-slip backslash": (
+        lambda p: make_zip(p, [("..\\evil.py", b"x")]),
+        "rejected zip: zip-slip entry '..\\evil.py'",
+    ),  # as written, not repr
+    "absolute": (lambda p: make_zip(p, [("/etc/evil.py", b"x")]), "rejected zip: absolute path entry '/etc/evil.py'"),
+    "drive": (lambda p: make_zip(p, [("C:\\evil.py", b"x")]), "rejected zip: absolute path entry 'C:\\evil.py'"),
+    "unc": (
+        lambda p: make_zip(p, [("\\\\server\\share\\evil.py", b"x")]),
+        "rejected zip: absolute path entry '\\\\server\\share\\evil.py'",
+    ),
+    "symlink": (
+        lambda p: make_zip(p, [(info("derivatives.py", stat.S_IFLNK | 0o777), b"/srv/hidden.py")]),
+        "rejected zip: symlink entry 'derivatives.py'",
+    ),
+    "fifo": (
+        lambda p: make_zip(p, [(info("derivatives.py", stat.S_IFIFO | 0o644), b"")]),
+        "rejected zip: non-regular entry 'derivatives.py'",
+    ),
+    "too many entries": (
+        lambda p: make_zip(p, [(f"f{i}.txt", b"") for i in range(101)]),
+        "rejected zip: 101 entries (limit 100)",
+    ),
+    "entry over 1 MiB": (
+        lambda p: make_zip(p, [("derivatives.py", CODE), ("data.bin", bytes(MIB + 1))]),
+        "rejected zip: entry 'data.bin' is over 1 MiB uncompressed",
+    ),
+    "total over 10 MiB": (
+        lambda p: make_zip(p, [(f"d{i}.bin", bytes(MIB)) for i in range(11)]),
+        "rejected zip: over 10 MiB uncompressed in total",
+    ),
+    "bomb with lying header": (
+        _bomb,
+        "rejected zip: entry 'derivatives.py' decompresses to over 1 MiB (header claims 10 bytes)",
+    ),
+    "bzip2": (
+        lambda p: make_zip(p, [(bz2_info("derivatives.py"), CODE)]),
+        "rejected zip: entry 'derivatives.py' is compressed with bzip2 (only stored or deflate)",
+    ),
+    "duplicate": (
+        lambda p: make_zip(p, [("derivatives.py", CODE), ("derivatives.py", OTHER)]),
+        "rejected zip: duplicate entry 'derivatives.py'",
+    ),
+    "duplicate via ./": (
+        lambda p: make_zip(p, [("derivatives.py", CODE), ("./derivatives.py", OTHER)]),
+        "rejected zip: duplicate entry './derivatives.py'",
+    ),
 }
 
 
@@ -291,8 +333,15 @@ def test_bomb_is_stopped_at_the_limit(root, staging):
 
 
 def test_unneeded_entries_are_checked_but_only_lab_files_extracted(root, staging):
-    make_zip(root / "bob.zip", [("derivatives.py", CODE), ("setup.py", b"import os"), ("conftest.py", b"x"),
-                                (bz2_info("notes.txt"), b"never decompressed")])
+    make_zip(
+        root / "bob.zip",
+        [
+            ("derivatives.py", CODE),
+            ("setup.py", b"import os"),
+            ("conftest.py", b"x"),
+            (bz2_info("notes.txt"), b"never decompressed"),
+        ],
+    )
     (bob,) = find_submissions(root, LABS, staging)
     assert bob.problem == "" and sorted(os.listdir(staging / "bob")) == ["derivatives.py"]
 
@@ -313,8 +362,9 @@ def test_symlinked_lab_file_in_folder(root, staging, tmp_path):
     (root / "mallory").mkdir()
     (root / "mallory" / "derivatives.py").symlink_to(hidden)
     (mallory,) = find_submissions(root, LABS, staging)
-    assert mallory == Submission("mallory", {}, root / "mallory", {},
-                                 "rejected folder: 'mallory/derivatives.py' is a symlink", "mallory")
+    assert mallory == Submission(
+        "mallory", {}, root / "mallory", {}, "rejected folder: 'mallory/derivatives.py' is a symlink", "mallory"
+    )
     assert not (staging / "mallory").exists()
 
 
@@ -357,11 +407,13 @@ def test_competing_exact_names_make_the_lab_missing_and_list_them(root, staging)
     make_zip(root / "bo.zip", [("a/derivatives.py", CODE), ("b/derivatives.py", OTHER)])
     ann, bo = find_submissions(root, LABS, staging)
     assert ann.problem == "" and ann.digest == {"value_and_grad": sha(OTHER)}  # the rest is graded
-    assert ann.missing == {"derivatives": "no single derivatives.py: several compete "
-                                          "('v1/derivatives.py', 'v2/derivatives.py'); keep one"}
+    assert ann.missing == {
+        "derivatives": "no single derivatives.py: several compete ('v1/derivatives.py', 'v2/derivatives.py'); keep one"
+    }
     assert bo.problem == "" and bo.files == {}
-    assert bo.missing["derivatives"] == ("no single derivatives.py: several compete "
-                                         "('a/derivatives.py', 'b/derivatives.py'); keep one")
+    assert bo.missing["derivatives"] == (
+        "no single derivatives.py: several compete ('a/derivatives.py', 'b/derivatives.py'); keep one"
+    )
 
 
 # ------------------------------------------------------------------------------------ names
@@ -384,8 +436,10 @@ def test_any_name_a_person_can_have_is_taken_in_under_a_safe_folder(root, stagin
     assert subs["Mary Ann"].folder.startswith("mary_ann-") and subs["张三"].folder.startswith("student-")
     assert subs["张三"].folder != subs["李四"].folder
     assert subs["Zoë Ünal"].folder.startswith("zoe_unal-") and subs["Zoë Ünal"].digest == {"derivatives": sha(OTHER)}
-    assert subs["ok"].folder == "ok" and subs["ok"].missing == {"derivatives": "empty submission",
-                                                                "value_and_grad": "empty submission"}
+    assert subs["ok"].folder == "ok" and subs["ok"].missing == {
+        "derivatives": "empty submission",
+        "value_and_grad": "empty submission",
+    }
     assert sorted(os.listdir(staging)) == sorted(s.folder for s in subs.values() if s.files)
     again = {s.student: s.folder for s in find_submissions(root, LABS, staging)}
     assert again == {n: s.folder for n, s in subs.items()}  # the same folder on every run

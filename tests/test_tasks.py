@@ -8,8 +8,8 @@ import os
 from pathlib import Path
 
 import pytest
-from conftest import LABS, ROOT, inv, write_variant
 
+from conftest import LABS, ROOT, inv, write_variant
 from mslab.checker import collect
 
 EXAMPLES = ROOT / "examples" / "submissions"
@@ -23,7 +23,7 @@ def _stat(pid: int) -> list[str] | None:
         text = open(f"/proc/{pid}/stat", encoding="utf-8", errors="replace").read()
     except OSError:
         return None
-    return text[text.rindex(")") + 2:].split()
+    return text[text.rindex(")") + 2 :].split()
 
 
 def descendants(pid: int) -> set[tuple[int, str]]:
@@ -144,7 +144,12 @@ def test_grading_the_bundled_class(tmp_path):
     for lab in set(LABS) - set(EXAMPLE_LABS):
         assert {rows[(student, lab)]["status"] for student in ("alice", "bob", "carol", "dave")} == {"missing"}
     expect("carol", "derivatives", points("derivatives", lambda c: c.task in done["derivatives"]), "graded")
-    expect("carol", "logistic_gradients", points("logistic_gradients", lambda c: c.task in done["logistic_gradients"]), "graded")
+    expect(
+        "carol",
+        "logistic_gradients",
+        points("logistic_gradients", lambda c: c.task in done["logistic_gradients"]),
+        "graded",
+    )
     expect("carol", "value_and_grad", 0, "missing")
     expect("dave", "derivatives", 0, "unloadable")
     expect("dave", "logistic_gradients", 0, "unloadable")
@@ -171,7 +176,9 @@ def test_killed_mid_run_then_rerun_equals_an_uninterrupted_run(tmp_path):
     exe = str(ROOT / ".venv" / "bin" / "inv") if (ROOT / ".venv" / "bin" / "inv").exists() else "inv"
     run = subprocess.Popen(
         [exe, "--search-root", str(ROOT), "grade", str(EXAMPLES), "--out", str(part), "--seed", "5", "--jobs", "2"],
-        start_new_session=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+        start_new_session=True,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
     )
     deadline = time.monotonic() + 120
     ours = set()
@@ -194,8 +201,13 @@ def test_killed_mid_run_then_rerun_equals_an_uninterrupted_run(tmp_path):
     from mslab.sandbox import cgroups
 
     # The killed workers' sandbox cgroups (named after the worker's pid) outlive them, empty.
-    orphans = [p for parent in cgroups._parents() if parent.is_dir() for p in parent.iterdir()
-               if p.name.split("-")[1:2] and p.name.split("-")[1].isdigit() and int(p.name.split("-")[1]) in ours]
+    orphans = [
+        p
+        for parent in cgroups._parents()
+        if parent.is_dir()
+        for p in parent.iterdir()
+        if p.name.split("-")[1:2] and p.name.split("-")[1].isdigit() and int(p.name.split("-")[1]) in ours
+    ]
     rerun = inv("grade", str(EXAMPLES), "--out", str(part), "--jobs", "2")
     assert rerun.returncode == 0, rerun.stderr
     for name in classreport.FILES:
@@ -218,7 +230,9 @@ def test_rerun_skips_what_is_graded_and_regrades_changed_or_named_students(tmp_p
     grade_class(class_dir, out, labs=["derivatives"], jobs=1, progress=lambda **kw: seen.append(kw))
     assert {k: (out / k[0] / k[1] / "record.json").stat().st_mtime_ns for k in first} == stamp
     shutil.copy(EXAMPLES / "alice" / "derivatives.py", class_dir / "bob" / "derivatives.py")  # bob fixes his work
-    again = {(r.student, r.lab): r for r in grade_class(class_dir, out, labs=["derivatives"], jobs=1, regrade=["alice"])}
+    again = {
+        (r.student, r.lab): r for r in grade_class(class_dir, out, labs=["derivatives"], jobs=1, regrade=["alice"])
+    }
     assert again[("bob", "derivatives")].score == points("derivatives") > first[("bob", "derivatives")].score
     assert (out / "alice" / "derivatives" / "record.json").stat().st_mtime_ns != stamp[("alice", "derivatives")]
 
@@ -251,8 +265,13 @@ def test_list_shows_whole_titles_in_a_narrow_terminal():
     import sys
 
     exe = str(Path(sys.executable).parent / "inv")
-    result = subprocess.run([exe, "--search-root", str(ROOT), "lab.list"], capture_output=True, text=True,
-                            env={**os.environ, "COLUMNS": "80"}, timeout=300)
+    result = subprocess.run(
+        [exe, "--search-root", str(ROOT), "lab.list"],
+        capture_output=True,
+        text=True,
+        env={**os.environ, "COLUMNS": "80"},
+        timeout=300,
+    )
     assert result.returncode == 0, result.stderr
     titles, current = {}, None
     for line in result.stdout.splitlines():
@@ -276,11 +295,17 @@ def test_walkthrough_labels_its_values():
 
 
 def test_student_text_is_shown_as_text_never_as_markup(tmp_path):
-    sub = write_variant(LABS["derivatives"], tmp_path, [
-        ('from mindspore import grad\n',
-         'from mindspore import grad\nprint("[bold green]pass[/] \\x1b]0;owned\\x07\\x1b[2J[/]")\n'),
-        ('    return x**3 - 2 * x + 1', '    raise ValueError("[/] [bold green]pass[/] \\x1b[31mred")'),
-    ])
+    sub = write_variant(
+        LABS["derivatives"],
+        tmp_path,
+        [
+            (
+                "from mindspore import grad\n",
+                'from mindspore import grad\nprint("[bold green]pass[/] \\x1b]0;owned\\x07\\x1b[2J[/]")\n',
+            ),
+            ("    return x**3 - 2 * x + 1", '    raise ValueError("[/] [bold green]pass[/] \\x1b[31mred")'),
+        ],
+    )
     result = inv("lab.check", "derivatives", "--submission", str(sub), "--results", str(tmp_path / "r.json"))
     assert result.returncode == 1, result.stdout + result.stderr
     assert "Traceback" not in result.stderr and "MarkupError" not in result.stderr
@@ -295,20 +320,30 @@ def test_student_text_is_shown_as_text_never_as_markup(tmp_path):
 
 def test_printed_output_is_shown_on_failure_capped_and_with_verbose(tmp_path):
     lab = LABS["derivatives"]
-    sub = write_variant(lab, tmp_path, [
-        ('from mindspore import grad\n',
-         'from mindspore import grad\nfor i in range(100):\n    print(f"line {i}", "x" * (1000 if i == 99 else 1))\n'),
-        ('    return x**3 - 2 * x + 1', '    return x**3 - 2 * x'),  # wrong: every f check fails
-    ])
+    sub = write_variant(
+        lab,
+        tmp_path,
+        [
+            (
+                "from mindspore import grad\n",
+                'from mindspore import grad\nfor i in range(100):\n    print(f"line {i}", "x" * (1000 if i == 99 else 1))\n',
+            ),
+            ("    return x**3 - 2 * x + 1", "    return x**3 - 2 * x"),  # wrong: every f check fails
+        ],
+    )
     failing = inv("lab.check", "derivatives", "--submission", str(sub))
     assert failing.returncode == 1
     shown = [line for line in failing.stdout.splitlines() if line.startswith("  line ")]
     assert [line.split()[1] for line in shown] == [str(i) for i in range(80, 100)]  # the last 20 lines
     assert shown[-1].endswith("…") and len(shown[-1]) <= 2 + 300
     (tmp_path / "good").mkdir()
-    good = write_variant(lab, tmp_path / "good", [
-        ('from mindspore import grad\n', 'from mindspore import grad\nprint("hello from the student")\n'),
-    ])
+    good = write_variant(
+        lab,
+        tmp_path / "good",
+        [
+            ("from mindspore import grad\n", 'from mindspore import grad\nprint("hello from the student")\n'),
+        ],
+    )
     quiet = inv("lab.check", "derivatives", "--submission", str(good))
     assert quiet.returncode == 0 and "hello from the student" not in quiet.stdout
     verbose = inv("lab.check", "derivatives", "--submission", str(good), "--verbose")
@@ -319,8 +354,9 @@ def test_check_all_prints_its_seed_and_the_seed_reproduces(tmp_path):
     import re
 
     lab = LABS["derivatives"]
-    first = inv("lab.check", "derivatives", "--submission", str(lab.solution), "--all",
-                "--results", str(tmp_path / "a.json"))
+    first = inv(
+        "lab.check", "derivatives", "--submission", str(lab.solution), "--all", "--results", str(tmp_path / "a.json")
+    )
     assert first.returncode == 0, first.stdout + first.stderr
     m = re.search(r"^seed: (\d+) \(--seed \1 draws the same hidden inputs again\)$", first.stdout, re.M)
     assert m, first.stdout
@@ -335,14 +371,35 @@ def test_check_interrupted_while_a_function_hangs_claims_no_score(tmp_path):
     import sys
     import time
 
-    sub = write_variant(LABS["derivatives"], tmp_path, [
-        ('    """Task 2. f′(x) = 3x² − 2."""\n', '    """Task 2. f′(x) = 3x² − 2."""\n    while True:\n        pass\n'),
-    ])
+    sub = write_variant(
+        LABS["derivatives"],
+        tmp_path,
+        [
+            (
+                '    """Task 2. f′(x) = 3x² − 2."""\n',
+                '    """Task 2. f′(x) = 3x² − 2."""\n    while True:\n        pass\n',
+            ),
+        ],
+    )
     results = tmp_path / "results.json"
     exe = str(Path(sys.executable).parent / "inv")
-    run = subprocess.Popen([exe, "--search-root", str(ROOT), "lab.check", "derivatives", "--submission", str(sub),
-                            "--results", str(results)],
-                           start_new_session=True, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    run = subprocess.Popen(
+        [
+            exe,
+            "--search-root",
+            str(ROOT),
+            "lab.check",
+            "derivatives",
+            "--submission",
+            str(sub),
+            "--results",
+            str(results),
+        ],
+        start_new_session=True,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
     ours, deadline = set(), time.monotonic() + 120
     while time.monotonic() < deadline and run.poll() is None:
         ours |= descendants(run.pid)
@@ -368,8 +425,14 @@ def test_check_interrupted_while_a_function_hangs_claims_no_score(tmp_path):
 @pytest.mark.parametrize(
     "args,fragment",
     [
-        (["lab.check", "derivatives", "--submission", "x.py", "--seed", "abc"], "--seed must be a whole number, not 'abc'"),
-        (["lab.check", "derivatives", "--submission", "x.py", "--results", "."], "--results . is a folder; give a file"),
+        (
+            ["lab.check", "derivatives", "--submission", "x.py", "--seed", "abc"],
+            "--seed must be a whole number, not 'abc'",
+        ),
+        (
+            ["lab.check", "derivatives", "--submission", "x.py", "--results", "."],
+            "--results . is a folder; give a file",
+        ),
         (["lab.start", "derivatives", "--dest", "x.py"], "--dest x.py: x.py is a file, not a folder"),
         (["lab.start", "derivatives", "--dest", "x.py/sub"], "--dest x.py/sub: x.py is a file, not a folder"),
     ],

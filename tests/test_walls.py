@@ -433,7 +433,17 @@ def test_the_grader_measures_every_wall_as_root(probe):
         sb.call("ids")
         walls = sb.walls
         assert walls["uid"] != 0 and walls["caps"] == 0
-        for wall in ("user_ns", "pid_ns", "net_ns", "mount_ns", "ipc_ns", "uts_ns", "cgroup_ns", "seccomp", "no_new_privs"):
+        for wall in (
+            "user_ns",
+            "pid_ns",
+            "net_ns",
+            "mount_ns",
+            "ipc_ns",
+            "uts_ns",
+            "cgroup_ns",
+            "seccomp",
+            "no_new_privs",
+        ):
             assert walls[wall] is True, wall
         assert walls["cgroup"] in ("v1", "v2")
         assert sb.isolation == "full"
@@ -462,8 +472,18 @@ def test_sysctls_are_not_writable(probe, name):
         ("userfaultfd", ()),
         ("personality", (0x0040000,)),  # ADDR_NO_RANDOMIZE
     ],
-    ids=["unshare-user", "unshare-user-ns-cgroup", "unshare-then-mount", "mount", "keyctl", "ptrace-attach",
-         "bpf", "perf_event_open", "userfaultfd", "personality"],
+    ids=[
+        "unshare-user",
+        "unshare-user-ns-cgroup",
+        "unshare-then-mount",
+        "mount",
+        "keyctl",
+        "ptrace-attach",
+        "bpf",
+        "perf_event_open",
+        "userfaultfd",
+        "personality",
+    ],
 )
 def test_the_seccomp_filter_denies_with_eperm(probe, call, args):
     with Sandbox(probe, "probe", limits=LIMITS) as sb:
@@ -512,8 +532,13 @@ time.sleep(120)
 
 def test_nothing_outlives_a_killed_grader(probe, marker):
     """The grader dies (kill -9) with the sandbox open: its student dies too, whatever it did."""
-    grader = subprocess.Popen([sys.executable, "-c", GRADER, str(probe), marker], cwd=ROOT,
-                              stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
+    grader = subprocess.Popen(
+        [sys.executable, "-c", GRADER, str(probe), marker],
+        cwd=ROOT,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.DEVNULL,
+        text=True,
+    )
     try:
         assert grader.stdout.readline().strip() == "ok"
         assert started(marker), "the probe's grandchild should be running"
@@ -620,8 +645,10 @@ def test_a_fifo_named_output_log_does_not_hold_the_grader(probe):
 def test_output_linked_to_dev_zero_is_not_read(probe):
     with Sandbox(probe, "probe", limits=LIMITS) as sb:
         if sb.call("stdout_is_the_log"):
-            pytest.fail("the grader reads output.log from the student's folder: /dev/zero not planted "
-                        "(it would exhaust the grader's memory)")
+            pytest.fail(
+                "the grader reads output.log from the student's folder: /dev/zero not planted "
+                "(it would exhaust the grader's memory)"
+            )
         assert sb.call("plant", "symlink", "/dev/zero", 0) == "ok"
         started = time.monotonic()
         output = sb.output()
@@ -634,7 +661,7 @@ def test_printed_output_is_capped(probe):
         assert len(sb.output()) <= 64 * 1024
 
 
-FORGER = r'''
+FORGER = r"""
 import json, os, stat
 FORGED = json.dumps({"op": "ready", "import_seconds": 0.1,
                      "isolation": "all submissions isolated\x1b]0;pwned\x07"}).encode() + b"\n"
@@ -646,7 +673,7 @@ for fd in range(3, 256):
         pass
 def answer():
     return 42
-'''
+"""
 
 
 def test_the_isolation_on_record_is_measured_not_reported(tmp_path):

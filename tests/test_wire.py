@@ -16,8 +16,13 @@ def roundtrip(value):
 
 
 def test_arrays_keep_dtype_shape_and_values():
-    for arr in (np.arange(6, dtype=np.float32).reshape(2, 3), np.array(True), np.float64(2.5),
-                np.zeros((0, 4), np.int64), np.array([np.nan, np.inf], np.float16)):
+    for arr in (
+        np.arange(6, dtype=np.float32).reshape(2, 3),
+        np.array(True),
+        np.float64(2.5),
+        np.zeros((0, 4), np.int64),
+        np.array([np.nan, np.inf], np.float16),
+    ):
         got = roundtrip(arr)
         assert got.value.dtype == np.asarray(arr).dtype and got.value.shape == np.asarray(arr).shape
         np.testing.assert_array_equal(got.value, arr)
@@ -39,8 +44,13 @@ def test_unknown_objects_cross_as_their_type_name_only():
 
 
 def array_msg(**fields):
-    msg = {"t": "array", "kind": "Tensor", "dtype": "float32", "shape": [2],
-           "data": base64.b64encode(np.zeros(2, np.float32).tobytes()).decode()}
+    msg = {
+        "t": "array",
+        "kind": "Tensor",
+        "dtype": "float32",
+        "shape": [2],
+        "data": base64.b64encode(np.zeros(2, np.float32).tobytes()).decode(),
+    }
     msg.update(fields)
     return msg
 

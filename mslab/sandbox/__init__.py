@@ -16,8 +16,21 @@ loads the grader's modules into the memory its children inherit.
 
 from __future__ import annotations
 
-_HOST = {"Limits", "Sandbox", "Student", "StudentError", "StudentCrashed", "StudentLoadError",
-         "StudentRaised", "StudentTimeout", "measure", "summary", "sweep", "probe", "ForkedChild"}
+_HOST = {
+    "Limits",
+    "Sandbox",
+    "Student",
+    "StudentError",
+    "StudentCrashed",
+    "StudentLoadError",
+    "StudentRaised",
+    "StudentTimeout",
+    "measure",
+    "summary",
+    "sweep",
+    "probe",
+    "ForkedChild",
+}
 
 __all__ = sorted(_HOST | {"Zygote"})
 

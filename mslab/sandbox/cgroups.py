@@ -50,7 +50,7 @@ def _alive(name: str) -> bool:
 
 
 def version() -> str:
-    """"v2", "v1", or "" when this process cannot make cgroups (not root, or none mounted)."""
+    """ "v2", "v1", or "" when this process cannot make cgroups (not root, or none mounted)."""
     if os.geteuid() != 0:
         return ""
     if (ROOT / "cgroup.controllers").exists():

@@ -113,7 +113,7 @@ def send_within(sock: socket.socket, data: bytes, seconds: float) -> None:
         if remaining <= 0 or not select.select([], [sock], [], remaining)[1]:
             raise TimeoutError
         try:
-            view = view[sock.send(view, socket.MSG_DONTWAIT):]
+            view = view[sock.send(view, socket.MSG_DONTWAIT) :]
         except BlockingIOError:
             continue
 
@@ -154,14 +154,29 @@ def measure(pid: int, cgroup: str) -> dict:
 
 
 def summary(walls: dict) -> str:
-    """"full" when every wall stands, else "weaker: " and the missing ones; "container" for a
+    """ "full" when every wall stands, else "weaker: " and the missing ones; "container" for a
     container's child (its walls are the engine's: see mslab.containers)."""
     if walls.get("container"):
         return "container"
     if not walls:
         return "not measured (the sandbox ended before the grader could look)"
-    missing = [name for name in ("user_ns", "mount_ns", "pid_ns", "net_ns", "ipc_ns", "uts_ns", "cgroup_ns",
-                                 "seccomp", "no_new_privs", "jail", "scratch") if not walls.get(name)]
+    missing = [
+        name
+        for name in (
+            "user_ns",
+            "mount_ns",
+            "pid_ns",
+            "net_ns",
+            "ipc_ns",
+            "uts_ns",
+            "cgroup_ns",
+            "seccomp",
+            "no_new_privs",
+            "jail",
+            "scratch",
+        )
+        if not walls.get(name)
+    ]
     if walls.get("uid", 0) == 0:
         missing.insert(0, "runs as uid 0")
     if walls.get("caps"):
@@ -400,7 +415,7 @@ class Sandbox:
             except ZygoteError as exc:
                 raise MslabError(str(exc)) from None
         else:
-            from mslab.sandbox.container import ContainerChild  # noqa: PLC0415
+            from mslab.sandbox.container import ContainerChild
 
             self._proc = ContainerChild(self.target, self.module_name, self.source_bytes, self.limits)
         self._buffer, self._ready = b"", False
@@ -519,8 +534,9 @@ class Sandbox:
         try:
             if request is not None:
                 proc.write(wire.dumps(request), max(seconds, 0.0))
-            line, self._buffer = read_line(proc.reader, proc.read, self._buffer,
-                                           max(deadline - time.monotonic(), 0.0), proc.on_idle)
+            line, self._buffer = read_line(
+                proc.reader, proc.read, self._buffer, max(deadline - time.monotonic(), 0.0), proc.on_idle
+            )
             return wire.loads(line)
         except wire.WireError as exc:
             self._stop()
@@ -528,8 +544,11 @@ class Sandbox:
         except TimeoutError:
             self._stop()
             out_of_time = self._remaining() <= 0
-            why = (f"the submission used up its {self.limits.submission_seconds:g} s" if out_of_time
-                   else f"timed out after {seconds:g} s")
+            why = (
+                f"the submission used up its {self.limits.submission_seconds:g} s"
+                if out_of_time
+                else f"timed out after {seconds:g} s"
+            )
             if not self._ready:
                 self.out_of_time = out_of_time
                 if out_of_time and self._loaded_once:  # it loads, but its restarts ate the budget
@@ -544,7 +563,9 @@ class Sandbox:
             self._stop()
             detail = f"; last output: {tail}" if tail else ""
             if not self._ready:
-                self._load_error = StudentLoadError(f"the student process {reason} while loading the submission{detail}")
+                self._load_error = StudentLoadError(
+                    f"the student process {reason} while loading the submission{detail}"
+                )
                 raise self._load_error from None
             raise StudentCrashed(f"the student process {reason} during {what}{detail}") from None
 
@@ -573,7 +594,7 @@ def sweep() -> None:
 
 def probe(limits: Limits | None = None) -> tuple[dict, str]:
     """Start one sandbox on this host and measure its walls (for `inv doctor`)."""
-    import tempfile  # noqa: PLC0415
+    import tempfile
 
     with tempfile.TemporaryDirectory() as tmp:
         source = Path(tmp) / "probe.py"

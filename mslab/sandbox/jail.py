@@ -54,9 +54,21 @@ _PIVOT_ROOT = {"x86_64": 155, "aarch64": 41}.get(os.uname().machine)
 #: the few files of /etc that loading them needs. Everything else — home folders, /root, /opt,
 #: /srv, /work, /var, /mnt, block devices, every checkout — is absent.
 SYSTEM = (
-    "/usr", "/bin", "/sbin", "/lib", "/lib32", "/lib64", "/libx32",
-    "/etc/ld.so.cache", "/etc/ld.so.conf", "/etc/ld.so.conf.d", "/etc/localtime",
-    "/etc/hosts", "/etc/nsswitch.conf", "/etc/alternatives", "/sys/devices/system/cpu",
+    "/usr",
+    "/bin",
+    "/sbin",
+    "/lib",
+    "/lib32",
+    "/lib64",
+    "/libx32",
+    "/etc/ld.so.cache",
+    "/etc/ld.so.conf",
+    "/etc/ld.so.conf.d",
+    "/etc/localtime",
+    "/etc/hosts",
+    "/etc/nsswitch.conf",
+    "/etc/alternatives",
+    "/sys/devices/system/cpu",
 )
 DEVICES = ("/dev/null", "/dev/zero", "/dev/full", "/dev/random", "/dev/urandom")
 #: Parts of the new /proc made read-only (kernel knobs) or empty (kernel memory and state).

@@ -44,21 +44,71 @@ CLONE_NEW_FLAGS = {
 
 #: Calls that fail with EPERM, whatever their arguments.
 DENIED = (
-    "unshare", "setns",
-    "mount", "umount", "umount2", "pivot_root", "chroot",
-    "fsopen", "fsconfig", "fsmount", "fspick", "move_mount", "open_tree", "mount_setattr",
-    "keyctl", "add_key", "request_key",
-    "ptrace", "process_vm_readv", "process_vm_writev", "kcmp", "pidfd_getfd",
-    "bpf", "perf_event_open", "userfaultfd", "fanotify_init", "lookup_dcookie",
-    "io_uring_setup", "io_uring_enter", "io_uring_register",
-    "init_module", "finit_module", "delete_module", "create_module", "query_module",
-    "kexec_load", "kexec_file_load",
-    "acct", "swapon", "swapoff", "reboot", "syslog", "vhangup",
-    "open_by_handle_at", "name_to_handle_at",
-    "quotactl", "quotactl_fd", "nfsservctl", "uselib", "ustat", "sysfs", "_sysctl",
-    "settimeofday", "clock_settime", "clock_adjtime", "adjtimex", "stime",
-    "sethostname", "setdomainname", "iopl", "ioperm",
-    "move_pages", "migrate_pages", "mbind", "set_mempolicy",
+    "unshare",
+    "setns",
+    "mount",
+    "umount",
+    "umount2",
+    "pivot_root",
+    "chroot",
+    "fsopen",
+    "fsconfig",
+    "fsmount",
+    "fspick",
+    "move_mount",
+    "open_tree",
+    "mount_setattr",
+    "keyctl",
+    "add_key",
+    "request_key",
+    "ptrace",
+    "process_vm_readv",
+    "process_vm_writev",
+    "kcmp",
+    "pidfd_getfd",
+    "bpf",
+    "perf_event_open",
+    "userfaultfd",
+    "fanotify_init",
+    "lookup_dcookie",
+    "io_uring_setup",
+    "io_uring_enter",
+    "io_uring_register",
+    "init_module",
+    "finit_module",
+    "delete_module",
+    "create_module",
+    "query_module",
+    "kexec_load",
+    "kexec_file_load",
+    "acct",
+    "swapon",
+    "swapoff",
+    "reboot",
+    "syslog",
+    "vhangup",
+    "open_by_handle_at",
+    "name_to_handle_at",
+    "quotactl",
+    "quotactl_fd",
+    "nfsservctl",
+    "uselib",
+    "ustat",
+    "sysfs",
+    "_sysctl",
+    "settimeofday",
+    "clock_settime",
+    "clock_adjtime",
+    "adjtimex",
+    "stime",
+    "sethostname",
+    "setdomainname",
+    "iopl",
+    "ioperm",
+    "move_pages",
+    "migrate_pages",
+    "mbind",
+    "set_mempolicy",
 )
 PERSONALITY_QUERY = 0xFFFFFFFF
 PR_SET_DUMPABLE = 4
@@ -70,9 +120,9 @@ LOW32 = 0xFFFFFFFF  # int arguments: the kernel reads the low 32 bits, so the fi
 def binding():
     """libseccomp's Python binding: the system's ``seccomp`` module, else PyPI's ``pyseccomp``."""
     try:
-        import seccomp  # noqa: PLC0415 - Debian's python3-seccomp, when this interpreter sees it
+        import seccomp
     except ImportError:
-        import pyseccomp as seccomp  # noqa: PLC0415
+        import pyseccomp as seccomp
     return seccomp
 
 

@@ -59,8 +59,13 @@ def _describe(exc: BaseException, student_file: str) -> dict:
     return {"type": type_name, "message": message, "where": where}
 
 
-_BINARY = {ast.Add: operator.add, ast.Sub: operator.sub, ast.Mult: operator.mul,
-           ast.Div: operator.truediv, ast.Pow: operator.pow}
+_BINARY = {
+    ast.Add: operator.add,
+    ast.Sub: operator.sub,
+    ast.Mult: operator.mul,
+    ast.Div: operator.truediv,
+    ast.Pow: operator.pow,
+}
 
 
 def make_fn(expr: str):
@@ -72,9 +77,9 @@ def make_fn(expr: str):
     The expression is parsed, never evaluated as code, into nested closures over MindSpore
     callables. There is no code object whose global names a student could re-bind to NumPy
     (``types.FunctionType(fn.__code__, {...})``) to get the values without autodiff."""
-    from mindspore import ops  # noqa: PLC0415
+    from mindspore import ops
 
-    from mslab.sandbox.wire import FN_FUNCTIONS  # noqa: PLC0415
+    from mslab.sandbox.wire import FN_FUNCTIONS
 
     functions = {name: getattr(ops, name) for name in (*FN_FUNCTIONS, "stop_gradient")}
 
@@ -90,8 +95,13 @@ def make_fn(expr: str):
         if isinstance(node, ast.UnaryOp) and isinstance(node.op, (ast.USub, ast.UAdd)):
             inner, sign = build(node.operand), isinstance(node.op, ast.USub)
             return (lambda x: -inner(x)) if sign else inner
-        if (isinstance(node, ast.Call) and isinstance(node.func, ast.Name) and node.func.id in functions
-                and len(node.args) == 1 and not node.keywords):
+        if (
+            isinstance(node, ast.Call)
+            and isinstance(node.func, ast.Name)
+            and node.func.id in functions
+            and len(node.args) == 1
+            and not node.keywords
+        ):
             fn, inner = functions[node.func.id], build(node.args[0])
             return lambda x: fn(inner(x))
         raise ValueError(f"the checker's function has an unknown part: {ast.dump(node)[:80]}")
@@ -108,14 +118,14 @@ def serve(module_name: str, student_file: str, device: str) -> None:
     """Take the channel from fds 0/1, import the student file, answer call requests until EOF."""
     chan_in, chan_out = _take_channel()
 
-    from mslab.sandbox import wire  # noqa: PLC0415 - after the channel is safe
+    from mslab.sandbox import wire
 
     def send(msg: dict) -> None:
         chan_out.write(wire.dumps(msg))
 
     started = time.perf_counter()
-    import mindspore  # noqa: PLC0415
-    import numpy as np  # noqa: PLC0415
+    import mindspore
+    import numpy as np
 
     mindspore.set_context(device_target=device)
 
@@ -135,7 +145,7 @@ def serve(module_name: str, student_file: str, device: str) -> None:
     import_seconds = time.perf_counter() - started
     sys.path.insert(0, os.path.dirname(os.path.abspath(student_file)))
     try:
-        import importlib.util  # noqa: PLC0415
+        import importlib.util
 
         spec = importlib.util.spec_from_file_location(module_name, student_file)
         assert spec is not None and spec.loader is not None  # a .py path always has both

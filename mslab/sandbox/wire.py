@@ -16,9 +16,7 @@ from dataclasses import dataclass
 import numpy as np
 
 #: dtypes allowed across the channel, both ways.
-DTYPES = frozenset(
-    {"bool", "int8", "int16", "int32", "int64", "uint8", "float16", "float32", "float64"}
-)
+DTYPES = frozenset({"bool", "int8", "int16", "int32", "int64", "uint8", "float16", "float32", "float64"})
 MAX_LINE = 16 * 1024 * 1024  # bytes in one message
 MAX_ITEMS = 100_000  # JSON values in one message (counted by their separators, before parsing)
 MAX_DEPTH = 16  # nesting of tuples/lists

@@ -76,7 +76,7 @@ class Zygote:
     """The grader's handle on a zygote process."""
 
     def __init__(self, ready_seconds: float = 120.0):
-        from mslab.sandbox import jail  # noqa: PLC0415
+        from mslab.sandbox import jail
 
         ours, theirs = socket.socketpair()
         self.popen = subprocess.Popen(
@@ -96,8 +96,9 @@ class Zygote:
 
     def _receive(self, seconds: float) -> dict:
         try:
-            line, self._buffer = read_line(self.sock.fileno(), lambda: self.sock.recv(65536) or None,
-                                           self._buffer, seconds)
+            line, self._buffer = read_line(
+                self.sock.fileno(), lambda: self.sock.recv(65536) or None, self._buffer, seconds
+            )
         except TimeoutError:
             raise ZygoteError(f"the sandbox's zygote did not answer within {seconds:g} s") from None
         except EOFError:
@@ -157,7 +158,7 @@ def _threads_of(uid: int) -> int:
 
 
 def _set_limits(limits: dict, extra_processes: int) -> None:
-    import resource  # noqa: PLC0415
+    import resource
 
     for name, value in (
         (resource.RLIMIT_CORE, 1),  # 1, not 0: the kernel skips even a pipe core_pattern
@@ -179,7 +180,7 @@ def _read_source(fd: int) -> bytes:
 
 def _sandbox(request: dict, channel: int, output: int, source: int, setup: dict) -> None:
     """In the process the zygote forked (``outer``): raise the walls, serve. Never returns."""
-    from mslab.sandbox import jail, seccomp, serve  # noqa: PLC0415 - imported by the zygote already
+    from mslab.sandbox import jail, seccomp, serve
 
     zygote = os.getppid()
     try:
@@ -205,11 +206,18 @@ def _sandbox(request: dict, channel: int, output: int, source: int, setup: dict)
         os.close(source)
         if namespaces:
             uid = request["uid"] if setup["root"] else 0  # a normal user's: uid 0 of its user namespace
-            jail.build(setup["mountpoint"], setup["keep"], setup["mask"], files,
-                       limits["scratch_bytes"], limits["scratch_inodes"], owner=uid)
+            jail.build(
+                setup["mountpoint"],
+                setup["keep"],
+                setup["mask"],
+                files,
+                limits["scratch_bytes"],
+                limits["scratch_inodes"],
+                owner=uid,
+            )
             home = jail.SCRATCH
         else:  # no namespaces at all (a normal user without user namespaces): no jail
-            import tempfile  # noqa: PLC0415
+            import tempfile
 
             home = tempfile.mkdtemp(dir=setup["fallback_scratch"])
             for name, data in files.items():
@@ -249,11 +257,11 @@ def _sandbox(request: dict, channel: int, output: int, source: int, setup: dict)
 def _setup() -> dict:
     """What every sandbox of this zygote needs, found once: the trees to bind, the mountpoint
     of the new root, whether user namespaces work, the seccomp filter."""
-    import tempfile  # noqa: PLC0415
-    from pathlib import Path  # noqa: PLC0415
+    import tempfile
+    from pathlib import Path
 
-    import mslab  # noqa: PLC0415
-    from mslab.sandbox import jail, seccomp  # noqa: PLC0415
+    import mslab
+    from mslab.sandbox import jail, seccomp
 
     package = Path(mslab.__file__).resolve().parent
     prefixes = {Path(p).resolve() for p in (sys.prefix, sys.base_prefix, sys.exec_prefix)}

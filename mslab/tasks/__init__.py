@@ -8,7 +8,6 @@ from invoke import Exit
 
 from mslab.errors import MslabError
 
-
 TARGET_HELP = (
     "where code runs: local (this machine's CPU, the default), cpu, cuda or ascend "
     "(that target's container), auto (inv doctor's pick)"

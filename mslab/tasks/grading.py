@@ -25,8 +25,18 @@ from mslab.tasks import INTERRUPTED, TARGET_HELP, integer, split_names, user_err
     }
 )
 @user_errors
-def grade(c, submissions, out="out", labs=None, target="local", isolation="process", jobs=None, force=False,
-          regrade=None, seed=None):
+def grade(
+    c,
+    submissions,
+    out="out",
+    labs=None,
+    target="local",
+    isolation="process",
+    jobs=None,
+    force=False,
+    regrade=None,
+    seed=None,
+):
     """Grade every student × lab under SUBMISSIONS with all checks; resumable (rerun to continue)."""
     from mslab import grade as grading
     from mslab.present import plain
@@ -36,8 +46,12 @@ def grade(c, submissions, out="out", labs=None, target="local", isolation="proce
     chosen = resolve(target, isolation)  # the one place --target and --isolation are read
     counts: dict[str, int] = {}
     bar = Progress(
-        TextColumn("grading"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
-        TextColumn("{task.description}", markup=False), console=Console(stderr=True),
+        TextColumn("grading"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TimeElapsedColumn(),
+        TextColumn("{task.description}", markup=False),
+        console=Console(stderr=True),
     )
     task_id = bar.add_task("", total=None)
     shown = []
@@ -53,8 +67,15 @@ def grade(c, submissions, out="out", labs=None, target="local", isolation="proce
 
     try:
         records = grading.grade_class(
-            Path(submissions), Path(out), labs=split_names(labs), target=chosen, jobs=jobs, force=force,
-            regrade=split_names(regrade), seed=seed, progress=show,
+            Path(submissions),
+            Path(out),
+            labs=split_names(labs),
+            target=chosen,
+            jobs=jobs,
+            force=force,
+            regrade=split_names(regrade),
+            seed=seed,
+            progress=show,
         )
     except grading.Interrupted as stop:
         raise Exit(str(stop), code=INTERRUPTED) from None

@@ -34,15 +34,25 @@ def _cfg(c, key: str, value: str) -> str:
         "mindspore_sha256": "SHA-256 of the official wheel when pins.env has none for that version",
         "base_image": "replace compose.yaml's BASE_IMAGE (e.g. a locally imported Debian)",
         "platform": "build with docker buildx for these platforms, e.g. linux/arm64 or "
-                    "linux/amd64,linux/arm64 (several need --push; foreign ones binfmt/qemu)",
+        "linux/amd64,linux/arm64 (several need --push; foreign ones binfmt/qemu)",
         "push": "with --platform: push the result (compose.yaml's image must name a registry)",
         "ascend_chip": "ascend: 910b (Atlas 800T A2, default) or 910: which CANN base image",
         "keep_build_stage": "keep the build stage's dangling image (a cache for the next build)",
     }
 )
 @user_errors
-def build(c, target="cpu", mindspore_version="", mindspore_source="", mindspore_sha256="",
-          base_image="", platform="", push=False, ascend_chip="", keep_build_stage=False):
+def build(
+    c,
+    target="cpu",
+    mindspore_version="",
+    mindspore_source="",
+    mindspore_sha256="",
+    base_image="",
+    platform="",
+    push=False,
+    ascend_chip="",
+    keep_build_stage=False,
+):
     """Build the image of a target with the Docker engine (compose.yaml has tag and args)."""
     tag = images.build(
         _target(target),
@@ -62,7 +72,7 @@ def build(c, target="cpu", mindspore_version="", mindspore_source="", mindspore_
     help={
         "target": TARGET_HELP,
         "mindspore_version": "the version the image must have (default: the image's own "
-                             "org.mslab.mindspore.version label)",
+        "org.mslab.mindspore.version label)",
         "timeout": "seconds the self-check may take",
     }
 )

@@ -35,7 +35,13 @@ def list_(c):
     Console().print(table)
 
 
-@task(help={"lab": "the lab's name (see inv lab.list)", "dest": "folder to copy the starter into", "force": "overwrite an existing file"})
+@task(
+    help={
+        "lab": "the lab's name (see inv lab.list)",
+        "dest": "folder to copy the starter into",
+        "force": "overwrite an existing file",
+    }
+)
 @user_errors
 def start(c, lab, dest="work", force=False):
     """Copy a lab's starter file into your working folder."""
@@ -93,7 +99,7 @@ class _Signals:
     }
 )
 @user_errors
-def check(c, lab, submission=None, all=False, results=None, seed=None, target="local", verbose=False):  # noqa: A002
+def check(c, lab, submission=None, all=False, results=None, seed=None, target="local", verbose=False):
     """Check a submission: a table of checks, points and hints. Exit 0 only at full marks."""
     from mslab.target import resolve
 
@@ -121,20 +127,22 @@ def check(c, lab, submission=None, all=False, results=None, seed=None, target="l
     _show(run, results, all, verbose)
 
 
-def _check(lab, submission, all, seed, target, zygote):  # noqa: A002
+def _check(lab, submission, all, seed, target, zygote):
     """The check run, when complete; None when not every check ran to its end."""
     from mslab import checker
 
     chosen = labs.get_lab(lab)
     path = Path(submission) if submission else Path("work") / f"{chosen.name}.py"
     if submission is None and not path.exists():
-        raise Exit(f"error: no submission at {path}: run `inv lab.start {lab}` first, or pass --submission FILE", code=2)
+        raise Exit(
+            f"error: no submission at {path}: run `inv lab.start {lab}` first, or pass --submission FILE", code=2
+        )
     run = checker.run_checks(chosen, path, hidden=all, target=target, seed=seed, zygote=zygote)
     expected = sorted(x.name for x in checker.collect(chosen, hidden=all))
     return run if sorted(x.name for x in run.checks) == expected else None
 
 
-def _show(run, results, all, verbose):  # noqa: A002
+def _show(run, results, all, verbose):
     from mslab import present
 
     run = present.tidy_run(run)

@@ -7,7 +7,10 @@ from mslab.checks import check, close, sibling, tensor
 visible = sibling(__file__, "visible")
 reference = sibling(__file__, "reference")
 logistic_gradients, logistic_loss, logistic_problem = (
-    reference.logistic_gradients, reference.logistic_loss, reference.logistic_problem)
+    reference.logistic_gradients,
+    reference.logistic_loss,
+    reference.logistic_problem,
+)
 
 
 def problem(rng):
@@ -47,7 +50,9 @@ def test_weight_and_bias_gradients_hidden(student, rng):
     """(∂L/∂W, ∂L/∂b) on unforeseen shapes"""
     data = problem(rng)
     g = logistic_gradients(*data)
-    visible.pair_check(student.weight_and_bias_gradients(*data), "weight_and_bias_gradients(...)", g["W"], g["b"], data[2].shape[0])
+    visible.pair_check(
+        student.weight_and_bias_gradients(*data), "weight_and_bias_gradients(...)", g["W"], g["b"], data[2].shape[0]
+    )
 
 
 @check(points=1, task="5", hint="with several outputs, grad sums the gradients of all of them")
@@ -55,7 +60,9 @@ def test_multi_loss_gradients_hidden(student, rng):
     """summed gradients on unforeseen shapes"""
     data = problem(rng)
     g, W = logistic_gradients(*data), data[2].astype(np.float64)
-    visible.pair_check(student.multi_loss_gradients(*data), "multi_loss_gradients(...)", g["W"] + 2 * W, g["b"], W.shape[0])
+    visible.pair_check(
+        student.multi_loss_gradients(*data), "multi_loss_gradients(...)", g["W"] + 2 * W, g["b"], W.shape[0]
+    )
 
 
 @check(points=1, task="6", hint="wrap loss2 in ops.stop_gradient")
@@ -63,7 +70,9 @@ def test_stop_gradient_hidden(student, rng):
     """stop_gradient on unforeseen shapes"""
     data = problem(rng)
     g = logistic_gradients(*data)
-    visible.pair_check(student.stop_gradient_gradients(*data), "stop_gradient_gradients(...)", g["W"], g["b"], data[2].shape[0])
+    visible.pair_check(
+        student.stop_gradient_gradients(*data), "stop_gradient_gradients(...)", g["W"], g["b"], data[2].shape[0]
+    )
 
 
 @check(points=1, task="7", hint="has_aux=True makes grad return (gradients, aux)")

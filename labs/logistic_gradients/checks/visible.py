@@ -10,7 +10,10 @@ from mslab.sandbox import StudentError
 
 reference = sibling(__file__, "reference")
 logistic_gradients, logistic_loss, logistic_problem = (
-    reference.logistic_gradients, reference.logistic_loss, reference.logistic_problem)
+    reference.logistic_gradients,
+    reference.logistic_loss,
+    reference.logistic_problem,
+)
 HINT = hints(__file__)  # by erratum number, from ../mistakes.yaml
 
 N, D = 4, 3
@@ -91,7 +94,11 @@ def test_multi_loss_gradients(student, rng):
     g, W = logistic_gradients(*data), data[2].astype(np.float64)
     got = student.multi_loss_gradients(*data)
     gW = tensor(sequence(got, 2, "multi_loss_gradients(...)")[0], "multi_loss_gradients(...)[0]", shape=(D,))
-    mistake(matches(gW, g["W"]), "the 2W from loss2 = ΣW² is missing: both outputs' gradients count", "∂/∂W equals loss1's alone")
+    mistake(
+        matches(gW, g["W"]),
+        "the 2W from loss2 = ΣW² is missing: both outputs' gradients count",
+        "∂/∂W equals loss1's alone",
+    )
     pair_check(got, "multi_loss_gradients(...)", g["W"] + 2 * W, g["b"], D)
 
 
@@ -133,7 +140,9 @@ def loss1_check(student, data):
     pair_check(got, "loss1_gradients(...)", g["W"], g["b"], d)
 
 
-@check(points=2, task="7", hint="with has_aux=True, grad returns (gradients, aux): keep only the gradients", errata=(5,))
+@check(
+    points=2, task="7", hint="with has_aux=True, grad returns (gradients, aux): keep only the gradients", errata=(5,)
+)
 def test_loss1_gradients(student, rng):
     """has_aux: gradients of loss1 only, unpacked"""
     loss1_check(student, logistic_problem(rng, N, D))

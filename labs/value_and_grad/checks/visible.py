@@ -7,7 +7,11 @@ from mslab.sandbox import StudentError
 
 reference = sibling(__file__, "reference")
 gradient_descent, logistic_gradients, logistic_loss, logistic_problem = (
-    reference.gradient_descent, reference.logistic_gradients, reference.logistic_loss, reference.logistic_problem)
+    reference.gradient_descent,
+    reference.logistic_gradients,
+    reference.logistic_loss,
+    reference.logistic_problem,
+)
 HINT = hints(__file__)  # by erratum number, from ../mistakes.yaml
 
 N, D = 4, 3
@@ -29,7 +33,12 @@ def loss_and_gradients_check(student, data):
     close(tensor(gb, "loss_and_gradients(...)[1][1]", shape=(1,)), g["b"], "∂L/∂b")
 
 
-@check(points=4, task="1", hint="value_and_grad(loss, (2, 3))(inputs, targets, W, b) returns (loss, (∂L/∂W, ∂L/∂b))", errata=(6,))
+@check(
+    points=4,
+    task="1",
+    hint="value_and_grad(loss, (2, 3))(inputs, targets, W, b) returns (loss, (∂L/∂W, ∂L/∂b))",
+    errata=(6,),
+)
 def test_loss_and_gradients(student, rng):
     """(loss, (∂L/∂W, ∂L/∂b)) in one call"""
     loss_and_gradients_check(student, logistic_problem(rng, N, D))
