@@ -14,6 +14,20 @@ from mslab.labs import Lab, all_labs
 
 ROOT = Path(__file__).resolve().parent.parent
 LABS = {lab.name: lab for lab in all_labs()}
+IMAGE_TARGET = "cpu"  # the image the image tests inspect: pytest --image-target cuda|ascend
+
+
+def pytest_addoption(parser):
+    parser.addoption(
+        "--image-target",
+        default="cpu",
+        help="the image tests/test_image_cpu.py inspects (cpu, cuda, ascend), like docker-stacks' --image",
+    )
+
+
+def pytest_configure(config):
+    global IMAGE_TARGET
+    IMAGE_TARGET = config.getoption("--image-target")
 
 
 def needs_docker(reason: str):
@@ -33,9 +47,9 @@ def cpu_image():
         client = images.docker_client()
     except MslabError as exc:
         needs_docker(str(exc))
-    tag = images.service("cpu")["image"]
+    tag = images.service(IMAGE_TARGET)["image"]
     if not client.images.list(name=tag):
-        needs_docker(f"image {tag} is not built: inv image.build --target cpu")
+        needs_docker(f"image {tag} is not built: inv image.build --target {IMAGE_TARGET}")
     return client
 
 

@@ -1,4 +1,5 @@
-"""The real CPU image, inspected through running containers (built by .ci/docker.sh).
+"""The real CPU image (or, with ``pytest --image-target cuda|ascend``, another), inspected through
+running containers (built by .ci/docker.sh).
 
 Needs a Docker engine and the mslab-cpu image: with CI=true a missing engine or image fails;
 locally these tests skip with the reason.
@@ -12,11 +13,12 @@ from pathlib import Path
 
 import pytest
 
+import conftest
 from mslab import images
 from mslab.errors import MslabError
 
 pytestmark = pytest.mark.docker
-TARGET = "cpu"
+TARGET = conftest.IMAGE_TARGET  # pytest --image-target cuda|ascend inspects another image
 
 
 @pytest.fixture(scope="module")
