@@ -18,6 +18,8 @@ from conftest import LABS, ROOT, inv
 from mslab import classreport
 from mslab.checker import collect
 
+pytestmark = pytest.mark.slow  # graders interrupted and rerun: about a minute (pytest -m 'not slow' skips them)
+
 ROWS = 4 * len(LABS)  # the bundled class: 4 students × every lab
 
 

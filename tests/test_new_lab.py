@@ -61,6 +61,7 @@ def test_the_copy_checks_its_reference_to_full_marks(with_labs):
     assert "Score: 20/20" in result.stdout, result.stdout
 
 
+@pytest.mark.slow
 def test_the_copy_passes_the_lab_tests_and_the_examples_test_ignores_it(with_labs):
     """tests/test_labs.py on the new lab (every test parametrised by lab), and the bundled class,
     which has no file for the new lab, graded with it present."""

@@ -162,6 +162,7 @@ def test_grading_the_bundled_class(tmp_path):
     assert not (tmp_path / "carol" / "value_and_grad").exists()
 
 
+@pytest.mark.slow
 def test_killed_mid_run_then_rerun_equals_an_uninterrupted_run(tmp_path):
     import os
     import signal
