@@ -32,6 +32,7 @@ import shutil
 import signal
 import threading
 from dataclasses import dataclass
+from multiprocessing import resource_tracker
 from pathlib import Path
 
 from mslab import classreport
@@ -373,12 +374,21 @@ class _Stopped(Exception):
 
 
 _signalled: list[int] = []  # the signals seen while grading
+_STOPS = {signal.SIGINT, signal.SIGTERM}
+_held: list = []  # the signal mask to go back to once the workers run (see _signals_interrupt)
 
 
 @contextlib.contextmanager
 def _signals_interrupt():
     """While grading, SIGTERM raises KeyboardInterrupt as SIGINT does (main thread only); one
-    before the run began becomes :class:`Interrupted` with nothing recorded."""
+    before the run began becomes :class:`Interrupted` with nothing recorded.
+
+    Until the workers are started (:func:`_release`), SIGINT and SIGTERM are held back (blocked,
+    not lost): threads started meanwhile (the progress bar's, the pool's) and the worker
+    processes inherit the block, so Ctrl-C reaches only this thread, once everything it must
+    clean up exists — never a worker in its interpreter's start-up (which printed a fatal error),
+    never a half-started pool (whose shutdown raised 'cannot join thread before it is started').
+    The grader kills its workers itself."""
     if threading.current_thread() is not threading.main_thread():
         yield
         return
@@ -388,14 +398,28 @@ def _signals_interrupt():
         raise KeyboardInterrupt
 
     _signalled.clear()
-    before = {sig: signal.signal(sig, stop) for sig in (signal.SIGINT, signal.SIGTERM)}
+    before = {sig: signal.signal(sig, stop) for sig in _STOPS}
+    # multiprocessing's resource tracker, when it starts, unblocks SIGINT and SIGTERM behind our
+    # back (resource_tracker.ensure_running): start it first, while they still come through.
+    resource_tracker.ensure_running()
+    _held[:] = [signal.pthread_sigmask(signal.SIG_BLOCK, _STOPS)]
     try:
         yield
     except KeyboardInterrupt:
         raise Interrupted(0, 0) from None
     finally:
+        late: list[int] = []
+        for sig in _STOPS:  # a signal still held back comes after the run ended: nothing to stop
+            signal.signal(sig, lambda signum, frame: late.append(signum))
+        _release()
         for sig, handler in before.items():
             signal.signal(sig, handler)
+
+
+def _release() -> None:
+    """Let SIGINT and SIGTERM through again (a held-back one is delivered now)."""
+    if _held:
+        signal.pthread_sigmask(signal.SIG_SETMASK, _held.pop())
 
 
 def _run(todo: list[Job], out: Path, target: Target, limits: Limits, hide, jobs, progress) -> list[Record]:
@@ -414,6 +438,7 @@ def _run(todo: list[Job], out: Path, target: Target, limits: Limits, hide, jobs,
     )
     try:
         futures = {pool.submit(grade_job, job, out): job for job in todo}
+        _release()  # the workers and the pool's thread exist: Ctrl-C may come through now
         for future in concurrent.futures.as_completed(futures):
             job = futures[future]
             try:
@@ -432,7 +457,8 @@ def _run(todo: list[Job], out: Path, target: Target, limits: Limits, hide, jobs,
         for process in list((getattr(pool, "_processes", None) or {}).values()):
             with contextlib.suppress(Exception):
                 process.kill()  # their zygotes and sandboxes die with them (die_with_parent)
-        pool.shutdown(wait=True, cancel_futures=True)
+        with contextlib.suppress(RuntimeError):  # a pool whose thread never started has nothing to join
+            pool.shutdown(wait=True, cancel_futures=True)
         raise _Stopped(done) from None
     pool.shutdown(wait=True)
     return done
