@@ -171,8 +171,6 @@ def without_autodiff(source: bytes, functions: list[str]) -> list[str]:
                     todo.append(value)
         return found
 
-    reaches: dict[str, bool] = {}
-
     def reach(name: str) -> bool:
         seen, todo = set(), [name]
         while todo:
@@ -187,9 +185,7 @@ def without_autodiff(source: bytes, functions: list[str]) -> list[str]:
                 todo.extend(used & bindings.keys())
         return False
 
-    for function in functions:
-        reaches[function] = reach(function)
-    return [function for function in functions if function in bindings and not reaches[function]]
+    return [function for function in functions if function in bindings and not reach(function)]
 
 
 def _live(block: list) -> list:

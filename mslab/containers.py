@@ -253,8 +253,12 @@ class ContainerProcess:
         except OSError as exc:
             raise BrokenPipeError(str(exc)) from None
 
+    def on_output(self, payload: bytes) -> None:
+        """What the container wrote to stderr (the student's printed output): dropped here."""
+
     def read(self) -> bytes | None:
-        """Whatever stdout bytes have arrived (b"" if only stderr did); None at end of stream."""
+        """Whatever stdout bytes have arrived (b"" if only stderr did); None at end of stream.
+        Stderr's frames go to :meth:`on_output`."""
         if not select.select([self.raw], [], [], 0)[0]:
             return b""
         chunk = self.raw.recv(1 << 20)
@@ -270,14 +274,9 @@ class ContainerProcess:
             payload, self._frames = self._frames[8 : 8 + size], self._frames[8 + size :]
             if stream == 1:
                 out += payload
+            elif stream == 2:
+                self.on_output(payload)
         return out
-
-    def tail(self, limit: int) -> str:
-        try:
-            code, out = self.container.exec_run(["tail", "-c", str(limit), "output.log"])
-        except Exception:  # noqa: BLE001 - the container may be gone: then there is no output
-            return ""
-        return out.decode("utf-8", "replace") if code == 0 else ""
 
     def exit_reason(self) -> str:
         try:

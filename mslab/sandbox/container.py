@@ -10,8 +10,6 @@ child's; the channel is the container's stdin/stdout.
 from __future__ import annotations
 
 import os
-import select
-import struct
 import tempfile
 from pathlib import Path
 
@@ -32,26 +30,8 @@ class ContainerChild(ContainerProcess):
             self._remove()
             raise
 
-    def read(self) -> bytes | None:
-        """Channel bytes that arrived (stdout); stderr frames go to the output tail."""
-        if not select.select([self.raw], [], [], 0)[0]:
-            return b""
-        chunk = self.raw.recv(1 << 20)
-        if not chunk:
-            return None
-        self._frames += chunk
-        out = b""
-        # Docker multiplexes the streams: 8-byte header (stream, 0, 0, 0, big-endian size).
-        while len(self._frames) >= 8:
-            stream, size = self._frames[0], struct.unpack(">I", self._frames[4:8])[0]
-            if len(self._frames) < 8 + size:
-                break
-            payload, self._frames = self._frames[8 : 8 + size], self._frames[8 + size :]
-            if stream == 1:
-                out += payload
-            elif stream == 2:
-                self.output.feed(payload)
-        return out
+    def on_output(self, payload: bytes) -> None:
+        self.output.feed(payload)
 
     def write(self, data: bytes, seconds: float = 30.0) -> None:
         try:
@@ -77,11 +57,10 @@ class ContainerChild(ContainerProcess):
             self._remove()
 
     def _remove(self) -> None:
-        for path in (self._file,):
-            try:
-                os.unlink(path)
-            except OSError:
-                pass
+        try:
+            os.unlink(self._file)
+        except OSError:
+            pass
         try:
             os.rmdir(self._folder)
         except OSError:
