@@ -30,6 +30,7 @@ import os
 import secrets
 import shutil
 import signal
+import tempfile
 import threading
 from dataclasses import dataclass
 from multiprocessing import resource_tracker
@@ -39,8 +40,8 @@ from mslab import classreport
 from mslab.checker import collect, run_checks
 from mslab.errors import MslabError
 from mslab.labs import Lab, all_labs, get_lab
-from mslab.present import tidy_run, write_results
-from mslab.records import Record, Status, points, write_atomic
+from mslab.present import results_text, tidy_run
+from mslab.records import WRITTEN, Record, Status, points, write_atomic
 from mslab.sandbox import Limits, Zygote, jail, sweep
 from mslab.submissions import find_submissions
 from mslab.target import LOCAL_TARGET, Target
@@ -95,6 +96,11 @@ def _previous(out: Path, job: Job) -> Record | None:
 
 
 # -- the worker side -------------------------------------------------------------------------
+#
+# A worker grades and hands back plain text — the record, results.json and junit.xml as JSON
+# strings (:func:`graded_text`) — never an object to unpickle and never a file in OUT: only the
+# grader's own process (the driver, on a cluster) writes OUT (:func:`keep`). A local worker is a
+# process of a spawn pool (:func:`grade_job`); on a Ray cluster, an actor (:mod:`mslab.cluster`).
 
 _worker: dict = {}
 
@@ -112,55 +118,65 @@ def _note_stop(signum, frame) -> None:
     _worker["stop"] = True
 
 
-def _zygote() -> Zygote | None:
-    if not _worker["target"].local:
+def warm_zygote(state: dict) -> Zygote | None:
+    """The warm zygote kept in ``state`` (a worker's), started again if it died; None for
+    container targets."""
+    if not state["target"].local:
         return None
-    if _worker["zygote"] is None or _worker["zygote"].popen.poll() is not None:
-        _worker["zygote"] = Zygote(_worker["limits"].load_seconds)
-    return _worker["zygote"]
+    if state.get("zygote") is None or state["zygote"].popen.poll() is not None:
+        state["zygote"] = Zygote(state["limits"].load_seconds)
+    return state["zygote"]
 
 
-def grade_job(job: Job, out: Path) -> Record:
-    """Grade one student × lab and write its files; returns its record. Runs in a worker."""
+def grade_job(job: Job) -> str:
+    """Grade one student × lab in a local pool worker; :func:`graded_text`'s JSON."""
+    return grade_file(job, Path(job.file), _worker, stopped=lambda: bool(_worker.get("stop")))
+
+
+def graded_text(record: Record, results: str = "", junit: str = "") -> str:
+    """What a worker hands back: one JSON text (the record, and for a written record its
+    results.json and junit.xml texts)."""
+    return json.dumps({"record": record.to_dict(), "results": results, "junit": junit}, ensure_ascii=False)
+
+
+def grade_file(job: Job, path: Path, state: dict, stopped=lambda: False) -> str:
+    """Grade ``job``'s submission (at ``path`` on this machine) with the worker ``state``
+    (target, limits, hide, zygote); :func:`graded_text`'s JSON. Writes nothing in OUT."""
     lab = get_lab(job.lab)
-    folder = out / job.folder / job.lab
-    folder.mkdir(parents=True, exist_ok=True)
-    junit_tmp = folder / ".junit.xml.part"
 
-    def empty(status: Status, reason: str) -> Record:
-        return Record.empty(job.student, job.lab, job.max_score, status, reason, job.folder)
+    def empty(status: Status, reason: str) -> str:
+        return graded_text(Record.empty(job.student, job.lab, job.max_score, status, reason, job.folder))
 
-    try:
-        run = run_checks(
-            lab,
-            Path(job.file),
-            hidden=True,
-            target=_worker["target"],
-            seed=job.key["seed"],
-            limits=_worker["limits"],
-            zygote=_zygote(),
-            hide=_worker["hide"],
-            junitxml=junit_tmp,
-        )
-    except MslabError as exc:
-        # The grader's own failures are not recorded: the next run retries them.
-        return empty(Status.ERROR, str(exc))
-    if _worker.get("stop"):  # a signal came while it ran: its checks may have been cut short
-        junit_tmp.unlink(missing_ok=True)
+    with tempfile.TemporaryDirectory(prefix="mslab-junit-") as tmp:
+        junit_path = Path(tmp) / "junit.xml"
+        try:
+            run = run_checks(
+                lab,
+                path,
+                hidden=True,
+                target=state["target"],
+                seed=job.key["seed"],
+                limits=state["limits"],
+                zygote=warm_zygote(state),
+                hide=state["hide"],
+                junitxml=junit_path,
+            )
+        except MslabError as exc:
+            # The grader's own failures are not recorded: the next run retries them.
+            return empty(Status.ERROR, str(exc))
+        junit = junit_path.read_text(encoding="utf-8") if junit_path.is_file() else ""
+    if stopped():  # a signal came while it ran: its checks may have been cut short
         return empty(Status.INTERRUPTED, "")
     ran = sorted(c.name for c in run.checks)
     if ran != sorted(job.checks):
-        junit_tmp.unlink(missing_ok=True)
         return empty(Status.ERROR, f"only {len(ran)} of the lab's {len(job.checks)} checks ran to the end")
     run = tidy_run(run)
-    os.replace(junit_tmp, folder / "junit.xml")
-    write_results(run, folder / "results.json")
     status, reason, score = Status.GRADED, job.note, run.score
     if run.load_error:
         status, reason, score = Status.UNLOADABLE, run.load_error, 0.0
     elif run.out_of_time:
         status, score = Status.TIMEOUT, 0.0
-        reason = f"used up its {_worker['limits'].submission_seconds:g} s time limit"
+        reason = f"used up its {state['limits'].submission_seconds:g} s time limit"
     if job.note and status != Status.GRADED:
         reason = f"{job.note}; {reason}"
     record = Record(
@@ -179,7 +195,31 @@ def grade_job(job: Job, out: Path) -> Record:
         student_seconds=round(run.student_seconds, 3),
         key=job.key,
     )
-    record.write(record_path(out, job.folder, job.lab))
+    return graded_text(record, results_text(run), junit)
+
+
+def keep(out: Path, job: Job, text: str) -> Record:
+    """The record a worker handed back for ``job`` (:func:`graded_text`), its files written to
+    ``OUT/<folder>/<lab>/`` when it is one a rerun keeps — junit.xml, results.json, then
+    record.json, which marks the job done. Runs only in the grader's own process."""
+    try:
+        graded = json.loads(text)
+        record = Record.from_dict(graded["record"])
+        results, junit = str(graded.get("results") or ""), str(graded.get("junit") or "")
+    except (ValueError, TypeError, KeyError) as exc:
+        reason = f"grader worker answered garbage: {exc}"
+        return Record.empty(job.student, job.lab, job.max_score, Status.ERROR, reason, job.folder)
+    if (record.student, record.lab, record.folder) != (job.student, job.lab, job.folder):
+        reason = "grader worker answered for another job"
+        return Record.empty(job.student, job.lab, job.max_score, Status.ERROR, reason, job.folder)
+    if record.status in WRITTEN:
+        folder = out / job.folder / job.lab
+        try:
+            write_atomic(folder / "junit.xml", junit)
+            write_atomic(folder / "results.json", results)
+            record.write(record_path(out, job.folder, job.lab))
+        except OSError as exc:
+            raise MslabError(f"cannot write {folder}: {exc.strerror or exc}") from None
     return record
 
 
@@ -212,13 +252,17 @@ def grade_class(
     seed: int | None = None,
     limits: Limits | None = None,
     progress=None,
+    cluster: str | None = None,
 ) -> list[Record]:
     """Grade every student × lab under ``submissions`` into ``out``; returns the records.
 
     Resumes: a student × lab whose file, checks, seed and target are those of an earlier run's
     record is not graded again, unless ``force`` (everyone) or the student is in ``regrade``.
     ``progress(total=n)`` is called once with the number of jobs to run, then
-    ``progress(record=r)`` for each record (graded now, resumed, or missing/rejected).
+    ``progress(record=r)`` for each record (graded now, resumed, or missing/rejected), and on a
+    cluster ``progress(cluster={nodes, lost, retried})`` once, with what the run met.
+    ``cluster``: the address of a Ray cluster to grade on (:mod:`mslab.cluster`) instead of this
+    machine's workers; connected to before anything is staged.
     Raises :class:`Interrupted` after SIGINT or SIGTERM, once the reports of what is done are written.
     """
     if jobs is not None and jobs < 1:
@@ -226,8 +270,8 @@ def grade_class(
     if labs is not None and not labs:
         raise MslabError("--labs is empty; name one or more of: " + ", ".join(lab.name for lab in all_labs()))
     chosen = [get_lab(name) for name in labs] if labs else all_labs()
-    if not target.local:
-        _need_image(target)  # refuse now, not with an `error` row per student
+    if cluster is None and not target.local:
+        _need_image(target)  # refuse now, not with an `error` row per student (on a cluster: each node's)
     out = Path(out).resolve()
     submissions = Path(submissions).resolve()
     if out == submissions or submissions in out.parents or out in submissions.parents:
@@ -235,17 +279,28 @@ def grade_class(
     _usable_out(out)
     created = not out.exists()
     staging = out / STAGING
+    session = None
+    if cluster is not None:  # connect now: an address or a cluster that cannot grade is refused up front
+        from mslab.cluster import Cluster
+
+        session = Cluster(cluster, target)
     with _signals_interrupt():
         try:
-            return _grade(chosen, submissions, out, staging, target, jobs, force, regrade, seed, limits, progress)
+            return _grade(
+                chosen, submissions, out, staging, target, jobs, force, regrade, seed, limits, progress, session
+            )
         finally:
+            if session is not None:
+                session.close()
             shutil.rmtree(staging, ignore_errors=True)  # copies of student code never stay behind
             if created:
                 with contextlib.suppress(OSError):
                     out.rmdir()  # only if nothing was written: a refused run leaves no OUT
 
 
-def _grade(chosen, submissions, out, staging, target, jobs, force, regrade, seed, limits, progress) -> list[Record]:
+def _grade(
+    chosen, submissions, out, staging, target, jobs, force, regrade, seed, limits, progress, cluster
+) -> list[Record]:
     found_labs = {lab.name: collect(lab) for lab in chosen}
     if _signalled:  # pytest (collect) swallows the KeyboardInterrupt and returns what it had
         raise KeyboardInterrupt
@@ -276,6 +331,7 @@ def _grade(chosen, submissions, out, staging, target, jobs, force, regrade, seed
             names,
             submissions,
             records,
+            cluster,
         )
     except KeyboardInterrupt:  # before the workers started or while the reports were written
         classreport.write_reports(records, out, labs=maxima)
@@ -283,7 +339,21 @@ def _grade(chosen, submissions, out, staging, target, jobs, force, regrade, seed
 
 
 def _grade_found(
-    found, chosen, out, target, jobs, force, regrade_set, seed, limits, progress, maxima, names, submissions, records
+    found,
+    chosen,
+    out,
+    target,
+    jobs,
+    force,
+    regrade_set,
+    seed,
+    limits,
+    progress,
+    maxima,
+    names,
+    submissions,
+    records,
+    cluster,
 ) -> list[Record]:
     try:
         state = _state(out, seed, target)
@@ -333,7 +403,10 @@ def _grade_found(
     for record in records:
         report_progress(record=record)
     try:
-        records += _run(todo, out, target, limits or Limits(), (submissions, out), jobs, report_progress)
+        if cluster is not None:
+            records += _run_cluster(todo, out, limits or Limits(), cluster, jobs, report_progress)
+        else:
+            records += _run(todo, out, target, limits or Limits(), (submissions, out), jobs, report_progress)
     except _Stopped as stopped:
         records += stopped.done
         classreport.write_reports(records, out, labs=maxima)
@@ -437,12 +510,14 @@ def _run(todo: list[Job], out: Path, target: Target, limits: Limits, hide, jobs,
         initargs=(target, limits, tuple(str(p) for p in hide)),
     )
     try:
-        futures = {pool.submit(grade_job, job, out): job for job in todo}
+        futures = {pool.submit(grade_job, job): job for job in todo}
         _release()  # the workers and the pool's thread exist: Ctrl-C may come through now
         for future in concurrent.futures.as_completed(futures):
             job = futures[future]
             try:
-                record = future.result()
+                record = keep(out, job, future.result())
+            except MslabError:
+                raise  # OUT cannot be written: nothing further can be kept
             except Exception as exc:  # noqa: BLE001 - a dead worker must not stop the batch
                 record = Record.empty(
                     job.student, job.lab, job.max_score, Status.ERROR, f"grader worker failed: {exc}", job.folder
@@ -451,7 +526,7 @@ def _run(todo: list[Job], out: Path, target: Target, limits: Limits, hide, jobs,
                 raise KeyboardInterrupt  # the worker saw a signal meant for the whole run
             done.append(record)
             progress(record=record)
-    except KeyboardInterrupt:
+    except BaseException as exc:
         signal.signal(signal.SIGINT, signal.SIG_IGN)  # a second Ctrl-C must not cut the cleanup short
         signal.signal(signal.SIGTERM, signal.SIG_IGN)
         for process in list((getattr(pool, "_processes", None) or {}).values()):
@@ -459,6 +534,29 @@ def _run(todo: list[Job], out: Path, target: Target, limits: Limits, hide, jobs,
                 process.kill()  # their zygotes and sandboxes die with them (die_with_parent)
         with contextlib.suppress(RuntimeError):  # a pool whose thread never started has nothing to join
             pool.shutdown(wait=True, cancel_futures=True)
-        raise _Stopped(done) from None
+        if isinstance(exc, KeyboardInterrupt):
+            raise _Stopped(done) from None
+        raise
     pool.shutdown(wait=True)
+    return done
+
+
+def _run_cluster(todo: list[Job], out: Path, limits: Limits, session, jobs, progress) -> list[Record]:
+    """Grade ``todo`` on a Ray cluster (a :class:`mslab.cluster.Cluster`); only this process writes ``out``."""
+    if not todo:
+        return []
+
+    if limits.cpus is None:  # each worker holds one of its node's CPUs
+        limits = dataclasses.replace(limits, cpus=1.0)
+
+    def kept(job: Job, text: str) -> Record:
+        record = keep(out, job, text)
+        progress(record=record)
+        return record
+
+    try:
+        done, met = session.run(todo, limits, jobs, kept, started=_release)
+    except KeyboardInterrupt as stop:
+        raise _Stopped(list(getattr(stop, "done", []))) from None
+    progress(cluster=met)
     return done

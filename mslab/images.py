@@ -145,7 +145,8 @@ def service(target: str, path: Path = COMPOSE, env: dict[str, str] | None = None
     group_add (ascend: the device nodes' group), and device_requests (a GPU reservation, cuda
     only) - all from compose.yaml, its variables taken from env (default: runtime_env()).
     """
-    svc = load_compose(path, runtime_env() if env is None else env)["services"].get(target)
+    env = runtime_env() if env is None else env
+    svc = load_compose(path, env)["services"].get(target)
     if svc is None:
         _service(target, path)  # the one-line error for an unknown target
     kwargs = {"image": svc["image"]}
@@ -165,19 +166,34 @@ def service(target: str, path: Path = COMPOSE, env: dict[str, str] | None = None
     kwargs["devices"] = [d if d.count(":") else f"{d}:{d}" for d in svc.get("devices") or []]
     kwargs["volumes"] = list(svc.get("volumes") or [])
     gpus = svc.get("deploy", {}).get("resources", {}).get("reservations", {}).get("devices", [])
+    # The devices this process was given (Ray sets these for a worker that holds a GPU or an
+    # NPU; an admin may too): the container gets those, not compose.yaml's first ones.
+    cuda_ids = _visible(env.get("CUDA_VISIBLE_DEVICES"))
+    npu_ids = _visible(env.get("ASCEND_RT_VISIBLE_DEVICES"))
     if gpus:
         from docker.types import DeviceRequest
 
         kwargs["device_requests"] = [
             DeviceRequest(
                 driver=g.get("driver", ""),
-                count=-1 if g.get("count") == "all" else int(g.get("count", -1)),
-                device_ids=g.get("device_ids"),
+                count=0 if cuda_ids else -1 if g.get("count") == "all" else int(g.get("count", -1)),
+                device_ids=cuda_ids or g.get("device_ids"),
                 capabilities=[list(g.get("capabilities", ["gpu"]))],
             )
             for g in gpus
         ]
+    if npu_ids:
+        cards = [d for d in kwargs["devices"] if re.fullmatch(r"/dev/davinci\d+:/dev/davinci\d+", d)]
+        if cards:
+            others = [d for d in kwargs["devices"] if d not in cards]
+            kwargs["devices"] = [f"/dev/davinci{n}:/dev/davinci{n}" for n in npu_ids] + others
     return kwargs
+
+
+def _visible(value: str | None) -> list[str]:
+    """Device numbers from a CUDA_VISIBLE_DEVICES-style list ("0,2"); [] when unset or not numbers."""
+    ids = [part.strip() for part in (value or "").split(",") if part.strip()]
+    return ids if ids and all(i.isdigit() for i in ids) else []
 
 
 def _split_tmpfs(entry: str) -> tuple[str, str]:

@@ -107,8 +107,13 @@ def gradescope(run: CheckRun) -> dict:
     }
 
 
+def results_text(run: CheckRun) -> str:
+    """results.json's text (Gradescope's form)."""
+    return json.dumps(gradescope(run), indent=2, ensure_ascii=False) + "\n"
+
+
 def write_results(run: CheckRun, path: Path) -> None:
-    write_atomic(path, json.dumps(gradescope(run), indent=2, ensure_ascii=False) + "\n")
+    write_atomic(path, results_text(run))
 
 
 def output_tail(output: str, lines: int = OUTPUT_LINES) -> list[str]:

@@ -6,6 +6,7 @@ import os
 import shutil
 import subprocess
 import sys
+import tempfile
 from pathlib import Path
 
 import pytest
@@ -80,3 +81,52 @@ def inv(*args: str, cwd: Path = ROOT, timeout: float = 600) -> subprocess.Comple
         timeout=timeout,
         env={**os.environ, "COLUMNS": "250"},  # rich wraps tables to the terminal's width
     )
+
+
+def needs_ray():
+    """Ray (the cluster extra): fail under CI (.ci/run installs it), skip with the reason elsewhere."""
+    try:
+        import ray  # noqa: F401
+    except ImportError:
+        if os.environ.get("CI") == "true":
+            pytest.fail("Ray is not installed (CI=true: .ci/run installs '.[test,cluster]')")
+        pytest.skip("Ray is not installed: pip install -e '.[cluster]'")
+
+
+class RayCluster:
+    """A real Ray cluster on this machine, started by the test: a head and a second node
+    process, one CPU each (so each runs one grading worker), stopped with the test."""
+
+    def __init__(self):
+        needs_ray()
+        from ray.cluster_utils import Cluster
+
+        # Ray's folder of its own (sessions, sockets, and the "current cluster" file that
+        # `ray.init("auto")` reads): a cluster the user runs on this host is never touched.
+        self.tmp = tempfile.mkdtemp(prefix="mslab-ray-")
+        before = os.environ.get("RAY_TMPDIR")
+        os.environ["RAY_TMPDIR"] = self.tmp
+        try:
+            self.cluster = Cluster(initialize_head=True, head_node_args={"num_cpus": 1, "include_dashboard": False})
+            self.node = self.cluster.add_node(num_cpus=1)
+        finally:
+            if before is None:
+                del os.environ["RAY_TMPDIR"]
+            else:
+                os.environ["RAY_TMPDIR"] = before
+        self.address = self.cluster.address
+
+    def kill_node(self) -> None:
+        """The second node dies at once (its raylet and workers are killed, not asked to stop)."""
+        self.cluster.remove_node(self.node, allow_graceful=False)
+
+    def shutdown(self) -> None:
+        self.cluster.shutdown()
+        shutil.rmtree(self.tmp, ignore_errors=True)
+
+
+@pytest.fixture(scope="session")
+def ray_cluster():
+    cluster = RayCluster()
+    yield cluster
+    cluster.shutdown()

@@ -128,3 +128,37 @@ def test_the_authoring_guides_mistake_example_is_valid():
     block = re.search(r"```yaml\n(.*?)```", (ROOT / "docs" / "authoring.md").read_text(encoding="utf-8"), re.DOTALL)
     entries = yaml.safe_load(block.group(1))
     assert isinstance(entries, list) and all({"erratum", "what", "hint", "replace"} <= set(m) for m in entries)
+
+
+def test_the_kuberay_manifest_asks_for_what_the_workers_ask_ray_for():
+    """docs/kuberay.yaml: the Ray of the cluster extra; each group offers the resources a worker of
+    its target asks for (mslab.cluster.actor_options); the head grades nothing; pods that fork
+    sandboxes run unconfined (not privileged), pods that start containers have the Docker socket."""
+    import json
+    import re
+
+    from mslab.cluster import actor_options
+    from mslab.target import resolve
+
+    manifest = yaml.safe_load((ROOT / "docs" / "kuberay.yaml").read_text(encoding="utf-8"))
+    pinned = re.search(r'"ray\[client\]==([\d.]+)"', (ROOT / "pyproject.toml").read_text()).group(1)
+    assert manifest["kind"] == "RayCluster" and manifest["spec"]["rayVersion"] == pinned
+    assert manifest["spec"]["headGroupSpec"]["rayStartParams"]["num-cpus"] == "0"
+    groups = {g["groupName"]: g for g in manifest["spec"]["workerGroupSpecs"]}
+    for name, target in (("cpu", "local"), ("gpu", "cuda"), ("ascend", "ascend")):
+        params = groups[name]["rayStartParams"]
+        offered = {"CPU": float(params["num-cpus"])}
+        if "num-gpus" in params:
+            offered["GPU"] = float(params["num-gpus"])
+        offered.update(json.loads(json.loads(params.get("resources", '"{}"'))))  # KubeRay's quoting
+        wants = actor_options(resolve(target))
+        asked = {"CPU": wants["num_cpus"], **({"GPU": wants["num_gpus"]} if "num_gpus" in wants else {})}
+        asked.update(wants.get("resources", {}))
+        assert set(asked) <= set(offered) and all(offered[k] >= v for k, v in asked.items()), (name, offered)
+        (container,) = groups[name]["template"]["spec"]["containers"]
+        if target == "local":
+            walls = container["securityContext"]
+            assert walls["privileged"] is False and "capabilities" not in walls
+            assert walls["seccompProfile"] == {"type": "Unconfined"} == walls["appArmorProfile"]
+        else:
+            assert container["volumeMounts"] == [{"name": "docker", "mountPath": "/var/run/docker.sock"}]

@@ -1,5 +1,6 @@
-"""The hostile corpus (tests/hostile/<student>/derivatives.py), graded as a class: each student
-gets exactly the score it earned, and none of them disturbs the others, the grader or the host.
+"""The hostile corpus (tests/hostile/<student>/derivatives.py), graded as a class — locally and on
+a Ray cluster: each student gets exactly the score it earned, and none of them disturbs the
+others, the grader or the host.
 
 Issue 7's attacks are canaries (see each file): where a wall is missing they do bounded, undone
 harm and sabotage their own answers ("ESCAPED: ..."). Harm outside the score — a process left
@@ -112,13 +113,16 @@ def marker() -> str:
     return f"mslab-hostile-{secrets.token_hex(6)}"
 
 
-@pytest.fixture(scope="module")
-def graded(tmp_path_factory, marker):
+@pytest.fixture(scope="module", params=["local", "cluster"])
+def graded(request, tmp_path_factory, marker):
+    """The corpus graded by local workers, then by workers on a real Ray cluster of two nodes
+    (the walls must hold on every node: tests/test_cluster.py has the cluster's own tests)."""
+    cluster = request.getfixturevalue("ray_cluster").address if request.param == "cluster" else None
     out = tmp_path_factory.mktemp("hostile-out")
     students = {p.name: p for p in CORPUS.iterdir() if p.is_dir()}
     corpus = copy_class(students, tmp_path_factory.mktemp("hostile-class"), marker)
     try:
-        records = grade_class(corpus, out, labs=["derivatives"], jobs=2, seed=1, limits=LIMITS)
+        records = grade_class(corpus, out, labs=["derivatives"], jobs=2, seed=1, limits=LIMITS, cluster=cluster)
     finally:
         # At once, not at teardown: another run's sweep of dead graders' scratch folders (the old
         # design's rmtree) would fail on deep_tree's chain. What was found is asserted below.

@@ -383,3 +383,21 @@ def test_shellcheck_passes_on_the_image_scripts():
     assert len(scripts) == 3
     done = subprocess.run([exe, "-x", *scripts], capture_output=True, text=True, cwd=ROOT)
     assert done.returncode == 0, done.stdout + done.stderr
+
+
+def test_a_worker_given_devices_gets_those_in_its_containers():
+    """Ray sets CUDA_VISIBLE_DEVICES / ASCEND_RT_VISIBLE_DEVICES for a worker holding a GPU / NPU:
+    the container gets that device, not compose.yaml's first one."""
+    (request,) = images.service("cuda", env={"CUDA_VISIBLE_DEVICES": "3"})["device_requests"]
+    assert (request.count, request.device_ids) == (0, ["3"])
+    (request,) = images.service("cuda", env={"CUDA_VISIBLE_DEVICES": ""})["device_requests"]
+    assert (request.count, request.device_ids) == (1, [])  # compose.yaml: any one GPU
+    svc = images.service("ascend", env={"ASCEND_RT_VISIBLE_DEVICES": "2,5"})
+    assert svc["devices"] == [
+        "/dev/davinci2:/dev/davinci2",
+        "/dev/davinci5:/dev/davinci5",
+        *(f"/dev/{d}:/dev/{d}" for d in ("davinci_manager", "devmm_svm", "hisi_hdc")),
+    ]
+    assert images.service("ascend", env={"ASCEND_RT_VISIBLE_DEVICES": "NoDevFiles"})["devices"][0] == (
+        "/dev/davinci0:/dev/davinci0"
+    )

@@ -22,6 +22,7 @@ from mslab.tasks import INTERRUPTED, TARGET_HELP, integer, split_names, user_err
         "force": "regrade everything, even what an earlier run already graded",
         "regrade": "comma-separated students to regrade even if already graded",
         "seed": "seed of the hidden checks' draws (default: the one this --out already uses, else a new one)",
+        "cluster": "grade on a Ray cluster: ray://HOST:10001, HOST:6379, or auto (needs pip install -e '.[cluster]')",
     }
 )
 @user_errors
@@ -36,6 +37,7 @@ def grade(
     force=False,
     regrade=None,
     seed=None,
+    cluster=None,
 ):
     """Grade every student × lab under SUBMISSIONS with all checks; resumable (rerun to continue)."""
     from mslab import grade as grading
@@ -54,9 +56,10 @@ def grade(
         console=Console(stderr=True),
     )
     task_id = bar.add_task("", total=None)
-    shown = []
+    shown: list = []
+    met: dict = {}
 
-    def show(total=None, record=None):
+    def show(total=None, record=None, cluster=None):
         if total is not None:  # the work is known: only now does the bar appear
             bar.start()
             shown.append(True)
@@ -64,6 +67,8 @@ def grade(
         if record is not None:
             counts[record.status.value] = counts.get(record.status.value, 0) + 1
             bar.update(task_id, advance=1, description=plain(f"{record.student} {record.lab}")[:60])
+        if cluster is not None:
+            met.update(cluster)
 
     try:
         records = grading.grade_class(
@@ -76,6 +81,7 @@ def grade(
             regrade=split_names(regrade),
             seed=seed,
             progress=show,
+            cluster=cluster or None,
         )
     except grading.Interrupted as stop:
         raise Exit(str(stop), code=INTERRUPTED) from None
@@ -89,4 +95,13 @@ def grade(
     for isolation in weak:  # the records say which rows; the instructor should know at once
         print(f"warning: some submissions ran with weaker isolation: {isolation}")
     summary = ", ".join(f"{n} {status}" for status, n in sorted(counts.items()))
-    print(f"{len(records)} results ({summary}) in {Path(out) / 'gradebook.csv'}; report: {Path(out) / 'report.html'}")
+    if met.get("lost"):
+        print(
+            f"warning: {met['lost']} grading worker(s) lost mid-run (a node or a process gone); "
+            f"{met['retried']} submission(s) graded again elsewhere"
+        )
+    where = f" on {met['nodes']} cluster node{'s' if met['nodes'] != 1 else ''}" if met else ""
+    print(
+        f"{len(records)} results ({summary}){where} in {Path(out) / 'gradebook.csv'}; "
+        f"report: {Path(out) / 'report.html'}"
+    )

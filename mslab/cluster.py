@@ -1,0 +1,366 @@
+"""Grading a class on a Ray cluster (`inv grade --cluster ADDRESS`).
+
+Ray is an optional extra (``pip install -e '.[cluster]'``), imported only here and only when a
+cluster is asked for. The driver — the instructor's ``inv grade`` — stays the only process that
+writes OUT: it stages the class, decides what is done (records, resume) and writes every file,
+exactly as a local run does (:func:`mslab.grade.keep`). Each worker is a Ray actor on some node
+(:class:`GradeWorker`) holding the same warm state as a local worker — a zygote and the walls
+of :mod:`mslab.sandbox`, the same :class:`~mslab.sandbox.Limits` — and grades one student × lab
+at a time:
+
+* the submission travels through Ray as the bytes of the staged file (no shared filesystem);
+* what comes back is one JSON text (:func:`mslab.grade.graded_text`: the record, results.json,
+  junit.xml), never a pickled object of the student's making; a worker's own failure comes back
+  as JSON too, not as a pickled exception;
+* a worker checks first that its node has the same mslab and labs as the driver (a digest of
+  both): a record's key names the checks it ran, so a node with other checks would give marks
+  that a rerun could not tell from the driver's.
+
+Where a worker lands is Ray's scheduling: each target asks for its resources
+(:func:`actor_options`) — ``local`` one CPU; ``cpu``, ``cuda`` and ``ascend`` (a container per
+submission) also the node resource ``mslab-<target>`` that nodes holding the built image
+advertise (``ray start --resources='{"mslab-cuda": 1}'``), and ``cuda`` a GPU, ``ascend`` an
+NPU (Ray then sets ``CUDA_VISIBLE_DEVICES`` / ``ASCEND_RT_VISIBLE_DEVICES``, which the
+containers honour: :func:`mslab.images.service`).
+
+Faults: a worker that dies (its process or its node killed) fails the submissions it held; the
+one it was grading is charged with the death and retried on another worker, the ones queued
+behind it go back to the queue uncharged, and a fresh worker replaces it where the cluster has
+room. A submission charged with :data:`MAX_DEATHS` deaths is not retried again: it gets an
+``error`` row naming why (not written, so a later run tries it once more). Whatever reached the
+driver is on disk, so a killed driver loses nothing: a rerun resumes.
+"""
+
+from __future__ import annotations
+
+import collections
+import contextlib
+import hashlib
+import json
+import os
+import socket
+import tempfile
+import time
+from collections.abc import Callable
+from pathlib import Path
+from urllib.parse import urlsplit
+
+from mslab.errors import MslabError
+from mslab.records import Record, Status
+from mslab.sandbox import Limits
+from mslab.target import Target
+
+EXTRA = "pip install -e '.[cluster]'"
+#: Deaths of the worker grading it after which a submission is not retried.
+MAX_DEATHS = 2
+#: Submissions queued on a worker at once: the next one is there when the current one ends.
+DEPTH = 2
+#: How long the driver waits for a first worker (a node may be starting) before giving up.
+START_SECONDS = float(os.environ.get("MSLAB_CLUSTER_START_SECONDS", "600"))
+#: The resource a target's workers are counted in, when --jobs does not say how many.
+UNIT = {"local": "CPU", "cpu": "CPU", "cuda": "GPU", "ascend": "NPU"}
+
+
+def import_ray():
+    """Ray, or a one-line MslabError naming the extra."""
+    try:
+        import ray
+    except ImportError:
+        raise MslabError(f"--cluster needs Ray, which is not installed: {EXTRA}") from None
+    return ray
+
+
+def actor_options(target: Target) -> dict:
+    """The Ray resources one worker of ``target`` asks for."""
+    options: dict = {"num_cpus": 1}
+    if target.local:
+        return options
+    options["resources"] = {f"mslab-{target.name}": 0.001}
+    if UNIT.get(target.name) == "GPU":
+        options["num_gpus"] = 1
+    elif UNIT.get(target.name) == "NPU":
+        options["resources"]["NPU"] = 1
+    return options
+
+
+def fingerprint() -> str:
+    """A digest of this install's mslab package and labs: the driver's and a node's must agree."""
+    from mslab.labs import labs_root
+
+    digest = hashlib.sha256()
+    package = Path(__file__).resolve().parent
+    for root, pattern in ((package, "*.py"), (labs_root(), "*")):
+        for path in sorted(p for p in root.rglob(pattern) if p.is_file() and "__pycache__" not in p.parts):
+            digest.update(f"{root.name}/{path.relative_to(root)}".encode() + b"\0" + path.read_bytes() + b"\0")
+    return digest.hexdigest()
+
+
+class GradeWorker:
+    """One warm worker on a node (a Ray actor): its own zygote, sandboxes and scratch folder."""
+
+    def __init__(self, target: Target, limits: Limits, driver_fingerprint: str):
+        from mslab.sandbox import sweep
+
+        self.problem = ""
+        self.node = socket.gethostname()
+        if fingerprint() != driver_fingerprint:
+            self.problem = (
+                f"node {self.node} has another mslab or other labs than the grader: "
+                "install the same checkout (or image) on every node"
+            )
+            return
+        if not target.local:
+            self.problem = _image_problem(target, self.node)
+            if self.problem:
+                return
+        sweep()  # what graders killed on this node left behind
+        self.tmp = Path(tempfile.mkdtemp(prefix="mslab-worker-"))
+        self.state = {"target": target, "limits": limits, "hide": (self.tmp,), "zygote": None}
+        self.count = 0
+
+    def ready(self) -> str:
+        import ray
+
+        node = ray.get_runtime_context().get_node_id()
+        return json.dumps({"node": node, "host": self.node, "pid": os.getpid(), "problem": self.problem})
+
+    def grade(self, job, source: bytes) -> str:
+        """Grade ``job`` on ``source`` (the staged file's bytes); the JSON of :func:`mslab.grade.graded_text`."""
+        from mslab.grade import grade_file, graded_text
+
+        try:
+            self.count += 1
+            folder = self.tmp / str(self.count)
+            folder.mkdir()
+            path = folder / Path(job.file).name
+            path.write_bytes(source)
+            try:
+                return grade_file(job, path, self.state)
+            finally:
+                path.unlink(missing_ok=True)
+                folder.rmdir()
+        except Exception as exc:  # noqa: BLE001 - the grader's failure travels as data, not a pickle
+            reason = f"grader worker on {self.node} failed: {type(exc).__name__}: {exc}"
+            return graded_text(Record.empty(job.student, job.lab, job.max_score, Status.ERROR, reason, job.folder))
+
+
+def _image_problem(target: Target, node: str) -> str:
+    from mslab import images
+
+    try:
+        images.docker_client().images.get(target.image)
+    except Exception:  # noqa: BLE001 - no engine, or no image: either way not usable here
+        return f"node {node} offers mslab-{target.name} but has no {target.image} image (or no Docker engine)"
+    return ""
+
+
+def check_address(address: str) -> None:
+    """``address`` is ``auto`` or a well-formed address that answers, or a one-line MslabError."""
+    if address == "auto":
+        return
+    parts = urlsplit(address if "://" in address else f"gcs://{address}")
+    try:
+        host, port = parts.hostname, parts.port
+    except ValueError:
+        host, port = None, None
+    if parts.scheme not in ("ray", "gcs") or not host or not port:
+        raise MslabError(f"--cluster {address!r}: give ray://HOST:PORT, HOST:PORT or auto")
+    try:
+        socket.create_connection((host, port), timeout=10).close()
+    except OSError as exc:
+        raise MslabError(f"--cluster {address}: cannot reach it ({exc.strerror or exc})") from None
+
+
+def connect(ray, address: str) -> None:
+    """Join the cluster at ``address`` (``ray://host:10001``, ``host:6379`` or ``auto``), or a
+    one-line MslabError."""
+    check_address(address)
+    try:
+        ray.init(
+            address=address,
+            namespace="mslab",
+            log_to_driver=False,
+            logging_level="ERROR",
+            configure_logging=False,
+        )
+    except (ConnectionError, RuntimeError, ValueError) as exc:
+        first = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
+        raise MslabError(f"--cluster {address}: {first}") from None
+
+
+class _Pool:
+    """The driver's view of its workers: which are ready, what each holds, in order."""
+
+    def __init__(self, ray, remote, args: tuple, size: int, replacements: int):
+        self.ray, self.remote, self.args = ray, remote, args
+        self.starting: dict = {}  # ready() ref -> actor
+        self.held: dict = {}  # ready actor -> refs it holds, oldest (the one running) first
+        self.nodes: set[str] = set()
+        self.lost_workers = 0
+        self.retried = 0  # submissions sent again after the worker holding them died
+        self.replacements = replacements
+        for _ in range(size):
+            self.start()
+
+    def start(self) -> None:
+        actor = self.remote.remote(*self.args)
+        self.starting[actor.ready.remote()] = actor
+
+    def replace(self) -> None:
+        if self.replacements > 0:
+            self.replacements -= 1
+            self.start()
+
+    def lost(self, actor) -> list:
+        """Forget a dead worker; the refs it held."""
+        self.lost_workers += 1
+        with contextlib.suppress(Exception):
+            self.ray.kill(actor, no_restart=True)
+        return self.held.pop(actor, [])
+
+    def close(self) -> None:
+        for actor in [*self.held, *self.starting.values()]:
+            with contextlib.suppress(Exception):
+                self.ray.kill(actor, no_restart=True)
+        self.held.clear()
+        self.starting.clear()
+
+
+class Cluster:
+    """A connection to the Ray cluster at ``address`` that can run ``target``'s workers, or a
+    one-line MslabError (no Ray, an address that does not answer, no node with the resources)."""
+
+    def __init__(self, address: str, target: Target):
+        self.ray = import_ray()
+        connect(self.ray, address)
+        self.target = target
+        try:
+            self.options = actor_options(target)
+            self.offered = self.ray.cluster_resources()
+            self.unit = UNIT.get(target.name, "CPU")
+            for name in [self.unit, *self.options.get("resources", {})]:
+                if self.offered.get(name, 0) <= 0:
+                    how = f"start nodes with --resources='{{\"{name}\": 1}}'" if name.startswith("mslab-") else ""
+                    raise MslabError(
+                        f"no node of the cluster offers {name}, which target {target.name} needs"
+                        + (f": {how}" if how else "")
+                    )
+        except BaseException:
+            self.close()
+            raise
+
+    def close(self) -> None:
+        with contextlib.suppress(Exception):
+            self.ray.shutdown()
+
+    def run(self, todo: list, limits: Limits, jobs: int | None, kept: Callable, started=None):
+        """Grade ``todo`` (:class:`mslab.grade.Job` objects) on the cluster.
+
+        ``kept(job, text)`` is called in this process for each job's answer (it writes the files
+        and reports progress) and returns its record. ``started()`` is called once the workers
+        are being started. Returns the records, in the order they came, and what the run met (how
+        many nodes graded, workers were lost, submissions were sent again). Raises
+        KeyboardInterrupt as it came, with ``.done`` set to the records kept so far, after the
+        workers are stopped.
+        """
+        ray = self.ray
+        done: list[Record] = []
+        pool = None
+        try:
+            size = max(1, min(jobs or int(self.offered[self.unit]), len(todo)))
+            remote = ray.remote(max_restarts=0, max_task_retries=0, **self.options)(WORKER)
+            # Every death is charged to a submission, each at most MAX_DEATHS times: a bounded number.
+            pool = _Pool(ray, remote, (self.target, limits, fingerprint()), size, MAX_DEATHS * len(todo))
+            if started:
+                started()
+            _drive(ray, pool, collections.deque(todo), kept, done)
+            return done, {"nodes": len(pool.nodes), "lost": pool.lost_workers, "retried": pool.retried}
+        except KeyboardInterrupt as stop:
+            stop.done = done  # type: ignore[attr-defined]
+            raise
+        finally:
+            if pool is not None:
+                pool.close()
+
+
+#: The worker class the driver starts (a test puts one that dies in its place).
+WORKER = GradeWorker
+
+
+def _drive(ray, pool: _Pool, queue: collections.deque, kept: Callable, done: list[Record]) -> None:
+    from ray.exceptions import RayError
+
+    inflight: dict = {}  # ref -> (job, actor)
+    deaths: collections.Counter = collections.Counter()
+    waiting_since = time.monotonic()
+    while queue or inflight:
+        for actor, refs in pool.held.items():
+            while queue and len(refs) < DEPTH:
+                job = queue.popleft()
+                ref = actor.grade.remote(job, Path(job.file).read_bytes())
+                inflight[ref] = (job, actor)
+                refs.append(ref)
+        if not inflight and not pool.starting:
+            raise MslabError("no grading worker is left on the cluster; rerun to grade the rest")
+        if pool.held:
+            waiting_since = time.monotonic()
+        elif time.monotonic() - waiting_since > START_SECONDS:
+            raise MslabError(
+                f"no grading worker started on the cluster within {START_SECONDS:g} s: are its nodes busy or too small?"
+            )
+        ready, _ = ray.wait([*inflight, *pool.starting], num_returns=1, timeout=5)
+        for ref in ready:
+            if ref in pool.starting:
+                actor = pool.starting.pop(ref)
+                try:
+                    info = json.loads(ray.get(ref))
+                except RayError:
+                    pool.replace()  # it died while starting (its node went away)
+                    continue
+                if info["problem"]:
+                    raise MslabError(info["problem"])
+                pool.held[actor] = []
+                pool.nodes.add(info["node"])
+                continue
+            job, actor = inflight.pop(ref)
+            try:
+                text = ray.get(ref)
+            except RayError as exc:
+                # The worker died. The oldest submission it held was running: that one is charged
+                # with the death; the ones queued behind it go back to the queue as they were.
+                held = pool.lost(actor) or [ref]
+                running = held[0]
+                charged = job if running == ref else (inflight.pop(running)[0] if running in inflight else None)
+                for other in held[1:]:
+                    if other != ref and other in inflight:
+                        queue.appendleft(inflight.pop(other)[0])
+                        pool.retried += 1
+                if running != ref:
+                    queue.appendleft(job)
+                    pool.retried += 1
+                pool.replace()
+                if charged is None:
+                    continue
+                key = (charged.folder, charged.lab)
+                deaths[key] += 1
+                if deaths[key] < MAX_DEATHS:
+                    queue.appendleft(charged)
+                    pool.retried += 1
+                    continue
+                first = (str(exc).strip().splitlines() or [type(exc).__name__])[0][:300]
+                reason = f"the grader's worker died {deaths[key]} times while grading it ({first})"
+                error = Record.empty(
+                    charged.student, charged.lab, charged.max_score, Status.ERROR, reason, charged.folder
+                )
+                done.append(kept(charged, _error_text(error)))
+                continue
+            refs = pool.held.get(actor)
+            if refs and ref in refs:
+                refs.remove(ref)
+            done.append(kept(job, text))
+
+
+def _error_text(record: Record) -> str:
+    from mslab.grade import graded_text
+
+    return graded_text(record)
