@@ -63,6 +63,10 @@ UNIT = {"local": "CPU", "cpu": "CPU", "cuda": "GPU", "ascend": "NPU"}
 
 def import_ray():
     """Ray, or a one-line MslabError naming the extra."""
+    # MindSpore's generated protobuf modules load only with protobuf's pure-Python backend, which
+    # MindSpore selects (this variable) as it is imported — too late if Ray imported protobuf
+    # first. The grader's side never imports MindSpore; this keeps a process that does working.
+    os.environ.setdefault("PROTOCOL_BUFFERS_PYTHON_IMPLEMENTATION", "python")
     try:
         import ray
     except ImportError:

@@ -13,6 +13,10 @@ import pytest
 
 from mslab.labs import Lab, all_labs
 
+# Tests import both Ray and MindSpore in one process: MindSpore's protobuf modules need protobuf's
+# Python backend, chosen when protobuf is first imported (see mslab.cluster.import_ray).
+os.environ.setdefault("PROTOCOL_BUFFERS_PYTHON_IMPLEMENTATION", "python")
+
 ROOT = Path(__file__).resolve().parent.parent
 LABS = {lab.name: lab for lab in all_labs()}
 IMAGE_TARGET = "cpu"  # the image the image tests inspect: pytest --image-target cuda|ascend
