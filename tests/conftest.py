@@ -101,7 +101,7 @@ class RayCluster:
     """A real Ray cluster on this machine, started by the test: a head and a second node
     process, one CPU each (so each runs one grading worker), stopped with the test."""
 
-    def __init__(self):
+    def __init__(self, client: bool = False):
         needs_ray()
         from ray.cluster_utils import Cluster
 
@@ -111,7 +111,10 @@ class RayCluster:
         before = os.environ.get("RAY_TMPDIR")
         os.environ["RAY_TMPDIR"] = self.tmp
         try:
-            self.cluster = Cluster(initialize_head=True, head_node_args={"num_cpus": 1, "include_dashboard": False})
+            head = {"num_cpus": 1, "include_dashboard": False}
+            if client:  # Ray Client's server on the head, for ray://127.0.0.1:PORT
+                head["ray_client_server_port"] = self.client_port = free_port()
+            self.cluster = Cluster(initialize_head=True, head_node_args=head)
             self.node = self.cluster.add_node(num_cpus=1)
         finally:
             if before is None:
@@ -120,6 +123,32 @@ class RayCluster:
                 os.environ["RAY_TMPDIR"] = before
         self.address = self.cluster.address
 
+    def processes(self) -> list[int]:
+        """Pids of this cluster's grading workers and their zygotes (descendants of its raylets)."""
+        raylets = {
+            p.process.pid for node in self.cluster.list_all_nodes() for p in node.all_processes.get("raylet", [])
+        }
+        parents = {}
+        for entry in Path("/proc").iterdir():
+            if entry.name.isdigit():
+                try:
+                    parents[int(entry.name)] = int((entry / "stat").read_text().rsplit(")", 1)[1].split()[1])
+                except (OSError, ValueError, IndexError):
+                    pass
+        found = []
+        for pid in parents:
+            ancestor = parents.get(pid)
+            while ancestor and ancestor not in raylets:
+                ancestor = parents.get(ancestor)
+            if ancestor:
+                try:
+                    command = (Path("/proc") / str(pid) / "cmdline").read_bytes()
+                except OSError:
+                    continue
+                if b"GradeWorker" in command or b"mslab.sandbox.zygote" in command:
+                    found.append(pid)
+        return found
+
     def kill_node(self) -> None:
         """The second node dies at once (its raylet and workers are killed, not asked to stop)."""
         self.cluster.remove_node(self.node, allow_graceful=False)
@@ -127,6 +156,14 @@ class RayCluster:
     def shutdown(self) -> None:
         self.cluster.shutdown()
         shutil.rmtree(self.tmp, ignore_errors=True)
+
+
+def free_port() -> int:
+    import socket
+
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
 
 
 @pytest.fixture(scope="session")

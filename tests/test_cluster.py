@@ -99,6 +99,40 @@ def test_a_node_killed_mid_run_changes_nothing_in_the_gradebook(local_run, tmp_p
     same_as_local(out, local_run)
 
 
+@pytest.mark.slow  # a Ray cluster and a class, twice: about a minute
+def test_a_driver_killed_takes_its_workers_along_and_a_rerun_resumes(local_run, tmp_path):
+    """kill -9 of `inv grade --cluster` mid-run: its workers and their zygotes end (they are the
+    driver's actors), and the same command, through Ray Client this time, finishes the class
+    with the files of an uninterrupted run."""
+    ray = RayCluster(client=True)
+    try:
+        out = tmp_path / "out"
+        exe = shutil.which("inv", path=str(Path(sys.executable).parent))
+        command = [exe, "--search-root", str(ROOT), "grade", str(CLASS), "--out", str(out), "--seed", "7"]
+        grading = subprocess.Popen(
+            [*command, "--cluster", ray.address], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
+        )
+        deadline = time.monotonic() + 300
+        while len(list(out.glob("*/*/record.json"))) < 2 and grading.poll() is None:
+            assert time.monotonic() < deadline
+            time.sleep(0.05)
+        assert ray.processes()  # the workers (and their zygotes) are running
+        grading.kill()
+        grading.wait()
+        kept = len(list(out.glob("*/*/record.json")))
+        deadline = time.monotonic() + 60
+        while ray.processes() and time.monotonic() < deadline:
+            time.sleep(0.5)
+        assert not ray.processes()
+        assert 2 <= kept < 11
+        again = inv("grade", str(CLASS), "--out", str(out), "--cluster", f"ray://127.0.0.1:{ray.client_port}")
+    finally:
+        ray.shutdown()
+    assert again.returncode == 0, again.stderr
+    assert "on 2 cluster nodes" in again.stdout or "on 1 cluster node" in again.stdout
+    same_as_local(out, local_run)
+
+
 class DiesOnce(cluster.GradeWorker):
     """A worker whose process dies (os._exit) the first time any worker grades bob's derivatives."""
 
