@@ -38,6 +38,7 @@ import contextlib
 import hashlib
 import json
 import os
+import shutil
 import socket
 import tempfile
 import time
@@ -118,9 +119,13 @@ class GradeWorker:
             if self.problem:
                 return
         sweep()  # what graders killed on this node left behind
-        self.tmp = Path(tempfile.mkdtemp(prefix="mslab-worker-"))
+        sweep_scratch()
+        self.tmp = Path(tempfile.mkdtemp(prefix=f"{SCRATCH_PREFIX}{os.getpid()}-"))
         self.state = {"target": target, "limits": limits, "hide": (self.tmp,), "zygote": None}
         self.count = 0
+        from mslab.grade import warm_zygote
+
+        warm_zygote(self.state)  # MindSpore starts importing now, not at the first submission
 
     def ready(self) -> str:
         import ray
@@ -146,6 +151,28 @@ class GradeWorker:
         except Exception as exc:  # noqa: BLE001 - the grader's failure travels as data, not a pickle
             reason = f"grader worker on {self.node} failed: {type(exc).__name__}: {exc}"
             return graded_text(Record.empty(job.student, job.lab, job.max_score, Status.ERROR, reason, job.folder))
+
+
+SCRATCH_PREFIX = "mslab-worker-"
+
+
+def sweep_scratch() -> list[Path]:
+    """Remove the scratch folders (``mslab-worker-<pid>-*``, holding copies of student files)
+    of this user's workers that are gone — killed with their node's raylet or by ``ray.kill``,
+    they had no chance to — and return them."""
+    removed = []
+    for folder in Path(tempfile.gettempdir()).glob(f"{SCRATCH_PREFIX}*-*"):
+        try:
+            pid = int(folder.name[len(SCRATCH_PREFIX) :].split("-", 1)[0])
+            if folder.is_symlink() or not folder.is_dir() or folder.stat().st_uid != os.getuid():
+                continue
+            os.kill(pid, 0)
+        except ProcessLookupError:
+            shutil.rmtree(folder, ignore_errors=True)
+            removed.append(folder)
+        except (ValueError, OSError):
+            continue
+    return removed
 
 
 def _image_problem(target: Target, node: str) -> str:
@@ -195,7 +222,7 @@ def connect(ray, address: str) -> None:
 class _Pool:
     """The driver's view of its workers: which are ready, what each holds, in order."""
 
-    def __init__(self, ray, remote, args: tuple, size: int, replacements: int):
+    def __init__(self, ray, remote, args: tuple, size: int, replacements: int = 0):
         self.ray, self.remote, self.args = ray, remote, args
         self.starting: dict = {}  # ready() ref -> actor
         self.held: dict = {}  # ready actor -> refs it holds, oldest (the one running) first
@@ -215,6 +242,18 @@ class _Pool:
             self.replacements -= 1
             self.start()
 
+    def trim(self, size: int) -> None:
+        """Stop workers beyond ``size`` (those still starting first)."""
+        while len(self.starting) + len(self.held) > max(1, size):
+            if self.starting:
+                ref = next(iter(self.starting))
+                actor = self.starting.pop(ref)
+            else:
+                actor = next(iter(self.held))
+                self.held.pop(actor)
+            with contextlib.suppress(Exception):
+                self.ray.kill(actor, no_restart=True)
+
     def lost(self, actor) -> list:
         """Forget a dead worker; the refs it held."""
         self.lost_workers += 1
@@ -232,12 +271,16 @@ class _Pool:
 
 class Cluster:
     """A connection to the Ray cluster at ``address`` that can run ``target``'s workers, or a
-    one-line MslabError (no Ray, an address that does not answer, no node with the resources)."""
+    one-line MslabError (no Ray, an address that does not answer, no node with the resources).
 
-    def __init__(self, address: str, target: Target):
+    The workers are started at once (``jobs`` of them, or one per CPU, GPU or NPU the cluster
+    offers), so that their interpreters and zygotes start while the driver takes in the class."""
+
+    def __init__(self, address: str, target: Target, limits: Limits, jobs: int | None = None):
         self.ray = import_ray()
         connect(self.ray, address)
         self.target = target
+        self.pool: _Pool | None = None
         try:
             self.options = actor_options(target)
             self.offered = self.ray.cluster_resources()
@@ -249,15 +292,21 @@ class Cluster:
                         f"no node of the cluster offers {name}, which target {target.name} needs"
                         + (f": {how}" if how else "")
                     )
+            size = max(1, jobs or int(self.offered[self.unit]))
+            remote = self.ray.remote(max_restarts=0, max_task_retries=0, **self.options)(WORKER)
+            self.pool = _Pool(self.ray, remote, (target, limits, fingerprint()), size)
         except BaseException:
             self.close()
             raise
 
     def close(self) -> None:
+        """Stop the workers (their zygotes and sandboxes end with them) and leave the cluster."""
+        if self.pool is not None:
+            self.pool.close()
         with contextlib.suppress(Exception):
             self.ray.shutdown()
 
-    def run(self, todo: list, limits: Limits, jobs: int | None, kept: Callable, started=None):
+    def run(self, todo: list, kept: Callable, started=None):
         """Grade ``todo`` (:class:`mslab.grade.Job` objects) on the cluster.
 
         ``kept(job, text)`` is called in this process for each job's answer (it writes the files
@@ -267,24 +316,22 @@ class Cluster:
         KeyboardInterrupt as it came, with ``.done`` set to the records kept so far, after the
         workers are stopped.
         """
-        ray = self.ray
+        assert self.pool is not None
+        pool = self.pool
         done: list[Record] = []
-        pool = None
         try:
-            size = max(1, min(jobs or int(self.offered[self.unit]), len(todo)))
-            remote = ray.remote(max_restarts=0, max_task_retries=0, **self.options)(WORKER)
+            pool.trim(len(todo))  # no more workers than submissions
             # Every death is charged to a submission, each at most MAX_DEATHS times: a bounded number.
-            pool = _Pool(ray, remote, (self.target, limits, fingerprint()), size, MAX_DEATHS * len(todo))
+            pool.replacements = MAX_DEATHS * len(todo)
             if started:
                 started()
-            _drive(ray, pool, collections.deque(todo), kept, done)
+            _drive(self.ray, pool, collections.deque(todo), kept, done)
             return done, {"nodes": len(pool.nodes), "lost": pool.lost_workers, "retried": pool.retried}
         except KeyboardInterrupt as stop:
             stop.done = done  # type: ignore[attr-defined]
             raise
         finally:
-            if pool is not None:
-                pool.close()
+            pool.close()
 
 
 #: The worker class the driver starts (a test puts one that dies in its place).

@@ -108,6 +108,7 @@ _worker: dict = {}
 def _start_worker(target: Target, limits: Limits, hide: tuple[str, ...]) -> None:
     jail.die_with_parent()  # a killed grader takes its workers, their zygotes and sandboxes along
     _worker.update(target=target, limits=limits, hide=tuple(Path(p) for p in hide), zygote=None, stop=False)
+    warm_zygote(_worker)  # MindSpore starts importing now, while this worker imports the checker
     # Ctrl-C reaches the whole process group: a worker notes it (whatever it finishes from now on
     # may have been cut short, so it is not recorded) and waits for the grader to end it.
     for sig in (signal.SIGINT, signal.SIGTERM):
@@ -283,7 +284,10 @@ def grade_class(
     if cluster is not None:  # connect now: an address or a cluster that cannot grade is refused up front
         from mslab.cluster import Cluster
 
-        session = Cluster(cluster, target)
+        limits = limits or Limits()
+        if limits.cpus is None:  # each worker holds one of its node's CPUs
+            limits = dataclasses.replace(limits, cpus=1.0)
+        session = Cluster(cluster, target, limits, jobs)
     with _signals_interrupt():
         try:
             return _grade(
@@ -404,7 +408,7 @@ def _grade_found(
         report_progress(record=record)
     try:
         if cluster is not None:
-            records += _run_cluster(todo, out, limits or Limits(), cluster, jobs, report_progress)
+            records += _run_cluster(todo, out, cluster, report_progress)
         else:
             records += _run(todo, out, target, limits or Limits(), (submissions, out), jobs, report_progress)
     except _Stopped as stopped:
@@ -541,13 +545,10 @@ def _run(todo: list[Job], out: Path, target: Target, limits: Limits, hide, jobs,
     return done
 
 
-def _run_cluster(todo: list[Job], out: Path, limits: Limits, session, jobs, progress) -> list[Record]:
+def _run_cluster(todo: list[Job], out: Path, session, progress) -> list[Record]:
     """Grade ``todo`` on a Ray cluster (a :class:`mslab.cluster.Cluster`); only this process writes ``out``."""
     if not todo:
         return []
-
-    if limits.cpus is None:  # each worker holds one of its node's CPUs
-        limits = dataclasses.replace(limits, cpus=1.0)
 
     def kept(job: Job, text: str) -> Record:
         record = keep(out, job, text)
@@ -555,7 +556,7 @@ def _run_cluster(todo: list[Job], out: Path, limits: Limits, session, jobs, prog
         return record
 
     try:
-        done, met = session.run(todo, limits, jobs, kept, started=_release)
+        done, met = session.run(todo, kept, started=_release)
     except KeyboardInterrupt as stop:
         raise _Stopped(list(getattr(stop, "done", []))) from None
     progress(cluster=met)

@@ -11,6 +11,7 @@ import os
 import shutil
 import subprocess
 import sys
+import tempfile
 import time
 from pathlib import Path
 
@@ -131,6 +132,22 @@ def test_a_driver_killed_takes_its_workers_along_and_a_rerun_resumes(local_run, 
     assert again.returncode == 0, again.stderr
     assert "on 2 cluster nodes" in again.stdout or "on 1 cluster node" in again.stdout
     same_as_local(out, local_run)
+
+
+@pytest.mark.slow  # a Ray cluster and a class: tens of seconds
+def test_a_killed_workers_copies_of_student_files_are_swept(ray_cluster, tmp_path):
+    """A worker killed mid-submission leaves its scratch folder (a copy of the student's file)
+    behind: the next worker on that node removes it."""
+    gone = subprocess.Popen([sys.executable, "-c", "pass"])
+    gone.wait()  # a pid that no longer runs
+    stale = Path(tempfile.gettempdir()) / f"{cluster.SCRATCH_PREFIX}{gone.pid}-test{os.getpid()}"
+    (stale / "1").mkdir(parents=True)
+    (stale / "1" / "derivatives.py").write_text("# a student's file\n")
+    try:
+        grade_class(CLASS, tmp_path / "out", seed=7, cluster=ray_cluster.address, labs=["derivatives"])
+        assert not stale.exists()
+    finally:
+        shutil.rmtree(stale, ignore_errors=True)
 
 
 class DiesOnce(cluster.GradeWorker):
