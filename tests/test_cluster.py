@@ -9,6 +9,7 @@ from __future__ import annotations
 import json
 import os
 import shutil
+import signal
 import subprocess
 import sys
 import tempfile
@@ -148,6 +149,34 @@ def test_a_killed_workers_copies_of_student_files_are_swept(ray_cluster, tmp_pat
         assert not stale.exists()
     finally:
         shutil.rmtree(stale, ignore_errors=True)
+
+
+@pytest.mark.slow  # a Ray cluster and a class, twice: about a minute
+def test_ctrl_c_on_a_cluster_run_stops_it_as_locally(ray_cluster, local_run, tmp_path):
+    """SIGINT mid-run: exit 130 with the one-line count, the workers stopped, what was kept is
+    complete; a rerun finishes with the files of an uninterrupted run."""
+    out = tmp_path / "out"
+    exe = shutil.which("inv", path=str(Path(sys.executable).parent))
+    command = [exe, "--search-root", str(ROOT), "grade", str(CLASS), "--out", str(out), "--seed", "7"]
+    grading = subprocess.Popen(
+        [*command, "--cluster", ray_cluster.address], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
+    )
+    deadline = time.monotonic() + 300
+    while len(list(out.glob("*/*/record.json"))) < 2 and grading.poll() is None:
+        assert time.monotonic() < deadline
+        time.sleep(0.05)
+    grading.send_signal(signal.SIGINT)
+    _, stderr = grading.communicate(timeout=60)
+    assert grading.returncode == 130, stderr
+    (line,) = [text for text in stderr.splitlines() if text.startswith("interrupted")]
+    assert line.endswith("graded; rerun to continue") and " of 12 graded" in line
+    deadline = time.monotonic() + 60
+    while ray_cluster.processes() and time.monotonic() < deadline:
+        time.sleep(0.5)
+    assert not ray_cluster.processes()
+    again = inv("grade", str(CLASS), "--out", str(out), "--cluster", ray_cluster.address)
+    assert again.returncode == 0, again.stderr
+    same_as_local(out, local_run)
 
 
 class DiesOnce(cluster.GradeWorker):
