@@ -7,7 +7,8 @@ descriptors: the channel socket, the write end of the output pipe, a memfd holdi
 student's source), and asks how children ended.
 
 Child half — :func:`main`, in the zygote: imports MindSpore once (importing takes about a
-second, forking milliseconds; a parent that has *computed* makes forked children hang), then
+second, forking milliseconds; a parent that has *computed* makes forked children hang, and a
+warm-up between MindSpore's fork hooks was measured and not kept: docs/protocol.md), then
 forks per request. The zygote imports only this subpackage's child side — never the checks,
 the labs or :mod:`mslab.numeric` — so nothing a student could use as an oracle is in the
 memory its children inherit, and it never reads the student's source: the sandbox does.
