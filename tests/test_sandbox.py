@@ -265,3 +265,22 @@ def test_a_bad_uid_range_is_one_line_before_anything_runs():
     assert done.stderr.strip().splitlines() == [
         "error: MSLAB_SANDBOX_UIDS must be FIRST-LAST with 0 < FIRST <= LAST, not '0-10'"
     ]
+
+
+def test_student_code_runs_mindspore_synchronously_on_cpu(tmp_path):
+    """PyNative's queue threads waited busily and doubled a submission's CPU: the sandbox turns
+    them off on CPU (serve._synchronous), and gradients are what they were."""
+    source = tmp_path / "probe.py"
+    source.write_text(
+        "import mindspore, numpy as np\n"
+        "from mindspore import ops, Tensor\n"
+        "def synchronous():\n"
+        "    return bool(mindspore.get_context('pynative_synchronize'))\n"
+        "def cube_grad(x):\n"
+        "    return ops.grad(lambda t: (t ** 3).sum())(x)\n"
+    )
+    with Sandbox(source, "probe") as sandbox:
+        assert sandbox.call("synchronous") is True
+        grad = sandbox.call("cube_grad", np.array([1.0, 2.0, -3.0]))
+    assert grad.kind == "Tensor"
+    np.testing.assert_allclose(grad.value, 3 * np.array([1.0, 4.0, 9.0]), rtol=1e-6)
