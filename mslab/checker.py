@@ -213,7 +213,23 @@ def _explain(excinfo, spec: checks.CheckSpec) -> tuple[str, str]:
 
 def _pytest(lab: Lab, files: list[Path], plugin: _Plugin, *extra: str) -> None:
     args = [*(str(f.resolve()) for f in files), *extra]
-    args += ["-p", "no:cacheprovider", "-p", "no:terminal", "-p", "no:warnings"]
+    args += [
+        "-p",
+        "no:cacheprovider",
+        "-p",
+        "no:terminal",
+        "-p",
+        "no:warnings",
+        "-p",
+        "no:unraisableexception",
+        "-p",
+        "no:threadexception",
+        "-p",
+        "no:faulthandler",
+        "-p",
+        "no:logging",
+        "--capture=no",
+    ]
     args += ["--import-mode=importlib", "-o", "addopts=", "--rootdir", str(lab.dir)]
     try:
         pytest.main(args, plugins=[plugin])
