@@ -341,6 +341,8 @@ WORKER = GradeWorker
 def _drive(ray, pool: _Pool, queue: collections.deque, kept: Callable, done: list[Record]) -> None:
     from ray.exceptions import RayError
 
+    from mslab.grade import graded_text
+
     inflight: dict = {}  # ref -> (job, actor)
     deaths: collections.Counter = collections.Counter()
     waiting_since = time.monotonic()
@@ -403,15 +405,9 @@ def _drive(ray, pool: _Pool, queue: collections.deque, kept: Callable, done: lis
                 error = Record.empty(
                     charged.student, charged.lab, charged.max_score, Status.ERROR, reason, charged.folder
                 )
-                done.append(kept(charged, _error_text(error)))
+                done.append(kept(charged, graded_text(error)))
                 continue
             refs = pool.held.get(actor)
             if refs and ref in refs:
                 refs.remove(ref)
             done.append(kept(job, text))
-
-
-def _error_text(record: Record) -> str:
-    from mslab.grade import graded_text
-
-    return graded_text(record)

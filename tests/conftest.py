@@ -13,10 +13,6 @@ import pytest
 
 from mslab.labs import Lab, all_labs
 
-# Tests import both Ray and MindSpore in one process: MindSpore's protobuf modules need protobuf's
-# Python backend, chosen when protobuf is first imported (see mslab.cluster.import_ray).
-os.environ.setdefault("PROTOCOL_BUFFERS_PYTHON_IMPLEMENTATION", "python")
-
 ROOT = Path(__file__).resolve().parent.parent
 LABS = {lab.name: lab for lab in all_labs()}
 IMAGE_TARGET = "cpu"  # the image the image tests inspect: pytest --image-target cuda|ascend
@@ -88,10 +84,15 @@ def inv(*args: str, cwd: Path = ROOT, timeout: float = 600) -> subprocess.Comple
 
 
 def needs_ray():
-    """Ray (the cluster extra): fail under CI (.ci/run installs it), skip with the reason elsewhere."""
+    """Ray (the cluster extra): fail under CI (.ci/run installs it), skip with the reason elsewhere.
+    Imported as mslab imports it (mslab.cluster.import_ray): tests import MindSpore in the same
+    process, which then still loads."""
+    from mslab.cluster import import_ray
+    from mslab.errors import MslabError
+
     try:
-        import ray  # noqa: F401
-    except ImportError:
+        import_ray()
+    except MslabError:
         if os.environ.get("CI") == "true":
             pytest.fail("Ray is not installed (CI=true: .ci/run installs '.[test,cluster]')")
         pytest.skip("Ray is not installed: pip install -e '.[cluster]'")

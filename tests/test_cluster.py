@@ -57,6 +57,31 @@ def same_as_local(out: Path, local: Path) -> None:
     assert len(records(out)) == 11  # 4 students x 3 labs, carol has no value_and_grad
 
 
+def start_grading(out: Path, address: str) -> subprocess.Popen:
+    """`inv grade` of the bundled class (seed 7) on the cluster at ``address``, in the background,
+    returned once it has recorded 2 of its 11 submissions (or ended)."""
+    exe = shutil.which("inv", path=str(Path(sys.executable).parent))
+    grading = subprocess.Popen(
+        [exe, "--search-root", str(ROOT), "grade", str(CLASS), "--out", str(out), "--seed", "7", "--cluster", address],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    deadline = time.monotonic() + 300
+    while len(list(out.glob("*/*/record.json"))) < 2 and grading.poll() is None:
+        assert time.monotonic() < deadline
+        time.sleep(0.05)
+    return grading
+
+
+def workers_left(ray: RayCluster, seconds: float = 60) -> list[int]:
+    """The cluster's grading workers and zygotes still running after up to ``seconds``."""
+    deadline = time.monotonic() + seconds
+    while (left := ray.processes()) and time.monotonic() < deadline:
+        time.sleep(0.5)
+    return left
+
+
 @pytest.mark.slow  # a Ray cluster and a class: tens of seconds
 def test_the_class_grades_the_same_on_a_cluster_of_two_nodes(ray_cluster, local_run, tmp_path):
     out = tmp_path / "out"
@@ -78,18 +103,7 @@ def test_a_node_killed_mid_run_changes_nothing_in_the_gradebook(local_run, tmp_p
     ray = RayCluster()
     try:
         out = tmp_path / "out"
-        exe = shutil.which("inv", path=str(Path(sys.executable).parent))
-        grading = subprocess.Popen(
-            [exe, "--search-root", str(ROOT), "grade", str(CLASS), "--out", str(out), "--seed", "7"]
-            + ["--cluster", ray.address],
-            stdout=subprocess.PIPE,
-            stderr=subprocess.PIPE,
-            text=True,
-        )
-        deadline = time.monotonic() + 300
-        while len(list(out.glob("*/*/record.json"))) < 2 and grading.poll() is None:
-            assert time.monotonic() < deadline
-            time.sleep(0.05)
+        grading = start_grading(out, ray.address)
         done_at_kill = len(list(out.glob("*/*/record.json")))
         ray.kill_node()
         stdout, stderr = grading.communicate(timeout=300)
@@ -109,23 +123,12 @@ def test_a_driver_killed_takes_its_workers_along_and_a_rerun_resumes(local_run, 
     ray = RayCluster(client=True)
     try:
         out = tmp_path / "out"
-        exe = shutil.which("inv", path=str(Path(sys.executable).parent))
-        command = [exe, "--search-root", str(ROOT), "grade", str(CLASS), "--out", str(out), "--seed", "7"]
-        grading = subprocess.Popen(
-            [*command, "--cluster", ray.address], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
-        )
-        deadline = time.monotonic() + 300
-        while len(list(out.glob("*/*/record.json"))) < 2 and grading.poll() is None:
-            assert time.monotonic() < deadline
-            time.sleep(0.05)
+        grading = start_grading(out, ray.address)
         assert ray.processes()  # the workers (and their zygotes) are running
         grading.kill()
-        grading.wait()
+        grading.communicate()
         kept = len(list(out.glob("*/*/record.json")))
-        deadline = time.monotonic() + 60
-        while ray.processes() and time.monotonic() < deadline:
-            time.sleep(0.5)
-        assert not ray.processes()
+        assert not workers_left(ray)
         assert 2 <= kept < 11
         again = inv("grade", str(CLASS), "--out", str(out), "--cluster", f"ray://127.0.0.1:{ray.client_port}")
     finally:
@@ -156,24 +159,13 @@ def test_ctrl_c_on_a_cluster_run_stops_it_as_locally(ray_cluster, local_run, tmp
     """SIGINT mid-run: exit 130 with the one-line count, the workers stopped, what was kept is
     complete; a rerun finishes with the files of an uninterrupted run."""
     out = tmp_path / "out"
-    exe = shutil.which("inv", path=str(Path(sys.executable).parent))
-    command = [exe, "--search-root", str(ROOT), "grade", str(CLASS), "--out", str(out), "--seed", "7"]
-    grading = subprocess.Popen(
-        [*command, "--cluster", ray_cluster.address], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
-    )
-    deadline = time.monotonic() + 300
-    while len(list(out.glob("*/*/record.json"))) < 2 and grading.poll() is None:
-        assert time.monotonic() < deadline
-        time.sleep(0.05)
+    grading = start_grading(out, ray_cluster.address)
     grading.send_signal(signal.SIGINT)
     _, stderr = grading.communicate(timeout=60)
     assert grading.returncode == 130, stderr
     (line,) = [text for text in stderr.splitlines() if text.startswith("interrupted")]
     assert line.endswith("graded; rerun to continue") and " of 12 graded" in line
-    deadline = time.monotonic() + 60
-    while ray_cluster.processes() and time.monotonic() < deadline:
-        time.sleep(0.5)
-    assert not ray_cluster.processes()
+    assert not workers_left(ray_cluster)
     again = inv("grade", str(CLASS), "--out", str(out), "--cluster", ray_cluster.address)
     assert again.returncode == 0, again.stderr
     same_as_local(out, local_run)
