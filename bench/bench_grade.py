@@ -1,13 +1,14 @@
 """Class grading throughput: warm workers (`inv grade`) against a naive serial loop that starts
 one fresh checker process per submission (`inv lab.check --all`, which imports MindSpore each
-time), on N generated submissions, measured in one run; the cost per submission × lab split
+time), on N generated students, measured in one run; the same warm grading with a fresh child per
+lab instead of one per student (MSLAB_SANDBOX_PER_LAB=1); the cost per submission × lab split
 into start-up, student code and checking; and the efficiency of the warm workers: the student
-code's own compute in cold children (a run with one worker: the sum of its records'
-student_seconds, the time inside student calls) shared between the workers, over the wall time —
-1.0 would mean that everything around MindSpore's own compute (start-up, checking, pytest,
-writing) costs nothing.
+code's own compute in cold children (a run with one worker and a fresh child per lab: the sum of
+its records' student_seconds, the time inside student calls) shared between the workers, over
+the wall time — 1.0 would mean that everything around MindSpore's own compute (start-up,
+checking, pytest, writing) costs nothing.
 
-    .venv/bin/python bench/bench_grade.py [--students 20] [--jobs 2] [--lab derivatives]
+    .venv/bin/python bench/bench_grade.py [--students 20] [--jobs 2] [--labs derivatives,value_and_grad]
 
 Goals (issue 11): naive ratio ≥ 6×, efficiency ≥ 0.9. Printed, not asserted.
 """
@@ -31,63 +32,72 @@ from mslab.labs import get_lab  # noqa: E402
 from mslab.records import Record  # noqa: E402
 
 
-def make_class(folder: Path, lab, students: int) -> None:
-    """Half the class hands in the reference solution, half each known mistake in turn."""
-    source = lab.solution.read_text(encoding="utf-8")
-    variants = [source]
-    for mistake in lab.mistakes:
-        text = source
-        for old, new in mistake["replace"]:
-            text = text.replace(old, new)
-        variants.append(text)
-    for i in range(students):
-        student = folder / f"student{i:03d}"
-        student.mkdir(parents=True)
-        text = variants[0] if i % 2 == 0 else variants[1 + (i // 2) % (len(variants) - 1)]
-        (student / f"{lab.name}.py").write_text(text, encoding="utf-8")
+def make_class(folder: Path, labs: list, students: int) -> None:
+    """Half the class hands in the reference solutions, half each lab's known mistakes in turn."""
+    for lab in labs:
+        source = lab.solution.read_text(encoding="utf-8")
+        variants = [source]
+        for mistake in lab.mistakes:
+            text = source
+            for old, new in mistake["replace"]:
+                text = text.replace(old, new)
+            variants.append(text)
+        for i in range(students):
+            student = folder / f"student{i:03d}"
+            student.mkdir(parents=True, exist_ok=True)
+            text = variants[0] if i % 2 == 0 else variants[1 + (i // 2) % (len(variants) - 1)]
+            (student / f"{lab.name}.py").write_text(text, encoding="utf-8")
 
 
-def timed(cmd: list[str]) -> float:
+def timed(cmd: list[str], **env: str) -> float:
     start = time.perf_counter()
-    subprocess.run(cmd, check=False, capture_output=True, env={**os.environ, "GLOG_v": "3"})
+    subprocess.run(cmd, check=False, capture_output=True, env={**os.environ, "GLOG_v": "3", **env})
     return time.perf_counter() - start
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--students", type=int, default=20, help="generated submissions")
+    parser.add_argument("--students", type=int, default=20, help="generated students")
     parser.add_argument("--jobs", type=int, default=os.cpu_count() or 2, help="warm workers")
-    parser.add_argument("--lab", default="derivatives", help="lab to grade")
+    parser.add_argument("--labs", default="derivatives,logistic_gradients,value_and_grad", help="labs to grade")
     args = parser.parse_args()
-    lab = get_lab(args.lab)
+    labs = [get_lab(name) for name in args.labs.split(",")]
+    n = args.students * len(labs)
     with tempfile.TemporaryDirectory() as tmp:
         class_dir = Path(tmp) / "class"
-        make_class(class_dir, lab, args.students)
+        make_class(class_dir, labs, args.students)
 
-        def grade(out: Path, jobs: int) -> tuple[float, list[Record]]:
+        def grade(out: Path, jobs: int, **env: str) -> tuple[float, list[Record]]:
             wall = timed(
-                [*INV, "grade", str(class_dir), "--out", str(out), "--labs", lab.name]
-                + ["--jobs", str(jobs), "--seed", "1", "--force"]
+                [*INV, "grade", str(class_dir), "--out", str(out), "--labs", args.labs]
+                + ["--jobs", str(jobs), "--seed", "1", "--force"],
+                **env,
             )
-            return wall, [Record.read(p) for p in out.glob(f"*/{lab.name}/record.json")]
+            return wall, [Record.read(p) for p in out.glob("*/*/record.json")]
 
         warm, records = grade(Path(tmp) / "out", args.jobs)
-        _, serial = grade(Path(tmp) / "serial", 1)  # one worker: each child's own compute, unshared
+        per_lab, _ = grade(Path(tmp) / "per-lab", args.jobs, MSLAB_SANDBOX_PER_LAB="1")
+        # one worker, a fresh child per lab: each submission's calls in a cold child, unshared
+        _, serial = grade(Path(tmp) / "serial", 1, MSLAB_SANDBOX_PER_LAB="1")
         naive = sum(
             timed([*INV, "lab.check", lab.name, "--submission", str(p / f"{lab.name}.py"), "--all", "--seed", "1"])
             for p in sorted(class_dir.iterdir())
+            for lab in labs
         )
     start = statistics.mean(r.start_seconds for r in records)
     student = statistics.mean(r.student_seconds for r in records)
     total = statistics.mean(r.seconds for r in records)
     compute = sum(r.student_seconds for r in serial)
-    print(f"{args.students} submissions of {lab.name}, {args.jobs} warm workers, {os.cpu_count()} CPUs")
-    print(f"naive serial loop (one checker process each): {naive:8.2f} s  ({naive / args.students:.3f} s each)")
-    print(f"warm workers (inv grade):                     {warm:8.2f} s  ({warm / args.students:.3f} s each)")
-    print(f"throughput ratio: {naive / warm:.1f}x   (goal >= 6x)")
+    print(f"{args.students} students x {len(labs)} labs ({args.labs}), {args.jobs} warm workers, {os.cpu_count()} CPUs")
+    print(f"naive serial loop (one checker process each):   {naive:8.2f} s  ({naive / n:.3f} s each)")
+    print(f"warm workers, a fresh child per lab:             {per_lab:8.2f} s  ({per_lab / n:.3f} s each)")
+    print(f"warm workers, one child per student (inv grade): {warm:8.2f} s  ({warm / n:.3f} s each)")
     print(
-        f"efficiency: student compute {compute:.2f} s (one worker) / {args.jobs} workers / wall {warm:.2f} s "
-        f"= {compute / args.jobs / warm:.2f}   (goal >= 0.9)"
+        f"throughput ratio: {naive / warm:.1f}x   (goal >= 6x); one child per student / per lab: {warm / per_lab:.2f}"
+    )
+    print(
+        f"efficiency: student compute {compute:.2f} s (one worker, cold children) / {args.jobs} workers / "
+        f"wall {warm:.2f} s = {compute / args.jobs / warm:.2f}   (goal >= 0.9)"
     )
     print(
         f"per submission x lab in a warm worker: start-up {start:.3f} s, student code {student:.3f} s, "

@@ -17,7 +17,7 @@ from mslab import checks
 from mslab.errors import MslabError
 from mslab.labs import Lab, labs_root
 from mslab.records import CheckResult, points
-from mslab.sandbox import Limits, Sandbox, Student, StudentError, StudentRaised, Zygote
+from mslab.sandbox import Limits, Sandbox, Shared, Student, StudentError, StudentRaised, Zygote
 from mslab.target import LOCAL_TARGET, Target
 
 VISIBLE_SEED = 20240
@@ -266,12 +266,16 @@ def run_checks(
     zygote: Zygote | None = None,
     hide: tuple[Path, ...] = (),
     junitxml: Path | None = None,
+    shared: Shared | None = None,
 ) -> CheckRun:
     """Run the visible (and with ``hidden``, the hidden) checks of ``lab`` on ``submission``.
 
     Student code runs in a sandbox: forked from ``zygote`` (a new one if None) or in the
     target's container. The labs folder — checks, hidden checks, solutions — and the ``hide``
-    paths are invisible to it.
+    paths are invisible to it. With ``shared`` (one student's labs in turn), the child the
+    student's previous lab used serves this one when it is fit (:meth:`Sandbox.inherit`) and is
+    left open for the next; if anything goes wrong in such a child, the lab is graded again in a
+    fresh one, and that run is the one returned.
     """
     submission = Path(submission)
     if not submission.is_file():
@@ -280,7 +284,11 @@ def run_checks(
     seed = secrets.randbits(31) if seed is None else seed
     started = time.perf_counter()
     hidden_paths = (labs_root(), labs_root().parent, *hide)  # the checks, and the checkout around them
-    sandbox = Sandbox(submission, lab.module, target=target.name, limits=limits, zygote=zygote, hide=hidden_paths)
+    options = {"target": target.name, "limits": limits, "zygote": zygote, "hide": hidden_paths}
+    if shared is not None:
+        sandbox = shared.sandbox(submission, lab.module, **options)
+    else:
+        sandbox = Sandbox(submission, lab.module, **options)
     plugin = _Plugin(sandbox, {lab.hidden_checks.resolve()}, seed)
     checks.set_target(target.name)
     sandbox.start()  # MindSpore imports in the child while pytest collects here
@@ -290,7 +298,20 @@ def run_checks(
         out_of_time = sandbox.out_of_time
         start_seconds, student_seconds = sandbox.start_seconds, sandbox.call_seconds
     finally:
-        sandbox.close()
+        if shared is None or sandbox.troubled:
+            sandbox.close()
+    if sandbox.inherited and sandbox.troubled:  # perhaps the earlier lab's doing: grade it afresh
+        return run_checks(
+            lab,
+            submission,
+            hidden=hidden,
+            target=target,
+            seed=seed,
+            limits=limits,
+            zygote=zygote,
+            hide=hide,
+            junitxml=junitxml,
+        )
     flags = []
     answered = [name for name in lab.autodiff if name in sandbox.answered]
     lazy = without_autodiff(sandbox.source_bytes, answered) if not load_error else []

@@ -6,7 +6,8 @@ writes OUT: it stages the class, decides what is done (records, resume) and writ
 exactly as a local run does (:func:`mslab.grade.keep`). Each worker is a Ray actor on some node
 (:class:`GradeWorker`) holding the same warm state as a local worker — a zygote and the walls
 of :mod:`mslab.sandbox`, the same :class:`~mslab.sandbox.Limits` — and grades one student × lab
-at a time:
+at a time, a student's labs one after another on the same worker (which grades them in one
+child when each hands over cleanly: :func:`mslab.grade.shared_child`):
 
 * the submission travels through Ray as the bytes of the staged file (no shared filesystem);
 * what comes back is one JSON text (:func:`mslab.grade.graded_text`: the record, results.json,
@@ -346,13 +347,16 @@ def _drive(ray, pool: _Pool, queue: collections.deque, kept: Callable, done: lis
     inflight: dict = {}  # ref -> (job, actor)
     deaths: collections.Counter = collections.Counter()
     waiting_since = time.monotonic()
+    last: dict = {}  # actor -> the student folder it was last given
     while queue or inflight:
         for actor, refs in pool.held.items():
-            while queue and len(refs) < DEPTH:
+            # A student's labs go to one worker together, which grades them in one child.
+            while queue and (len(refs) < DEPTH or queue[0].folder == last.get(actor)):
                 job = queue.popleft()
                 ref = actor.grade.remote(job, Path(job.file).read_bytes())
                 inflight[ref] = (job, actor)
                 refs.append(ref)
+                last[actor] = job.folder
         if not inflight and not pool.starting:
             raise MslabError("no grading worker is left on the cluster; rerun to grade the rest")
         if pool.held:

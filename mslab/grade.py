@@ -42,7 +42,7 @@ from mslab.errors import MslabError
 from mslab.labs import Lab, all_labs, get_lab
 from mslab.present import results_text, tidy_run
 from mslab.records import WRITTEN, Record, Status, points, write_atomic
-from mslab.sandbox import Limits, Zygote, jail, sweep
+from mslab.sandbox import Limits, Shared, Zygote, jail, sweep
 from mslab.submissions import find_submissions
 from mslab.target import LOCAL_TARGET, Target
 
@@ -129,9 +129,32 @@ def warm_zygote(state: dict) -> Zygote | None:
     return state["zygote"]
 
 
-def grade_job(job: Job) -> str:
-    """Grade one student × lab in a local pool worker; :func:`graded_text`'s JSON."""
-    return grade_file(job, Path(job.file), _worker, stopped=lambda: bool(_worker.get("stop")))
+def grade_student(jobs: list[Job]) -> list[str]:
+    """Grade one student's labs in turn in a local pool worker (one child for all of them, when
+    each hands over cleanly: :func:`shared_child`); :func:`graded_text`'s JSON for each."""
+    try:
+        return [grade_file(job, Path(job.file), _worker, stopped=lambda: bool(_worker.get("stop"))) for job in jobs]
+    finally:
+        close_shared(_worker)
+
+
+def shared_child(state: dict, folder: str) -> Shared | None:
+    """The :class:`~mslab.sandbox.Shared` child of the student in ``folder`` kept in the worker
+    ``state``, a new one when the worker moves on to another student (the last one's child is
+    closed); None for container targets or with ``MSLAB_SANDBOX_PER_LAB=1`` (a fresh child per
+    lab, as before: docs/protocol.md)."""
+    if not state["target"].local or os.environ.get("MSLAB_SANDBOX_PER_LAB") == "1":
+        return None
+    if state.get("shared_folder") != folder:
+        close_shared(state)
+        state["shared"], state["shared_folder"] = Shared(), folder
+    return state["shared"]
+
+
+def close_shared(state: dict) -> None:
+    if state.get("shared") is not None:
+        state["shared"].close()
+    state["shared"] = state["shared_folder"] = None
 
 
 def graded_text(record: Record, results: str = "", junit: str = "") -> str:
@@ -161,6 +184,7 @@ def grade_file(job: Job, path: Path, state: dict, stopped=lambda: False) -> str:
                 zygote=warm_zygote(state),
                 hide=state["hide"],
                 junitxml=junit_path,
+                shared=shared_child(state, job.folder),
             )
         except MslabError as exc:
             # The grader's own failures are not recorded: the next run retries them.
@@ -502,7 +526,8 @@ def _release() -> None:
 def _run(todo: list[Job], out: Path, target: Target, limits: Limits, hide, jobs, progress) -> list[Record]:
     if not todo:
         return []
-    workers = max(1, min(jobs or os.cpu_count() or 1, len(todo)))
+    students = by_student(todo)
+    workers = max(1, min(jobs or os.cpu_count() or 1, len(students)))
     if limits.cpus is None:  # containers share the machine's CPUs between the workers
         limits = dataclasses.replace(limits, cpus=max(1.0, (os.cpu_count() or 1) / workers))
     done = []
@@ -514,22 +539,24 @@ def _run(todo: list[Job], out: Path, target: Target, limits: Limits, hide, jobs,
         initargs=(target, limits, tuple(str(p) for p in hide)),
     )
     try:
-        futures = {pool.submit(grade_job, job): job for job in todo}
+        futures = {pool.submit(grade_student, student): student for student in students}
         _release()  # the workers and the pool's thread exist: Ctrl-C may come through now
         for future in concurrent.futures.as_completed(futures):
-            job = futures[future]
+            student = futures[future]
             try:
-                record = keep(out, job, future.result())
-            except MslabError:
-                raise  # OUT cannot be written: nothing further can be kept
+                texts = future.result()
             except Exception as exc:  # noqa: BLE001 - a dead worker must not stop the batch
-                record = Record.empty(
-                    job.student, job.lab, job.max_score, Status.ERROR, f"grader worker failed: {exc}", job.folder
-                )
-            if record.status == Status.INTERRUPTED:
-                raise KeyboardInterrupt  # the worker saw a signal meant for the whole run
-            done.append(record)
-            progress(record=record)
+                reason = f"grader worker failed: {exc}"
+                texts = [
+                    graded_text(Record.empty(j.student, j.lab, j.max_score, Status.ERROR, reason, j.folder))
+                    for j in student
+                ]
+            for job, text in zip(student, texts, strict=True):
+                record = keep(out, job, text)  # an MslabError (OUT cannot be written) ends the run
+                if record.status == Status.INTERRUPTED:
+                    raise KeyboardInterrupt  # the worker saw a signal meant for the whole run
+                done.append(record)
+                progress(record=record)
     except BaseException as exc:
         signal.signal(signal.SIGINT, signal.SIG_IGN)  # a second Ctrl-C must not cut the cleanup short
         signal.signal(signal.SIGTERM, signal.SIG_IGN)
@@ -543,6 +570,15 @@ def _run(todo: list[Job], out: Path, target: Target, limits: Limits, hide, jobs,
         raise
     pool.shutdown(wait=True)
     return done
+
+
+def by_student(todo: list[Job]) -> list[list[Job]]:
+    """``todo`` in groups of one student's labs (each group in the order given): a worker grades
+    a student's labs in turn, in one child (:func:`shared_child`)."""
+    groups: dict[str, list[Job]] = {}
+    for job in todo:
+        groups.setdefault(job.folder, []).append(job)
+    return list(groups.values())
 
 
 def _run_cluster(todo: list[Job], out: Path, session, progress) -> list[Record]:

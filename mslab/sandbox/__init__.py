@@ -30,6 +30,7 @@ _HOST = {
     "sweep",
     "probe",
     "ForkedChild",
+    "Shared",
 }
 
 __all__ = sorted(_HOST | {"Zygote"})

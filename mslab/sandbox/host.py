@@ -22,6 +22,7 @@ What the grader trusts, and what it does not:
 
 from __future__ import annotations
 
+import base64
 import fcntl
 import functools
 import os
@@ -41,6 +42,7 @@ from mslab.sandbox.zygote import MAX_SOURCE_BYTES, Zygote, ZygoteError, read_lin
 OUTPUT_TAIL = 64 * 1024  # bytes of printed output kept (the last ones)
 OUTPUT_FLOOD = 1024 * 1024  # past this, the output is called a flood and the note says so
 MAX_TEXT = 2000  # characters of any student text (exception message) kept in a record
+HANDOVER_SECONDS = 5.0  # for a child handed to the next lab to answer ``flush`` (Sandbox.inherit)
 
 
 @dataclass(frozen=True)
@@ -287,7 +289,10 @@ class ForkedChild:
             self.output.feed(chunk)
 
     def measure(self) -> dict:
-        """The walls, measured from outside once the child said it is ready."""
+        """The walls, measured from outside once the child said it is ready (once per child: a
+        child handed to another lab keeps them; walls only ever get higher)."""
+        if self.walls:
+            return self.walls
         try:
             children = Path(f"/proc/{self.pid}/task/{self.pid}/children").read_text().split()
             init = int(children[0])
@@ -296,6 +301,17 @@ class ForkedChild:
         except (OSError, IndexError, ValueError, KeyError):
             self.walls = {}
         return self.walls
+
+    def fresh_output(self) -> bool:
+        """Start an empty output tail (for the next lab) once the pipe holds nothing more; False
+        if it would not empty (something keeps printing)."""
+        for _ in range(OUTPUT_FLOOD // (64 * 65536) + 2):
+            before = self.output.total
+            self.drain()
+            if self.output.total == before:
+                self.output = OutputTail()
+                return True
+        return False
 
     def exit_reason(self) -> str:
         status = self.zygote.status(self.pid, wait=2)
@@ -387,6 +403,8 @@ class Sandbox:
         self.call_seconds = 0.0  # time spent in student calls
         self.start_seconds = 0.0  # time spent starting children until they were ready
         self.out_of_time = False
+        self.inherited = False  # served by a child an earlier lab of the same student used (inherit)
+        self.troubled = False  # a call ended in anything but a value: raised, timed out, crashed
 
     @property
     def load_error(self) -> str:
@@ -446,8 +464,58 @@ class Sandbox:
             return self.limits.submission_seconds
         return self._deadline - time.monotonic()
 
+    def inherit(self, previous: Sandbox) -> bool:
+        """Serve this file — another lab of the same student — with the child ``previous`` is
+        done with, instead of forking a fresh one; returns whether it did.
+
+        Only a child in a fit state is taken: a forked child of the same zygote that loaded its
+        file, in which nothing went wrong (:attr:`troubled`: no exception, timeout or crash), and
+        that answers ``flush`` at once. Its printed output up to then stays ``previous``'s. The
+        child forgets the earlier module and loads this one (``next``, mslab.sandbox.serve); the
+        time budget, output and answers from then on are this sandbox's own, the walls those
+        measured when the child started. Labs of one student need no wall between them: nothing
+        of another student's is in the process. A lab that meets any trouble in an inherited
+        child is graded again in a fresh one (:func:`mslab.checker.run_checks`), so that nothing
+        an earlier lab left in the process decides a mark."""
+        proc = previous._proc
+        if (
+            not isinstance(proc, ForkedChild)
+            or not previous._ready
+            or previous.troubled
+            or previous.out_of_time
+            or previous._buffer
+            or self.target != previous.target
+            or self._zygote is None
+            or proc.zygote is not self._zygote
+        ):
+            return False
+        previous._proc, previous._last_output = None, proc.output  # ours now: previous.close() leaves it
+        started = time.monotonic()
+        try:
+            proc.write(wire.dumps({"op": "flush"}), HANDOVER_SECONDS)
+            line, rest = read_line(proc.reader, proc.read, b"", HANDOVER_SECONDS, proc.on_idle)
+            if rest or wire.loads(line) != {"op": "flushed", "clean": True} or not proc.fresh_output():
+                raise EOFError
+            source = base64.b64encode(self.source_bytes).decode()
+            proc.write(wire.dumps({"op": "next", "module": self.module_name, "source": source}), HANDOVER_SECONDS)
+        except (OSError, EOFError, TimeoutError, wire.WireError):
+            proc.kill()
+            return False
+        self._proc, self._buffer, self._ready = proc, b"", False
+        self._deadline = started + self.limits.submission_seconds
+        self.starts, self.inherited = 1, True
+        self.start_seconds += time.monotonic() - started
+        return True
+
     def call(self, fn: str, *args, timeout: float | None = None):
         """Call ``fn(*args)`` in the student module and return its value as plain data."""
+        try:
+            return self._call(fn, *args, timeout=timeout)
+        except StudentError:
+            self.troubled = True
+            raise
+
+    def _call(self, fn: str, *args, timeout: float | None = None):
         if fn in self._timed_out:
             raise StudentTimeout(self._timed_out[fn])
         if self.out_of_time or self._remaining() <= 0:
@@ -568,6 +636,27 @@ class Sandbox:
                 )
                 raise self._load_error from None
             raise StudentCrashed(f"the student process {reason} during {what}{detail}") from None
+
+
+class Shared:
+    """One student's child, handed from each of that student's labs to the next
+    (:meth:`Sandbox.inherit`). Holds the last lab's sandbox until the next one takes it over."""
+
+    def __init__(self) -> None:
+        self.last: Sandbox | None = None
+
+    def sandbox(self, source: Path, module_name: str, **options) -> Sandbox:
+        sandbox = Sandbox(source, module_name, **options)
+        if self.last is not None:
+            sandbox.inherit(self.last)
+            self.last.close()
+        self.last = sandbox
+        return sandbox
+
+    def close(self) -> None:
+        if self.last is not None:
+            self.last.close()
+            self.last = None
 
 
 def _last_line(text: str) -> str:

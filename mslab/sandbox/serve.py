@@ -9,14 +9,20 @@ this process and is untrusted: the checker trusts nothing it sends beyond the da
 (:mod:`mslab.sandbox.wire`), and decides on its own how well it was isolated.
 
 The protocol (one JSON object a line; docs/protocol.md): the child sends ``ready`` or
-``load_error`` once, then answers each ``call`` with a ``result``.
+``load_error`` once, then answers each ``call`` with a ``result``. A child whose file the grader
+is done with may be handed the same student's next lab: ``flush`` (answered ``flushed`` once
+what was printed has left) and ``next`` with that file's module name and source, after which
+the child forgets the last module and loads the new one, answering ``ready`` or ``load_error``
+as at the start.
 """
 
 from __future__ import annotations
 
 import ast
+import base64
 import operator
 import os
+import shutil
 import sys
 import time
 
@@ -159,7 +165,49 @@ def serve(module_name: str, student_file: str, device: str) -> None:
         return None
 
     import_seconds = time.perf_counter() - started
-    sys.path.insert(0, os.path.dirname(os.path.abspath(student_file)))
+    home = os.path.dirname(os.path.abspath(student_file))
+    sys.path.insert(0, home)
+    fresh = _Fresh(mindspore)
+    module = _load(module_name, student_file, send)
+    if module is None:
+        return
+    send({"op": "ready", "import_seconds": import_seconds})
+
+    for line in chan_in:
+        try:
+            request = wire.loads(line)
+        except wire.WireError:
+            return
+        if request.get("op") == "flush":
+            sys.stdout.flush()
+            sys.stderr.flush()
+            send({"op": "flushed", "clean": fresh.untouched()})
+            continue
+        if request.get("op") == "next":
+            # The same student's next lab: forget this one's module and file, load that one.
+            fresh.restore(module_name, home)
+            module_name, student_file = str(request["module"]), os.path.join(home, f"{request['module']}.py")
+            with open(student_file, "wb") as fh:
+                fh.write(base64.b64decode(request["source"]))
+            started = time.perf_counter()
+            module = _load(module_name, student_file, send)
+            if module is None:
+                return
+            send({"op": "ready", "import_seconds": time.perf_counter() - started})
+            continue
+        reply = {"op": "result", "id": request.get("id")}
+        try:
+            fn = getattr(module, request["fn"])
+            args = [from_wire(wire.decode(a, make_fn=make_fn)) for a in request["args"]]
+            value = fn(*args)
+            reply.update(ok=True, value=wire.encode(value, to_array=to_array))
+        except BaseException as exc:  # noqa: BLE001 - report whatever student code raised
+            reply.update(ok=False, error=_describe(exc, student_file))
+        send(reply)
+
+
+def _load(module_name: str, student_file: str, send):
+    """Import the student file as ``module_name``; None (and ``load_error`` sent) if it fails."""
     try:
         import importlib.util
 
@@ -170,23 +218,60 @@ def serve(module_name: str, student_file: str, device: str) -> None:
         spec.loader.exec_module(module)
     except BaseException as exc:  # noqa: BLE001 - anything the student file does at import
         send({"op": "load_error", "error": _describe(exc, student_file)})
-        return
-    send({"op": "ready", "import_seconds": import_seconds})
+        return None
+    return module
 
-    for line in chan_in:
-        try:
-            request = wire.loads(line)
-        except wire.WireError:
-            return
-        reply = {"op": "result", "id": request.get("id")}
-        try:
-            fn = getattr(module, request["fn"])
-            args = [from_wire(wire.decode(a, make_fn=make_fn)) for a in request["args"]]
-            value = fn(*args)
-            reply.update(ok=True, value=wire.encode(value, to_array=to_array))
-        except BaseException as exc:  # noqa: BLE001 - report whatever student code raised
-            reply.update(ok=False, error=_describe(exc, student_file))
-        send(reply)
+
+class _Fresh:
+    """What a fresh child starts with, for handing it to another lab of the same student.
+
+    Put back before the next lab loads: MindSpore's execution mode and the random generators'
+    states. Checked (:meth:`untouched`): that no name of the libraries a lab computes with was
+    re-bound — a lab that patched ``mindspore.ops.grad`` or ``Tensor.__mul__`` leaves its child
+    unfit, and the next lab gets a fresh one. The answer is the student's own process speaking
+    and only decides where that same student's next lab runs: a lie could make it run beside
+    what its own file could have done itself. Anything else left behind that makes the next lab
+    fail sends that lab to a fresh child too (mslab.sandbox.host.Sandbox.inherit)."""
+
+    def __init__(self, mindspore) -> None:
+        import builtins
+        import math
+        import random
+
+        import numpy as np
+        from mindspore import nn, ops
+
+        self.mindspore = mindspore
+        self.mode = mindspore.get_context("mode")
+        self.random, self.numpy = random.getstate(), np.random.get_state()
+        watched = (builtins, math, np, mindspore, ops, nn, mindspore.Tensor, mindspore.Parameter)
+        self.names = [(vars(space), dict(vars(space))) for space in watched]
+
+    def untouched(self) -> bool:
+        for now, then in self.names:
+            if len(now) < len(then) or any(now.get(name, now) is not value for name, value in then.items()):
+                return False
+        return not set(vars(__import__("builtins"))) - set(self.names[0][1])
+
+    def restore(self, module_name: str, home: str) -> None:
+        import random
+
+        import numpy as np
+
+        for name, module in list(sys.modules.items()):
+            where = getattr(module, "__file__", None)
+            if name == module_name or (isinstance(where, str) and where.startswith(home + os.sep)):
+                del sys.modules[name]
+        for entry in os.listdir(home):  # the working folder as a fresh child finds it: empty
+            path = os.path.join(home, entry)
+            if os.path.isdir(path) and not os.path.islink(path):
+                shutil.rmtree(path)
+            else:
+                os.unlink(path)
+        if self.mindspore.get_context("mode") != self.mode:
+            self.mindspore.set_context(mode=self.mode)
+        random.setstate(self.random)
+        np.random.set_state(self.numpy)
 
 
 def main(argv: list[str]) -> None:
