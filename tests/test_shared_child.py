@@ -14,7 +14,7 @@ import pytest
 from conftest import LABS, ROOT
 from mslab.checker import run_checks
 from mslab.grade import grade_class
-from mslab.sandbox import Limits, Shared, Zygote
+from mslab.sandbox import Limits, Sandbox, Shared, StudentRaised, Zygote
 
 FAST = Limits(call_seconds=5, load_seconds=30)
 CLASS = ROOT / "examples" / "submissions"
@@ -95,6 +95,47 @@ def test_graph_mode_set_by_one_lab_is_not_the_next_labs(tmp_path, zygote):
     assert seen["second"][1] == 1  # PYNATIVE_MODE, as in a fresh child
 
 
+def test_process_settings_one_lab_changed_are_a_fresh_childs_for_the_next(tmp_path, zygote):
+    settings = (
+        "import os, sys, warnings\nimport numpy as np\n"
+        "def settings():\n"
+        "    return [sorted(np.geterr().items()), len(warnings.filters), sys.getrecursionlimit(), os.getcwd()]\n"
+    )
+    paths = files(
+        tmp_path,
+        first=(
+            "import os, sys, warnings\nimport numpy as np\n"
+            "np.seterr(all='raise')\nwarnings.simplefilter('error')\nsys.setrecursionlimit(50000)\n"
+            "os.mkdir('elsewhere')\nos.chdir('elsewhere')\n"
+            "def f():\n    return 1\n"
+        ),
+        second=settings,
+    )
+    seen = in_turn(zygote, paths, {"first": "f", "second": "settings"})
+    assert seen["second"][0].inherited
+    alone = tmp_path / "alone"
+    alone.mkdir()
+    (alone / "second.py").write_text(settings, encoding="utf-8")
+    with Sandbox(alone / "second.py", "second", limits=FAST, zygote=zygote) as fresh:
+        assert seen["second"][1] == fresh.call("settings")
+
+
+def test_a_lab_whose_code_raised_hands_its_child_on(tmp_path, zygote):
+    paths = files(
+        tmp_path,
+        first="import sys\nsys.mslab_test_mark = 42\ndef f():\n    raise ValueError('mine')\n",
+        second="import sys\ndef mark():\n    return getattr(sys, 'mslab_test_mark', 0)\n",
+    )
+    shared = Shared()
+    try:
+        with pytest.raises(StudentRaised, match="mine"):
+            shared.sandbox(paths["first"], "first", limits=FAST, zygote=zygote).call("f")
+        second = shared.sandbox(paths["second"], "second", limits=FAST, zygote=zygote)
+        assert second.inherited and second.call("mark") == 42
+    finally:
+        shared.close()
+
+
 @pytest.mark.parametrize(
     "patch",
     [
@@ -102,8 +143,9 @@ def test_graph_mode_set_by_one_lab_is_not_the_next_labs(tmp_path, zygote):
         "import mindspore\nmindspore.Tensor.__mul__ = lambda a, b: a\n",
         "import builtins\nbuiltins.helper = len\n",
         "import numpy\ndel numpy.sin\n",
+        "import mindspore\nmindspore.set_context(max_call_depth=5000)\n",
     ],
-    ids=["ops.grad", "Tensor.__mul__", "new builtin", "deleted numpy.sin"],
+    ids=["ops.grad", "Tensor.__mul__", "new builtin", "deleted numpy.sin", "context"],
 )
 def test_a_lab_that_patched_the_libraries_hands_its_child_to_no_one(tmp_path, zygote, patch):
     paths = files(

@@ -404,7 +404,7 @@ class Sandbox:
         self.start_seconds = 0.0  # time spent starting children until they were ready
         self.out_of_time = False
         self.inherited = False  # served by a child an earlier lab of the same student used (inherit)
-        self.troubled = False  # a call ended in anything but a value: raised, timed out, crashed
+        self.troubled = False  # a call ended in a timeout, a crash, garbage, or the file did not load
 
     @property
     def load_error(self) -> str:
@@ -469,13 +469,14 @@ class Sandbox:
         done with, instead of forking a fresh one; returns whether it did.
 
         Only a child in a fit state is taken: a forked child of the same zygote that loaded its
-        file, in which nothing went wrong (:attr:`troubled`: no exception, timeout or crash), and
-        that answers ``flush`` at once. Its printed output up to then stays ``previous``'s. The
+        file, in which nothing went wrong (:attr:`troubled`: no timeout, crash or garbage; an
+        exception the student's code raised is an ordinary outcome), and that answers ``flush``
+        at once, saying that no library name was re-bound nor MindSpore's context changed. Its printed output up to then stays ``previous``'s. The
         child forgets the earlier module and loads this one (``next``, mslab.sandbox.serve); the
         time budget, output and answers from then on are this sandbox's own, the walls those
         measured when the child started. Labs of one student need no wall between them: nothing
-        of another student's is in the process. A lab that meets any trouble in an inherited
-        child is graded again in a fresh one (:func:`mslab.checker.run_checks`), so that nothing
+        of another student's is in the process. A lab that meets trouble in an inherited child is
+        graded again in a fresh one (:func:`mslab.checker.run_checks`), so that nothing
         an earlier lab left in the process decides a mark."""
         proc = previous._proc
         if (
@@ -511,6 +512,8 @@ class Sandbox:
         """Call ``fn(*args)`` in the student module and return its value as plain data."""
         try:
             return self._call(fn, *args, timeout=timeout)
+        except StudentRaised:
+            raise  # an exception of the student's code, with its reason: an ordinary outcome
         except StudentError:
             self.troubled = True
             raise

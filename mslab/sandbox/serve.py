@@ -225,36 +225,55 @@ def _load(module_name: str, student_file: str, send):
 class _Fresh:
     """What a fresh child starts with, for handing it to another lab of the same student.
 
-    Put back before the next lab loads: MindSpore's execution mode and the random generators'
-    states. Checked (:meth:`untouched`): that no name of the libraries a lab computes with was
-    re-bound — a lab that patched ``mindspore.ops.grad`` or ``Tensor.__mul__`` leaves its child
-    unfit, and the next lab gets a fresh one. The answer is the student's own process speaking
-    and only decides where that same student's next lab runs: a lie could make it run beside
-    what its own file could have done itself. Anything else left behind that makes the next lab
-    fail sends that lab to a fresh child too (mslab.sandbox.host.Sandbox.inherit)."""
+    Put back before the next lab loads: MindSpore's execution mode, the random generators'
+    states, NumPy's floating-point error handling, the warning filters, the recursion limit and
+    the working folder. Checked (:meth:`untouched`): MindSpore's other context settings, and that
+    no name of the libraries a lab computes with was re-bound — a lab that patched
+    ``mindspore.ops.grad`` or ``Tensor.__mul__`` leaves its child unfit, and the next lab gets a
+    fresh one. The answer is the student's own process speaking and only decides where that same
+    student's next lab runs: a lie could make it run beside what its own file could have done
+    itself. A next lab that crashes or times out in the child is graded again in a fresh one
+    (mslab.sandbox.host.Sandbox.inherit)."""
+
+    CONTEXT = ("device_target", "pynative_synchronize", "max_call_depth", "jit_level", "deterministic")
 
     def __init__(self, mindspore) -> None:
         import builtins
         import math
         import random
+        import warnings
 
         import numpy as np
         from mindspore import nn, ops
 
         self.mindspore = mindspore
         self.mode = mindspore.get_context("mode")
-        self.random, self.numpy = random.getstate(), np.random.get_state()
+        self.context = self._context()
+        self.random, self.numpy, self.errors = random.getstate(), np.random.get_state(), np.geterr()
+        self.filters, self.depth = list(warnings.filters), sys.getrecursionlimit()
         watched = (builtins, math, np, mindspore, ops, nn, mindspore.Tensor, mindspore.Parameter)
         self.names = [(vars(space), dict(vars(space))) for space in watched]
+
+    def _context(self) -> dict:
+        values = {}
+        for key in self.CONTEXT:
+            try:
+                values[key] = self.mindspore.get_context(key)
+            except Exception:  # noqa: BLE001 - a key this MindSpore does not have
+                values[key] = None
+        return values
 
     def untouched(self) -> bool:
         for now, then in self.names:
             if len(now) < len(then) or any(now.get(name, now) is not value for name, value in then.items()):
                 return False
-        return not set(vars(__import__("builtins"))) - set(self.names[0][1])
+        if set(vars(__import__("builtins"))) - set(self.names[0][1]):
+            return False
+        return self._context() == self.context
 
     def restore(self, module_name: str, home: str) -> None:
         import random
+        import warnings
 
         import numpy as np
 
@@ -262,6 +281,7 @@ class _Fresh:
             where = getattr(module, "__file__", None)
             if name == module_name or (isinstance(where, str) and where.startswith(home + os.sep)):
                 del sys.modules[name]
+        os.chdir(home)
         for entry in os.listdir(home):  # the working folder as a fresh child finds it: empty
             path = os.path.join(home, entry)
             if os.path.isdir(path) and not os.path.islink(path):
@@ -272,6 +292,10 @@ class _Fresh:
             self.mindspore.set_context(mode=self.mode)
         random.setstate(self.random)
         np.random.set_state(self.numpy)
+        np.seterr(**self.errors)
+        warnings.filters[:] = self.filters
+        warnings._filters_mutated()  # type: ignore[attr-defined]
+        sys.setrecursionlimit(self.depth)
 
 
 def main(argv: list[str]) -> None:
