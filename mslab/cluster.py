@@ -207,17 +207,26 @@ def connect(ray, address: str) -> None:
     """Join the cluster at ``address`` (``ray://host:10001``, ``host:6379`` or ``auto``), or a
     one-line MslabError."""
     check_address(address)
-    try:
-        ray.init(
-            address=address,
-            namespace="mslab",
-            log_to_driver=False,
-            logging_level="ERROR",
-            configure_logging=False,
-        )
-    except (ConnectionError, RuntimeError, ValueError) as exc:
-        first = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
-        raise MslabError(f"--cluster {address}: {first}") from None
+    for attempt in (1, 2):
+        try:
+            ray.init(
+                address=address,
+                namespace="mslab",
+                log_to_driver=False,
+                logging_level="ERROR",
+                configure_logging=False,
+            )
+            return
+        except (ConnectionError, RuntimeError, ValueError) as exc:
+            first = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
+            # Ray Client's head starts a server process per driver; on a busy head that start can
+            # fail once with an empty message (seen in this project's tests): try once more.
+            if attempt == 1 and first.startswith("Initialization failure from server"):
+                with contextlib.suppress(Exception):
+                    ray.shutdown()
+                time.sleep(2)
+                continue
+            raise MslabError(f"--cluster {address}: {first}") from None
 
 
 class _Pool:

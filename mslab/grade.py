@@ -26,6 +26,7 @@ import dataclasses
 import hashlib
 import json
 import multiprocessing
+import multiprocessing.util
 import os
 import secrets
 import shutil
@@ -42,7 +43,7 @@ from mslab.errors import MslabError
 from mslab.labs import Lab, all_labs, get_lab
 from mslab.present import results_text, tidy_run
 from mslab.records import WRITTEN, Record, Status, points, write_atomic
-from mslab.sandbox import Limits, Shared, Zygote, jail, sweep
+from mslab.sandbox import Limits, Sandbox, Shared, Zygote, jail, sweep
 from mslab.submissions import find_submissions
 from mslab.target import LOCAL_TARGET, Target
 
@@ -109,6 +110,8 @@ def _start_worker(target: Target, limits: Limits, hide: tuple[str, ...]) -> None
     jail.die_with_parent()  # a killed grader takes its workers, their zygotes and sandboxes along
     _worker.update(target=target, limits=limits, hide=tuple(Path(p) for p in hide), zygote=None, stop=False)
     warm_zygote(_worker)  # MindSpore starts importing now, while this worker imports the checker
+    # A pool worker ends with os._exit: close the blank child it keeps (its cgroup) before that.
+    multiprocessing.util.Finalize(None, close_blank, args=(_worker,), exitpriority=10)
     # Ctrl-C reaches the whole process group: a worker notes it (whatever it finishes from now on
     # may have been cut short, so it is not recorded) and waits for the grader to end it.
     for sig in (signal.SIGINT, signal.SIGTERM):
@@ -147,11 +150,28 @@ def shared_child(state: dict, folder: str) -> Shared | None:
         return None
     if state.get("shared_folder") != folder:
         close_shared(state)
-        state["shared"], state["shared_folder"] = Shared(), folder
+        blank, zygote = state.get("blank"), warm_zygote(state)
+        if blank is not None and blank._zygote is not zygote:
+            blank.close()  # of a zygote that died since
+            blank = None
+        state["shared"], state["shared_folder"] = Shared(blank), folder
+        # The next student's child starts now, behind its walls, while this one is graded.
+        try:
+            state["blank"] = Sandbox.empty(limits=state["limits"], zygote=zygote)
+        except MslabError:
+            state["blank"] = None
     return state["shared"]
 
 
+def close_blank(state: dict) -> None:
+    close_shared(state)
+    if state.get("blank") is not None:
+        state["blank"].close()
+        state["blank"] = None
+
+
 def close_shared(state: dict) -> None:
+    """Close the current student's child (the blank started for the next one stays)."""
     if state.get("shared") is not None:
         state["shared"].close()
     state["shared"] = state["shared_folder"] = None

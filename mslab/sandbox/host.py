@@ -367,7 +367,7 @@ class Sandbox:
 
     def __init__(
         self,
-        source: Path,
+        source: Path | bytes,
         module_name: str,
         *,
         target: str = "local",
@@ -375,13 +375,16 @@ class Sandbox:
         zygote: Zygote | None = None,
         hide: tuple[Path, ...] = (),  # accepted for callers; the jail shows only what it allows
     ):
-        source = Path(source)
-        try:
-            self.source_bytes = source.read_bytes()
-        except OSError as exc:
-            raise MslabError(f"cannot read submission {source}: {exc.strerror}") from None
+        if isinstance(source, bytes):  # a blank (Sandbox.empty): nothing of any student's
+            self.source_bytes = source
+        else:
+            path = Path(source)
+            try:
+                self.source_bytes = path.read_bytes()
+            except OSError as exc:
+                raise MslabError(f"cannot read submission {path}: {exc.strerror}") from None
         if len(self.source_bytes) > MAX_SOURCE_BYTES:
-            raise MslabError(f"submission {source} is larger than {MAX_SOURCE_BYTES} bytes")
+            raise MslabError(f"submission {source!s} is larger than {MAX_SOURCE_BYTES} bytes")
         self.module_name = module_name
         self.target = target
         self.limits = limits or Limits()
@@ -404,6 +407,7 @@ class Sandbox:
         self.start_seconds = 0.0  # time spent starting children until they were ready
         self.out_of_time = False
         self.inherited = False  # served by a child an earlier lab of the same student used (inherit)
+        self.blank = False  # a child started ahead with an empty file, for the next student (empty)
         self.troubled = False  # a call ended in a timeout, a crash, garbage, or the file did not load
 
     @property
@@ -464,6 +468,16 @@ class Sandbox:
             return self.limits.submission_seconds
         return self._deadline - time.monotonic()
 
+    @classmethod
+    def empty(cls, *, limits: Limits, zygote: Zygote) -> Sandbox:
+        """A child forked now, behind the walls, with an empty file: the next student's, started
+        while this one is graded. Taken over by that student's first lab (:meth:`inherit`) as a
+        fresh child: no student code ever ran in it."""
+        sandbox = cls(b"", "mslab_blank", limits=limits, zygote=zygote)
+        sandbox.blank = True
+        sandbox._spawn()
+        return sandbox
+
     def inherit(self, previous: Sandbox) -> bool:
         """Serve this file — another lab of the same student — with the child ``previous`` is
         done with, instead of forking a fresh one; returns whether it did.
@@ -478,6 +492,11 @@ class Sandbox:
         of another student's is in the process. A lab that meets trouble in an inherited child is
         graded again in a fresh one (:func:`mslab.checker.run_checks`), so that nothing
         an earlier lab left in the process decides a mark."""
+        if previous.blank and previous._proc is not None and not previous._ready:
+            try:
+                previous._ensure_ready()  # the blank's own start, if it is not done yet
+            except StudentError:
+                return False
         proc = previous._proc
         if (
             not isinstance(proc, ForkedChild)
@@ -504,7 +523,7 @@ class Sandbox:
             return False
         self._proc, self._buffer, self._ready = proc, b"", False
         self._deadline = started + self.limits.submission_seconds
-        self.starts, self.inherited = 1, True
+        self.starts, self.inherited = 1, not previous.blank
         self.start_seconds += time.monotonic() - started
         return True
 
@@ -645,8 +664,8 @@ class Shared:
     """One student's child, handed from each of that student's labs to the next
     (:meth:`Sandbox.inherit`). Holds the last lab's sandbox until the next one takes it over."""
 
-    def __init__(self) -> None:
-        self.last: Sandbox | None = None
+    def __init__(self, blank: Sandbox | None = None) -> None:
+        self.last: Sandbox | None = blank  # a blank child to start with (Sandbox.empty)
 
     def sandbox(self, source: Path, module_name: str, **options) -> Sandbox:
         sandbox = Sandbox(source, module_name, **options)

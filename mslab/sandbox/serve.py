@@ -293,7 +293,7 @@ class _Fresh:
         random.setstate(self.random)
         np.random.set_state(self.numpy)
         np.seterr(**self.errors)
-        warnings.filters[:] = self.filters
+        warnings.filters[:] = self.filters  # type: ignore[index]
         warnings._filters_mutated()  # type: ignore[attr-defined]
         sys.setrecursionlimit(self.depth)
 
