@@ -289,29 +289,13 @@ def run_checks(
         sandbox = shared.sandbox(submission, lab.module, **options)
     else:
         sandbox = Sandbox(submission, lab.module, **options)
-    plugin = _Plugin(sandbox, {lab.hidden_checks.resolve()}, seed)
     checks.set_target(target.name)
-    sandbox.start()  # MindSpore imports in the child while pytest collects here
-    try:
-        _pytest(lab, files, plugin, *([f"--junitxml={junitxml}"] if junitxml else []))
-        output, load_error, isolation = sandbox.output(), sandbox.load_error, sandbox.isolation
-        out_of_time = sandbox.out_of_time
-        start_seconds, student_seconds = sandbox.start_seconds, sandbox.call_seconds
-    finally:
-        if shared is None or sandbox.troubled:
-            sandbox.close()
+    plugin, output = _check(lab, files, sandbox, seed, junitxml, keep_open=shared is not None)
     if sandbox.inherited and sandbox.troubled:  # perhaps the earlier lab's doing: grade it afresh
-        return run_checks(
-            lab,
-            submission,
-            hidden=hidden,
-            target=target,
-            seed=seed,
-            limits=limits,
-            zygote=zygote,
-            hide=hide,
-            junitxml=junitxml,
-        )
+        started = time.perf_counter()
+        sandbox = Sandbox(submission, lab.module, **options)
+        plugin, output = _check(lab, files, sandbox, seed, junitxml, keep_open=False)
+    load_error = sandbox.load_error
     flags = []
     answered = [name for name in lab.autodiff if name in sandbox.answered]
     lazy = without_autodiff(sandbox.source_bytes, answered) if not load_error else []
@@ -326,9 +310,25 @@ def run_checks(
         seconds=time.perf_counter() - started,
         output=output,
         load_error=load_error,
-        isolation=isolation,
+        isolation=sandbox.isolation,
         flags=flags,
-        out_of_time=out_of_time,
-        start_seconds=start_seconds,
-        student_seconds=student_seconds,
+        out_of_time=sandbox.out_of_time,
+        start_seconds=sandbox.start_seconds,
+        student_seconds=sandbox.call_seconds,
     )
+
+
+def _check(
+    lab: Lab, files: list[Path], sandbox: Sandbox, seed: int, junitxml: Path | None, keep_open: bool
+) -> tuple[_Plugin, str]:
+    """Run ``files`` (the lab's checks) against ``sandbox``: their results, and what the student
+    code printed. The sandbox is closed after, unless ``keep_open`` (for the student's next lab)
+    and nothing went wrong in it."""
+    plugin = _Plugin(sandbox, {lab.hidden_checks.resolve()}, seed)
+    sandbox.start()  # MindSpore imports in the child while pytest collects here
+    try:
+        _pytest(lab, files, plugin, *([f"--junitxml={junitxml}"] if junitxml else []))
+        return plugin, sandbox.output()
+    finally:
+        if not keep_open or sandbox.troubled:
+            sandbox.close()

@@ -33,9 +33,11 @@ import shutil
 import signal
 import tempfile
 import threading
+from collections.abc import Callable
 from dataclasses import dataclass
 from multiprocessing import resource_tracker
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from mslab import classreport
 from mslab.checker import collect, run_checks
@@ -46,6 +48,9 @@ from mslab.records import WRITTEN, Record, Status, points, write_atomic
 from mslab.sandbox import Limits, Sandbox, Shared, Zygote, jail, sweep
 from mslab.submissions import find_submissions
 from mslab.target import LOCAL_TARGET, Target
+
+if TYPE_CHECKING:
+    from mslab.cluster import Cluster
 
 STATE = "grading.json"
 STAGING = ".staging"
@@ -101,7 +106,7 @@ def _previous(out: Path, job: Job) -> Record | None:
 # A worker grades and hands back plain text — the record, results.json and junit.xml as JSON
 # strings (:func:`graded_text`) — never an object to unpickle and never a file in OUT: only the
 # grader's own process (the driver, on a cluster) writes OUT (:func:`keep`). A local worker is a
-# process of a spawn pool (:func:`grade_job`); on a Ray cluster, an actor (:mod:`mslab.cluster`).
+# process of a spawn pool (:func:`grade_student`); on a Ray cluster, an actor (:mod:`mslab.cluster`).
 
 _worker: dict = {}
 
@@ -164,6 +169,7 @@ def shared_child(state: dict, folder: str) -> Shared | None:
 
 
 def close_blank(state: dict) -> None:
+    """Close both children a worker ``state`` keeps: the current student's and the blank."""
     close_shared(state)
     if state.get("blank") is not None:
         state["blank"].close()
@@ -332,11 +338,22 @@ def grade_class(
         if limits.cpus is None:  # each worker holds one of its node's CPUs
             limits = dataclasses.replace(limits, cpus=1.0)
         session = Cluster(cluster, target, limits, jobs)
+    run = _Run(
+        chosen=chosen,
+        submissions=submissions,
+        out=out,
+        staging=staging,
+        target=target,
+        jobs=jobs,
+        force=force,
+        seed=seed,
+        limits=limits,
+        progress=progress or (lambda **_: None),
+        cluster=session,
+    )
     with _signals_interrupt():
         try:
-            return _grade(
-                chosen, submissions, out, staging, target, jobs, force, regrade, seed, limits, progress, session
-            )
+            return _grade(run, regrade)
         finally:
             if session is not None:
                 session.close()
@@ -346,15 +363,30 @@ def grade_class(
                     out.rmdir()  # only if nothing was written: a refused run leaves no OUT
 
 
-def _grade(
-    chosen, submissions, out, staging, target, jobs, force, regrade, seed, limits, progress, cluster
-) -> list[Record]:
-    found_labs = {lab.name: collect(lab) for lab in chosen}
+@dataclass(frozen=True)
+class _Run:
+    """What one :func:`grade_class` call was asked for, once checked (and its cluster, if any)."""
+
+    chosen: list[Lab]
+    submissions: Path
+    out: Path
+    staging: Path
+    target: Target
+    jobs: int | None
+    force: bool
+    seed: int | None
+    limits: Limits | None
+    progress: Callable
+    cluster: Cluster | None
+
+
+def _grade(run: _Run, regrade: list[str] | None) -> list[Record]:
+    found_labs = {lab.name: collect(lab) for lab in run.chosen}
     if _signalled:  # pytest (collect) swallows the KeyboardInterrupt and returns what it had
         raise KeyboardInterrupt
     maxima = {name: points(found) for name, found in found_labs.items()}
     names = {name: tuple(c.name for c in found) for name, found in found_labs.items()}
-    found = find_submissions(submissions, [lab.name for lab in chosen], staging, reserved=RESERVED)
+    found = find_submissions(run.submissions, [lab.name for lab in run.chosen], run.staging, reserved=RESERVED)
     asked = set(regrade or ())
     unknown = sorted(asked - {s.student for s in found} - {s.folder for s in found})
     if unknown:
@@ -364,56 +396,28 @@ def _grade(
     regrade_set = {s.student for s in found if s.student in asked or s.folder in asked}
     records: list[Record] = []
     try:
-        return _grade_found(
-            found,
-            chosen,
-            out,
-            target,
-            jobs,
-            force,
-            regrade_set,
-            seed,
-            limits,
-            progress,
-            maxima,
-            names,
-            submissions,
-            records,
-            cluster,
-        )
+        return _grade_found(run, found, regrade_set, maxima, names, records)
     except KeyboardInterrupt:  # before the workers started or while the reports were written
-        classreport.write_reports(records, out, labs=maxima)
-        raise Interrupted(len(records), len(found) * len(chosen)) from None
+        classreport.write_reports(records, run.out, labs=maxima)
+        raise Interrupted(len(records), len(found) * len(run.chosen)) from None
 
 
 def _grade_found(
-    found,
-    chosen,
-    out,
-    target,
-    jobs,
-    force,
-    regrade_set,
-    seed,
-    limits,
-    progress,
-    maxima,
-    names,
-    submissions,
-    records,
-    cluster,
+    run: _Run, found, regrade_set: set[str], maxima: dict, names: dict, records: list[Record]
 ) -> list[Record]:
+    """Grade what ``found`` (intake) holds that is not done yet into ``records`` (which also
+    gets the rows of missing, rejected and resumed work), then write the reports."""
+    out, target = run.out, run.target
     try:
-        state = _state(out, seed, target)
+        state = _state(out, run.seed, target)
     except OSError as exc:
         raise MslabError(f"cannot write {out / STATE}: {exc.strerror or exc}") from None
     sweep()
-    digests = {lab.name: checks_digest(lab) for lab in chosen}
-    report_progress = progress or (lambda **_: None)
+    digests = {lab.name: checks_digest(lab) for lab in run.chosen}
 
     todo = []
     for sub in found:
-        for lab in chosen:
+        for lab in run.chosen:
             if sub.problem:
                 records.append(
                     Record.empty(sub.student, lab.name, maxima[lab.name], Status.REJECTED, sub.problem, sub.folder)
@@ -440,21 +444,21 @@ def _grade_found(
                     maxima[lab.name],
                     sub.notes.get(lab.name, ""),
                 )
-                fresh = force or sub.student in regrade_set
+                fresh = run.force or sub.student in regrade_set
                 previous = None if fresh else _previous(out, job)
                 if previous is not None:
                     records.append(previous)
                 else:
                     todo.append(job)
     total = len(records) + len(todo)
-    report_progress(total=total)
+    run.progress(total=total)
     for record in records:
-        report_progress(record=record)
+        run.progress(record=record)
     try:
-        if cluster is not None:
-            records += _run_cluster(todo, out, cluster, report_progress)
+        if run.cluster is not None:
+            records += _run_cluster(todo, out, run.cluster, run.progress)
         else:
-            records += _run(todo, out, target, limits or Limits(), (submissions, out), jobs, report_progress)
+            records += _run(todo, out, target, run.limits or Limits(), (run.submissions, out), run.jobs, run.progress)
     except _Stopped as stopped:
         records += stopped.done
         classreport.write_reports(records, out, labs=maxima)

@@ -305,7 +305,7 @@ class ForkedChild:
     def fresh_output(self) -> bool:
         """Start an empty output tail (for the next lab) once the pipe holds nothing more; False
         if it would not empty (something keeps printing)."""
-        for _ in range(OUTPUT_FLOOD // (64 * 65536) + 2):
+        for _ in range(2):  # a drain takes up to 4 MiB: still more on a second one is a printer
             before = self.output.total
             self.drain()
             if self.output.total == before:
@@ -383,8 +383,8 @@ class Sandbox:
                 self.source_bytes = path.read_bytes()
             except OSError as exc:
                 raise MslabError(f"cannot read submission {path}: {exc.strerror}") from None
-        if len(self.source_bytes) > MAX_SOURCE_BYTES:
-            raise MslabError(f"submission {source!s} is larger than {MAX_SOURCE_BYTES} bytes")
+            if len(self.source_bytes) > MAX_SOURCE_BYTES:
+                raise MslabError(f"submission {path} is larger than {MAX_SOURCE_BYTES} bytes")
         self.module_name = module_name
         self.target = target
         self.limits = limits or Limits()
@@ -485,13 +485,14 @@ class Sandbox:
         Only a child in a fit state is taken: a forked child of the same zygote that loaded its
         file, in which nothing went wrong (:attr:`troubled`: no timeout, crash or garbage; an
         exception the student's code raised is an ordinary outcome), and that answers ``flush``
-        at once, saying that no library name was re-bound nor MindSpore's context changed. Its printed output up to then stays ``previous``'s. The
-        child forgets the earlier module and loads this one (``next``, mslab.sandbox.serve); the
-        time budget, output and answers from then on are this sandbox's own, the walls those
-        measured when the child started. Labs of one student need no wall between them: nothing
-        of another student's is in the process. A lab that meets trouble in an inherited child is
-        graded again in a fresh one (:func:`mslab.checker.run_checks`), so that nothing
-        an earlier lab left in the process decides a mark."""
+        at once, saying that no library name was re-bound nor MindSpore's context changed. Its
+        printed output up to then stays ``previous``'s. The child forgets the earlier module and
+        loads this one (``next``, mslab.sandbox.serve); the time budget, output and answers from
+        then on are this sandbox's own, the walls those measured when the child started. Labs of
+        one student need no wall between them: nothing of another student's is in the process.
+        A lab that meets trouble in an inherited child is graded again in a fresh one
+        (:func:`mslab.checker.run_checks`), so that nothing an earlier lab left in the process
+        decides a mark."""
         if previous.blank and previous._proc is not None and not previous._ready:
             try:
                 previous._ensure_ready()  # the blank's own start, if it is not done yet
@@ -505,7 +506,6 @@ class Sandbox:
             or previous.out_of_time
             or previous._buffer
             or self.target != previous.target
-            or self._zygote is None
             or proc.zygote is not self._zygote
         ):
             return False

@@ -168,10 +168,9 @@ def serve(module_name: str, student_file: str, device: str) -> None:
     home = os.path.dirname(os.path.abspath(student_file))
     sys.path.insert(0, home)
     fresh = _Fresh(mindspore)
-    module = _load(module_name, student_file, send)
+    module = _load(module_name, student_file, send, import_seconds)
     if module is None:
         return
-    send({"op": "ready", "import_seconds": import_seconds})
 
     for line in chan_in:
         try:
@@ -189,11 +188,9 @@ def serve(module_name: str, student_file: str, device: str) -> None:
             module_name, student_file = str(request["module"]), os.path.join(home, f"{request['module']}.py")
             with open(student_file, "wb") as fh:
                 fh.write(base64.b64decode(request["source"]))
-            started = time.perf_counter()
-            module = _load(module_name, student_file, send)
+            module = _load(module_name, student_file, send, 0.0)  # MindSpore is imported already
             if module is None:
                 return
-            send({"op": "ready", "import_seconds": time.perf_counter() - started})
             continue
         reply = {"op": "result", "id": request.get("id")}
         try:
@@ -206,8 +203,9 @@ def serve(module_name: str, student_file: str, device: str) -> None:
         send(reply)
 
 
-def _load(module_name: str, student_file: str, send):
-    """Import the student file as ``module_name``; None (and ``load_error`` sent) if it fails."""
+def _load(module_name: str, student_file: str, send, import_seconds: float):
+    """Import the student file as ``module_name`` and send ``ready`` (with ``import_seconds``,
+    the time MindSpore's import took); None, with ``load_error`` sent, if it fails."""
     try:
         import importlib.util
 
@@ -219,6 +217,7 @@ def _load(module_name: str, student_file: str, send):
     except BaseException as exc:  # noqa: BLE001 - anything the student file does at import
         send({"op": "load_error", "error": _describe(exc, student_file)})
         return None
+    send({"op": "ready", "import_seconds": import_seconds})
     return module
 
 
@@ -267,7 +266,8 @@ class _Fresh:
         for now, then in self.names:
             if len(now) < len(then) or any(now.get(name, now) is not value for name, value in then.items()):
                 return False
-        if set(vars(__import__("builtins"))) - set(self.names[0][1]):
+        builtins_now, builtins_then = self.names[0]
+        if builtins_now.keys() - builtins_then.keys():
             return False
         return self._context() == self.context
 
