@@ -5,9 +5,9 @@ cluster is asked for. The driver — the instructor's ``inv grade`` — stays th
 writes OUT: it stages the class, decides what is done (records, resume) and writes every file,
 exactly as a local run does (:func:`mslab.grade.keep`). Each worker is a Ray actor on some node
 (:class:`GradeWorker`) holding the same warm state as a local worker — a zygote and the walls
-of :mod:`mslab.sandbox`, the same :class:`~mslab.sandbox.Limits` — and grades one student × lab
-at a time, a student's labs one after another on the same worker (which grades them in one
-child when each hands over cleanly: :func:`mslab.grade.shared_child`):
+of :mod:`mslab.sandbox`, the same :class:`~mslab.sandbox.Limits` — and grades one student at a
+time, that student's labs one after another (in one child when each hands over cleanly:
+:func:`mslab.grade.shared_child`):
 
 * the submission travels through Ray as the bytes of the staged file (no shared filesystem);
 * what comes back is one JSON text (:func:`mslab.grade.graded_text`: the record, results.json,
@@ -24,12 +24,14 @@ advertise (``ray start --resources='{"mslab-cuda": 1}'``), and ``cuda`` a GPU, `
 NPU (Ray then sets ``CUDA_VISIBLE_DEVICES`` / ``ASCEND_RT_VISIBLE_DEVICES``, which the
 containers honour: :func:`mslab.images.service`).
 
-Faults: a worker that dies (its process or its node killed) fails the submissions it held; the
-one it was grading is charged with the death and retried on another worker, the ones queued
-behind it go back to the queue uncharged, and a fresh worker replaces it where the cluster has
-room. A submission charged with :data:`MAX_DEATHS` deaths is not retried again: it gets an
-``error`` row naming why (not written, so a later run tries it once more). Whatever reached the
-driver is on disk, so a killed driver loses nothing: a rerun resumes.
+Faults: a worker holds one student at a time, so a worker that dies (its process or its node
+killed) was grading that student: the student is charged with the death and sent to another
+worker, and a fresh worker replaces the dead one where the cluster has room. (With more than one
+call queued on a worker, the driver had to guess which one was running; under load a reply that
+a dying worker had not sent yet made it charge a classmate finished before.) A student charged
+with :data:`MAX_DEATHS` deaths is not sent again: each of its labs gets an ``error`` row naming
+why (not written, so a later run tries it once more). Whatever reached the driver is on disk, so
+a killed driver loses nothing: a rerun resumes.
 """
 
 from __future__ import annotations
@@ -53,10 +55,8 @@ from mslab.sandbox import Limits
 from mslab.target import Target
 
 EXTRA = "pip install -e '.[cluster]'"
-#: Deaths of the worker grading it after which a submission is not retried.
+#: Deaths of the worker grading them after which a student's submissions are not retried.
 MAX_DEATHS = 2
-#: Submissions queued on a worker at once: the next one is there when the current one ends.
-DEPTH = 2
 #: How long the driver waits for a first worker (a node may be starting) before giving up.
 START_SECONDS = float(os.environ.get("MSLAB_CLUSTER_START_SECONDS", "600"))
 #: The resource a target's workers are counted in, when --jobs does not say how many.
@@ -134,8 +134,18 @@ class GradeWorker:
         node = ray.get_runtime_context().get_node_id()
         return json.dumps({"node": node, "host": self.node, "pid": os.getpid(), "problem": self.problem})
 
-    def grade(self, job, source: bytes) -> str:
-        """Grade ``job`` on ``source`` (the staged file's bytes); the JSON of :func:`mslab.grade.graded_text`."""
+    def grade(self, jobs: list, sources: list[bytes]) -> str:
+        """Grade one student's labs (``jobs``, on ``sources``: the staged files' bytes) in turn;
+        a JSON list of :func:`mslab.grade.graded_text`'s texts, one per job."""
+        from mslab.grade import close_shared
+
+        try:
+            return json.dumps([self.grade_one(job, source) for job, source in zip(jobs, sources, strict=True)])
+        finally:
+            close_shared(self.state)
+
+    def grade_one(self, job, source: bytes) -> str:
+        """Grade ``job`` on ``source``; the JSON of :func:`mslab.grade.graded_text`."""
         from mslab.grade import grade_file, graded_text
 
         try:
@@ -317,7 +327,7 @@ class Cluster:
             self.ray.shutdown()
 
     def run(self, todo: list, kept: Callable, started=None):
-        """Grade ``todo`` (:class:`mslab.grade.Job` objects) on the cluster.
+        """Grade ``todo`` (:class:`mslab.grade.Job` objects) on the cluster, a student per call.
 
         ``kept(job, text)`` is called in this process for each job's answer (it writes the files
         and reports progress) and returns its record. ``started()`` is called once the workers
@@ -329,13 +339,16 @@ class Cluster:
         assert self.pool is not None
         pool = self.pool
         done: list[Record] = []
+        from mslab.grade import by_student
+
+        students = by_student(todo)
         try:
-            pool.trim(len(todo))  # no more workers than submissions
-            # Every death is charged to a submission, each at most MAX_DEATHS times: a bounded number.
-            pool.replacements = MAX_DEATHS * len(todo)
+            pool.trim(len(students))  # no more workers than students
+            # Every death is charged to a student, each at most MAX_DEATHS times: a bounded number.
+            pool.replacements = MAX_DEATHS * len(students)
             if started:
                 started()
-            _drive(self.ray, pool, collections.deque(todo), kept, done)
+            _drive(self.ray, pool, collections.deque(students), kept, done)
             return done, {"nodes": len(pool.nodes), "lost": pool.lost_workers, "retried": pool.retried}
         except KeyboardInterrupt as stop:
             stop.done = done  # type: ignore[attr-defined]
@@ -353,19 +366,16 @@ def _drive(ray, pool: _Pool, queue: collections.deque, kept: Callable, done: lis
 
     from mslab.grade import graded_text
 
-    inflight: dict = {}  # ref -> (job, actor)
+    inflight: dict = {}  # ref -> (one student's jobs, actor)
     deaths: collections.Counter = collections.Counter()
     waiting_since = time.monotonic()
-    last: dict = {}  # actor -> the student folder it was last given
     while queue or inflight:
         for actor, refs in pool.held.items():
-            # A student's labs go to one worker together, which grades them in one child.
-            while queue and (len(refs) < DEPTH or queue[0].folder == last.get(actor)):
-                job = queue.popleft()
-                ref = actor.grade.remote(job, Path(job.file).read_bytes())
-                inflight[ref] = (job, actor)
+            if queue and not refs:  # one call at a time: a worker that dies was grading that one
+                jobs = queue.popleft()
+                ref = actor.grade.remote(jobs, [Path(job.file).read_bytes() for job in jobs])
+                inflight[ref] = (jobs, actor)
                 refs.append(ref)
-                last[actor] = job.folder
         if not inflight and not pool.starting:
             raise MslabError("no grading worker is left on the cluster; rerun to grade the rest")
         if pool.held:
@@ -388,39 +398,28 @@ def _drive(ray, pool: _Pool, queue: collections.deque, kept: Callable, done: lis
                 pool.held[actor] = []
                 pool.nodes.add(info["node"])
                 continue
-            job, actor = inflight.pop(ref)
+            jobs, actor = inflight.pop(ref)
             try:
-                text = ray.get(ref)
+                texts = json.loads(ray.get(ref))
             except RayError as exc:
-                # The worker died. The oldest submission it held was running: that one is charged
-                # with the death; the ones queued behind it go back to the queue as they were.
-                held = pool.lost(actor) or [ref]
-                running = held[0]
-                charged = job if running == ref else (inflight.pop(running)[0] if running in inflight else None)
-                for other in held[1:]:
-                    if other != ref and other in inflight:
-                        queue.appendleft(inflight.pop(other)[0])
-                        pool.retried += 1
-                if running != ref:
-                    queue.appendleft(job)
-                    pool.retried += 1
+                # The worker died grading this student: charged with the death, sent again.
+                pool.lost(actor)
                 pool.replace()
-                if charged is None:
-                    continue
-                key = (charged.folder, charged.lab)
-                deaths[key] += 1
-                if deaths[key] < MAX_DEATHS:
-                    queue.appendleft(charged)
-                    pool.retried += 1
+                deaths[jobs[0].folder] += 1
+                if deaths[jobs[0].folder] < MAX_DEATHS:
+                    queue.appendleft(jobs)
+                    pool.retried += len(jobs)
                     continue
                 first = (str(exc).strip().splitlines() or [type(exc).__name__])[0][:300]
-                reason = f"the grader's worker died {deaths[key]} times while grading it ({first})"
-                error = Record.empty(
-                    charged.student, charged.lab, charged.max_score, Status.ERROR, reason, charged.folder
-                )
-                done.append(kept(charged, graded_text(error)))
+                reason = f"the grader's worker died {deaths[jobs[0].folder]} times while grading it ({first})"
+                for job in jobs:
+                    error = Record.empty(job.student, job.lab, job.max_score, Status.ERROR, reason, job.folder)
+                    done.append(kept(job, graded_text(error)))
                 continue
             refs = pool.held.get(actor)
             if refs and ref in refs:
                 refs.remove(ref)
-            done.append(kept(job, text))
+            if not (isinstance(texts, list) and len(texts) == len(jobs)):
+                texts = [""] * len(jobs)  # each becomes an error row: "grader worker answered garbage"
+            for job, text in zip(jobs, texts, strict=True):
+                done.append(kept(job, text))

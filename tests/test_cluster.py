@@ -176,7 +176,7 @@ class DiesOnce(cluster.GradeWorker):
 
     marker = ""
 
-    def grade(self, job, source):
+    def grade_one(self, job, source):
         if (job.student, job.lab) == ("bob", "derivatives"):
             try:
                 os.close(os.open(self.marker, os.O_CREAT | os.O_EXCL | os.O_WRONLY))
@@ -184,16 +184,16 @@ class DiesOnce(cluster.GradeWorker):
                 pass
             else:
                 os._exit(1)
-        return super().grade(job, source)
+        return super().grade_one(job, source)
 
 
 class DiesOnBob(cluster.GradeWorker):
     """A worker whose process dies every time it grades anything of bob's."""
 
-    def grade(self, job, source):
+    def grade_one(self, job, source):
         if job.student == "bob":
             os._exit(1)
-        return super().grade(job, source)
+        return super().grade_one(job, source)
 
 
 @pytest.fixture
