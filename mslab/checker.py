@@ -292,8 +292,8 @@ def run_checks(
     checks.set_target(target.name)
     plugin, output = _check(lab, files, sandbox, seed, junitxml, keep_open=shared is not None)
     if sandbox.inherited and sandbox.troubled:  # perhaps the earlier lab's doing: grade it afresh
-        started = time.perf_counter()
-        sandbox = Sandbox(submission, lab.module, **options)
+        earlier, sandbox = sandbox, Sandbox(submission, lab.module, **options)
+        sandbox.continue_budget(earlier)  # within the same budget: a regrade buys no extra time
         plugin, output = _check(lab, files, sandbox, seed, junitxml, keep_open=False)
     load_error = sandbox.load_error
     flags = []

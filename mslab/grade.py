@@ -21,6 +21,7 @@ the safe folder intake gives them (``OUT/<folder>/<lab>/``).
 from __future__ import annotations
 
 import concurrent.futures
+import concurrent.futures.process
 import contextlib
 import dataclasses
 import hashlib
@@ -45,7 +46,7 @@ from mslab.errors import MslabError
 from mslab.labs import Lab, all_labs, get_lab
 from mslab.present import results_text, tidy_run
 from mslab.records import WRITTEN, Record, Status, points, write_atomic
-from mslab.sandbox import Limits, Sandbox, Shared, Zygote, jail, sweep
+from mslab.sandbox import Limits, Sandbox, Shared, StudentError, Zygote, jail, sweep
 from mslab.submissions import find_submissions
 from mslab.target import LOCAL_TARGET, Target
 
@@ -79,6 +80,18 @@ class Job:
     note: str = ""  # which file was graded, when not <lab>.py
 
 
+def student_seed(class_seed: int, student: str, lab: str) -> int:
+    """The seed of one student × lab's hidden inputs: drawn from the class's seed and the
+    student's identity, so that no two students (nor two labs of one) get the same hidden
+    inputs — a classmate's answers, passed over any channel, are worth nothing — while a rerun
+    with the same class seed draws them again. `inv lab.check LAB --all --seed N` with the seed
+    the record gives (``key.seed``, results.json's ``extra_data.seed``) reproduces one student's
+    draw. 31 bits, as ``--seed`` takes."""
+    text = f"mslab-student-seed\0{int(class_seed)}\0{student}\0{lab}"
+    digest = hashlib.sha256(text.encode("utf-8", "surrogateescape")).digest()
+    return int.from_bytes(digest[:4], "big") >> 1
+
+
 def checks_digest(lab: Lab) -> str:
     digest = hashlib.sha256()
     for path in lab.check_sources:
@@ -87,8 +100,11 @@ def checks_digest(lab: Lab) -> str:
     return digest.hexdigest()
 
 
+RECORD = "record.json"
+
+
 def record_path(out: Path, folder: str, lab: str) -> Path:
-    return out / folder / lab / "record.json"
+    return out / folder / lab / RECORD
 
 
 def _previous(out: Path, job: Job) -> Record | None:
@@ -181,6 +197,29 @@ def close_shared(state: dict) -> None:
     if state.get("shared") is not None:
         state["shared"].close()
     state["shared"] = state["shared_folder"] = None
+
+
+def check_sandbox() -> str:
+    """In a local pool worker, before any student: start one sandbox the way this worker will
+    grade (same user, target, limits, walls) and see it ready; "" when it is, else the cause in
+    one line. For a forked child it is the blank child the worker's first student then takes
+    over (:func:`shared_child`), so the check costs nothing but the wait for it."""
+    state = _worker
+    try:
+        if state["target"].local and os.environ.get("MSLAB_SANDBOX_PER_LAB") != "1":
+            if state.get("blank") is None:
+                state["blank"] = Sandbox.empty(limits=state["limits"], zygote=warm_zygote(state))
+            state["blank"].ensure_ready()
+        else:
+            with Sandbox(PROBE, "mslab_probe", target=state["target"].name, limits=state["limits"]) as sandbox:
+                sandbox.call("ping")
+    except (MslabError, StudentError) as exc:
+        return " ".join(str(exc).split())[:500] or type(exc).__name__
+    return ""
+
+
+#: What :func:`check_sandbox` runs where no blank child is kept (containers, one child per lab).
+PROBE = b"def ping():\n    return 1\n"
 
 
 def graded_text(record: Record, results: str = "", junit: str = "") -> str:
@@ -278,17 +317,29 @@ def keep(out: Path, job: Job, text: str) -> Record:
 
 
 def _state(out: Path, seed: int | None, target: Target) -> dict:
-    """The run's seed, kept in ``out/grading.json`` so a rerun draws the same hidden inputs."""
-    path = out / STATE
+    """The run's class seed, kept in ``out/grading.json`` so a rerun draws the same hidden
+    inputs (each student's own are drawn from it: :func:`student_seed`), and ``labs``: every lab
+    this OUT holds results for, so that a run with ``--labs`` still shows them all in the sheets.
+    Read here; written by :func:`_write_state` once the run is under way."""
     try:
-        state = json.loads(path.read_text(encoding="utf-8"))
+        state = json.loads((out / STATE).read_text(encoding="utf-8"))
     except (OSError, ValueError):
         state = {}
-    if seed is not None or "seed" not in state:
+    if not isinstance(state, dict):
+        state = {}
+    if seed is not None or type(state.get("seed")) is not int:
         state["seed"] = secrets.randbits(31) if seed is None else seed
     state["target"] = target.name
-    write_atomic(path, json.dumps(state, indent=1) + "\n")
+    labs = state.get("labs")
+    state["labs"] = sorted({str(lab) for lab in labs}) if isinstance(labs, list) else []
     return state
+
+
+def _write_state(out: Path, state: dict) -> None:
+    try:
+        write_atomic(out / STATE, json.dumps(state, indent=1) + "\n")
+    except OSError as exc:
+        raise MslabError(f"cannot write {out / STATE}: {exc.strerror or exc}") from None
 
 
 def grade_class(
@@ -354,6 +405,10 @@ def grade_class(
     with _signals_interrupt():
         try:
             return _grade(run, regrade)
+        except MslabError:
+            if created and not any(out.glob(f"*/*/{RECORD}")):  # refused before anything was graded
+                shutil.rmtree(out, ignore_errors=True)  # OUT is this run's own: a refused run leaves none
+            raise
         finally:
             if session is not None:
                 session.close()
@@ -381,12 +436,17 @@ class _Run:
 
 
 def _grade(run: _Run, regrade: list[str] | None) -> list[Record]:
-    found_labs = {lab.name: collect(lab) for lab in run.chosen}
+    state = _state(run.out, run.seed, run.target)
+    known = {lab.name: lab for lab in all_labs()}
+    # Labs graded into this OUT before and not chosen now still appear in the sheets, from their
+    # records (never graded again by this run).
+    shown = [*run.chosen, *(known[name] for name in state["labs"] if name in known and known[name] not in run.chosen)]
+    found_labs = {lab.name: collect(lab) for lab in shown}
     if _signalled:  # pytest (collect) swallows the KeyboardInterrupt and returns what it had
         raise KeyboardInterrupt
     maxima = {name: points(found) for name, found in found_labs.items()}
     names = {name: tuple(c.name for c in found) for name, found in found_labs.items()}
-    found = find_submissions(run.submissions, [lab.name for lab in run.chosen], run.staging, reserved=RESERVED)
+    found = find_submissions(run.submissions, [lab.name for lab in shown], run.staging, reserved=RESERVED)
     asked = set(regrade or ())
     unknown = sorted(asked - {s.student for s in found} - {s.folder for s in found})
     if unknown:
@@ -396,28 +456,35 @@ def _grade(run: _Run, regrade: list[str] | None) -> list[Record]:
     regrade_set = {s.student for s in found if s.student in asked or s.folder in asked}
     records: list[Record] = []
     try:
-        return _grade_found(run, found, regrade_set, maxima, names, records)
+        return _grade_found(run, state, shown, found, regrade_set, maxima, names, records)
     except KeyboardInterrupt:  # before the workers started or while the reports were written
         classreport.write_reports(records, run.out, labs=maxima)
         raise Interrupted(len(records), len(found) * len(run.chosen)) from None
 
 
 def _grade_found(
-    run: _Run, found, regrade_set: set[str], maxima: dict, names: dict, records: list[Record]
+    run: _Run,
+    state: dict,
+    shown: list[Lab],
+    found,
+    regrade_set: set[str],
+    maxima: dict,
+    names: dict,
+    records: list[Record],
 ) -> list[Record]:
-    """Grade what ``found`` (intake) holds that is not done yet into ``records`` (which also
-    gets the rows of missing, rejected and resumed work), then write the reports."""
+    """Grade what ``found`` (intake) holds of the chosen labs that is not done yet into
+    ``records`` (which also gets the rows of missing, rejected and resumed work, and those of
+    the ``shown`` labs not chosen: their earlier records), then write the reports."""
     out, target = run.out, run.target
-    try:
-        state = _state(out, run.seed, target)
-    except OSError as exc:
-        raise MslabError(f"cannot write {out / STATE}: {exc.strerror or exc}") from None
+    state["labs"] = sorted({*state["labs"], *(lab.name for lab in run.chosen)})
+    _write_state(out, state)
     sweep()
-    digests = {lab.name: checks_digest(lab) for lab in run.chosen}
+    digests = {lab.name: checks_digest(lab) for lab in shown}
+    only = ",".join(lab.name for lab in run.chosen)
 
     todo = []
     for sub in found:
-        for lab in run.chosen:
+        for lab in shown:
             if sub.problem:
                 records.append(
                     Record.empty(sub.student, lab.name, maxima[lab.name], Status.REJECTED, sub.problem, sub.folder)
@@ -431,7 +498,7 @@ def _grade_found(
                 key = {
                     "file": sub.digest[lab.name],
                     "checks": digests[lab.name],
-                    "seed": state["seed"],
+                    "seed": student_seed(state["seed"], sub.student, lab.name),
                     "target": target.name,
                 }
                 job = Job(
@@ -444,27 +511,68 @@ def _grade_found(
                     maxima[lab.name],
                     sub.notes.get(lab.name, ""),
                 )
-                fresh = run.force or sub.student in regrade_set
+                fresh = (run.force or sub.student in regrade_set) and lab in run.chosen
                 previous = None if fresh else _previous(out, job)
                 if previous is not None:
                     records.append(previous)
-                else:
+                elif lab in run.chosen:
                     todo.append(job)
+                else:  # a lab this run was not asked to grade, whose record is gone or out of date
+                    reason = f"not graded: this run graded only --labs {only}; run inv grade without --labs"
+                    records.append(
+                        Record.empty(sub.student, lab.name, maxima[lab.name], Status.ERROR, reason, sub.folder)
+                    )
     total = len(records) + len(todo)
-    run.progress(total=total)
-    for record in records:
-        run.progress(record=record)
+
+    def announce() -> None:  # once the workers' sandboxes started: the progress bar appears
+        run.progress(total=total)
+        for record in list(records):
+            run.progress(record=record)
+
     try:
         if run.cluster is not None:
+            announce()
             records += _run_cluster(todo, out, run.cluster, run.progress)
         else:
-            records += _run(todo, out, target, run.limits or Limits(), (run.submissions, out), run.jobs, run.progress)
+            limits = run.limits or Limits()
+            records += _run(todo, out, target, limits, (run.submissions, out), run.jobs, run.progress, announce)
     except _Stopped as stopped:
         records += stopped.done
-        classreport.write_reports(records, out, labs=maxima)
+        classreport.write_reports(_flag_names(records, found), out, labs=maxima)
         raise Interrupted(len(records), total) from None
+    records = _flag_names(records, found)
     classreport.write_reports(records, out, labs=maxima)
     return records
+
+
+def not_graded(records: list[Record]) -> str:
+    """One line naming the rows the grader itself could not grade (status ``error``: its own
+    failure, never the student's), or "" when there are none. Such a row is not a zero: the
+    student's total is left blank in the sheets, and a rerun grades it."""
+    failed = [r for r in records if r.status == Status.ERROR]
+    if not failed:
+        return ""
+    shown = "; ".join(f"{r.student} {r.lab} ({r.reason[:160]})" for r in failed[:5])
+    more = f"; and {len(failed) - 5} more" if len(failed) > 5 else ""
+    return (
+        f"{len(failed)} row(s) not graded because of the grader, not the students: {shown}{more}; "
+        "their totals are blank in grades.csv: fix the cause and rerun"
+    )
+
+
+def _flag_names(records: list[Record], found) -> list[Record]:
+    """``records``, those of a student whose name looks like another's (the same Unicode
+    confusable skeleton: ``alice`` and ``аlice`` with a Cyrillic а) flagged for review, naming
+    the other; the marks are untouched. Flags of a class, added for its reports, not stored."""
+    alike = {sub.student: sub.looks_like for sub in found if sub.looks_like}
+    flagged = []
+    for record in records:
+        others = alike.get(record.student)
+        if others:
+            note = "name looks like " + ", ".join(map(repr, others)) + ": check who handed this in"
+            record = dataclasses.replace(record, flags=[*record.flags, note])
+        flagged.append(record)
+    return flagged
 
 
 def _need_image(target: Target) -> None:
@@ -547,8 +655,12 @@ def _release() -> None:
         signal.pthread_sigmask(signal.SIG_SETMASK, _held.pop())
 
 
-def _run(todo: list[Job], out: Path, target: Target, limits: Limits, hide, jobs, progress) -> list[Record]:
+def _run(
+    todo: list[Job], out: Path, target: Target, limits: Limits, hide, jobs, progress, started=lambda: None
+) -> list[Record]:
+    """Grade ``todo`` in a local pool; ``started()`` once every worker's sandbox is up."""
     if not todo:
+        started()
         return []
     students = by_student(todo)
     workers = max(1, min(jobs or os.cpu_count() or 1, len(students)))
@@ -563,8 +675,18 @@ def _run(todo: list[Job], out: Path, target: Target, limits: Limits, hide, jobs,
         initargs=(target, limits, tuple(str(p) for p in hide)),
     )
     try:
-        futures = {pool.submit(grade_student, student): student for student in students}
+        # Before the first student, every worker starts one sandbox as it will grade: a grader
+        # that cannot start its sandbox is refused in one line, not turned into error rows.
+        checks = [pool.submit(check_sandbox) for _ in range(workers)]
         _release()  # the workers and the pool's thread exist: Ctrl-C may come through now
+        try:
+            problems = sorted({problem for check in checks if (problem := check.result())})
+        except concurrent.futures.process.BrokenProcessPool:
+            problems = ["a grading worker died as it started"]
+        if problems:
+            raise MslabError(f"cannot grade: a sandbox does not start here: {problems[0]} (inv doctor shows why)")
+        started()
+        futures = {pool.submit(grade_student, student): student for student in students}
         for future in concurrent.futures.as_completed(futures):
             student = futures[future]
             try:

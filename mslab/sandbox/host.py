@@ -98,6 +98,11 @@ class OutputTail:
         self.total += len(chunk)
         self.data = (self.data + chunk)[-OUTPUT_TAIL:]
 
+    def extend(self, later: OutputTail) -> None:
+        """Add what ``later`` (the next child of the same sandbox) printed after this."""
+        self.data = (self.data + later.data)[-OUTPUT_TAIL:]
+        self.total += later.total
+
     def text(self, limit: int = OUTPUT_TAIL) -> str:
         text = self.data[-limit:].decode("utf-8", "replace")
         if self.total > OUTPUT_FLOOD:
@@ -459,7 +464,7 @@ class Sandbox:
     def _stop(self) -> None:
         if self._proc is not None:
             self._proc.kill()
-            self._last_output = self._proc.output
+            self._last_output.extend(self._proc.output)  # a restarted child's output follows it
             self._proc = None
 
     # -- calls ----------------------------------------------------------------------
@@ -509,7 +514,8 @@ class Sandbox:
             or proc.zygote is not self._zygote
         ):
             return False
-        previous._proc, previous._last_output = None, proc.output  # ours now: previous.close() leaves it
+        previous._proc = None  # ours now: previous.close() leaves it
+        previous._last_output.extend(proc.output)
         started = time.monotonic()
         try:
             proc.write(wire.dumps({"op": "flush"}), HANDOVER_SECONDS)
@@ -578,10 +584,26 @@ class Sandbox:
 
     def output(self, limit: int = 8192) -> str:
         """The tail of what the student code printed (stdout and stderr), as text."""
+        printed = OutputTail()
+        printed.extend(self._last_output)  # children stopped before (a call that timed out, say)
         if self._proc is not None:
             self._proc.drain()
-            return self._proc.output.text(limit)
-        return self._last_output.text(limit)
+            printed.extend(self._proc.output)
+        return printed.text(limit)
+
+    def continue_budget(self, earlier: Sandbox) -> None:
+        """Grade on within ``earlier``'s time budget: the same student × lab graded again (in a
+        fresh child, after trouble in an inherited one) has one budget across both runs, never a
+        fresh one; the time ``earlier`` spent starting and in student calls counts here too."""
+        self._deadline = earlier._deadline if earlier._deadline is not None else self._deadline
+        self.out_of_time = earlier.out_of_time
+        self.start_seconds += earlier.start_seconds
+        self.call_seconds += earlier.call_seconds
+
+    def ensure_ready(self) -> None:
+        """Start the child if it is not running and wait until it has loaded the file (the
+        walls measured); StudentLoadError (a StudentError) when it cannot."""
+        self._ensure_ready()
 
     def _ensure_ready(self) -> None:
         if self._load_error is not None:

@@ -15,6 +15,9 @@ TARGET_HELP = (
 
 #: Exit code of a run stopped by SIGINT or SIGTERM (as a shell reports Ctrl-C).
 INTERRUPTED = 130
+#: Exit code of `inv grade` when some rows could not be graded by the grader itself (its own
+#: failure, not the student's): those students' totals are blank in grades.csv.
+NOT_GRADED = 3
 
 
 def user_errors(fn):

@@ -8,7 +8,7 @@ from invoke import Exit, task
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
-from mslab.tasks import INTERRUPTED, TARGET_HELP, integer, split_names, user_errors
+from mslab.tasks import INTERRUPTED, NOT_GRADED, TARGET_HELP, integer, split_names, user_errors
 
 
 @task(
@@ -39,7 +39,12 @@ def grade(
     seed=None,
     cluster=None,
 ):
-    """Grade every student × lab under SUBMISSIONS with all checks; resumable (rerun to continue)."""
+    """Grade every student × lab under SUBMISSIONS with all checks; resumable (rerun to continue).
+
+    Exit codes: 0 every row graded; 2 refused before grading (bad option, no sandbox, no image);
+    3 some rows the grader itself could not grade (listed; those students' totals are left blank
+    in grades.csv: rerun to grade them); 130 interrupted (rerun to continue).
+    """
     from mslab import grade as grading
     from mslab.present import plain
     from mslab.target import resolve
@@ -105,3 +110,6 @@ def grade(
         f"{len(records)} results ({summary}){where} in {Path(out) / 'gradebook.csv'}; "
         f"report: {Path(out) / 'report.html'}"
     )
+    failed = grading.not_graded(records)
+    if failed:
+        raise Exit(f"error: {plain(failed)}", code=NOT_GRADED)

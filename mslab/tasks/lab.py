@@ -90,7 +90,7 @@ class _Signals:
 @task(
     help={
         "lab": "the lab's name (see inv lab.list)",
-        "submission": "the file to check (default: work/<lab>.py from inv lab.start)",
+        "submission": "the file to check, .py or .ipynb (default: work/<lab>.py or work/<lab>.ipynb)",
         "all": "run the hidden checks too",
         "results": "also write a Gradescope results.json to this path",
         "seed": "seed of the hidden checks' random draws (default: a new one each run)",
@@ -127,17 +127,37 @@ def check(c, lab, submission=None, all=False, results=None, seed=None, target="l
     _show(run, results, all, verbose)
 
 
+def default_submission(name: str) -> Path:
+    """The file `lab.check` checks when none is named: ``<lab>.py`` or ``<lab>.ipynb`` in
+    ``work/`` (where `lab.start` puts them), or in this folder when it is ``work/`` itself."""
+    folders = [Path("work"), Path(".")] if Path.cwd().name == "work" else [Path("work")]
+    candidates = [folder / f"{name}{suffix}" for folder in folders for suffix in (".py", ".ipynb")]
+    found = [path for path in candidates if path.is_file()]
+    if not found:
+        raise Exit(
+            f"error: no submission at {candidates[0]}: run `inv lab.start {name}` first, or pass --submission FILE",
+            code=2,
+        )
+    return found[0]
+
+
 def _check(lab, submission, all, seed, target, zygote):
-    """The check run, when complete; None when not every check ran to its end."""
+    """The check run, when complete; None when not every check ran to its end. The file is
+    taken in as `inv grade` takes a lab's file (a notebook's code cells), so both give one mark."""
+    import dataclasses
+    import tempfile
+
     from mslab import checker
+    from mslab.submissions import read_lab_file
 
     chosen = labs.get_lab(lab)
-    path = Path(submission) if submission else Path("work") / f"{chosen.name}.py"
-    if submission is None and not path.exists():
-        raise Exit(
-            f"error: no submission at {path}: run `inv lab.start {lab}` first, or pass --submission FILE", code=2
-        )
-    run = checker.run_checks(chosen, path, hidden=all, target=target, seed=seed, zygote=zygote)
+    path = Path(submission) if submission else default_submission(chosen.name)
+    code, _note = read_lab_file(path, chosen.name)
+    with tempfile.TemporaryDirectory(prefix="mslab-check-") as tmp:
+        staged = Path(tmp) / f"{chosen.module}.py"
+        staged.write_bytes(code)
+        run = checker.run_checks(chosen, staged, hidden=all, target=target, seed=seed, zygote=zygote)
+    run = dataclasses.replace(run, submission=str(path))
     expected = sorted(x.name for x in checker.collect(chosen, hidden=all))
     return run if sorted(x.name for x in run.checks) == expected else None
 
