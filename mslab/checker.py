@@ -148,9 +148,10 @@ def without_autodiff(source: bytes, functions: list[str]) -> list[str]:
                     autodiff_aliases.add(alias.asname or alias.name)
 
     def names(node: ast.AST) -> set[str]:
-        """Names a node uses, leaving out code that can never run: a branch under a constant
-        test that is false (``if False:``, ``while 0:``) and statements after a ``return`` or
-        ``raise`` in the same block. (A flag, not a proof: hidden checks do the grading.)"""
+        """Names a node uses, leaving out code that can never run or does nothing: a branch
+        under a constant test that is false (``if False:``, ``while 0:``), statements after a
+        ``return`` or ``raise`` in the same block, and a statement that is a bare name
+        (``grad``). (A flag, not a proof: hidden checks that only autodiff passes do the grading.)"""
         found: set[str] = set()
         todo: list = [node]
         while todo:
@@ -159,6 +160,8 @@ def without_autodiff(source: bytes, functions: list[str]) -> list[str]:
                 found.add(sub.id)
             elif isinstance(sub, ast.Attribute):
                 found.add(sub.attr)
+            if isinstance(sub, ast.Expr) and isinstance(sub.value, (ast.Name, ast.Attribute, ast.Constant)):
+                continue  # a statement that only names something (``grad``) does nothing
             if isinstance(sub, (ast.If, ast.While, ast.IfExp)) and isinstance(sub.test, ast.Constant):
                 live = sub.body if sub.test.value else sub.orelse
                 todo.extend(_live(live) if isinstance(live, list) else [live])

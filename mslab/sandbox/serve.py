@@ -74,20 +74,35 @@ _BINARY = {
 }
 
 
-def make_fn(expr: str):
+_BOUND: dict = {}  # MindSpore's own operations and Cell, taken before any student code ran
+
+
+def bind_operations() -> None:
+    """Take ``mindspore.ops.<name>`` for every :data:`~mslab.sandbox.wire.FN_FUNCTIONS` name,
+    ``stop_gradient`` and ``nn.Cell`` now — in the zygote or at the child's start, before the
+    student file is imported — so that a student who re-binds ``ops.sin`` to a tracer of its own
+    does not change the functions the checker hands over (:func:`make_fn`)."""
+    if not _BOUND:
+        from mindspore import nn, ops
+
+        from mslab.sandbox.wire import FN_FUNCTIONS
+
+        _BOUND.update({name: getattr(ops, name) for name in (*FN_FUNCTIONS, "stop_gradient")})
+        _BOUND["Cell"] = nn.Cell
+
+
+def make_fn(expr: str, bprop: str | None = None):
     """A function the checker sent as an expression in ``x`` (:class:`~mslab.sandbox.wire.Fn`),
     built from MindSpore operations: ``mindspore.ops.<name>`` for each name in
     :data:`mslab.sandbox.wire.FN_FUNCTIONS` (the checker's NumPy side uses the same list), plus
-    ``stop_gradient``.
+    ``stop_gradient`` — as they were before the student's code ran (:func:`bind_operations`).
+    With ``bprop``, an ``nn.Cell`` whose gradient is declared as ``dout * bprop(x)``.
 
     The expression is parsed, never evaluated as code, into nested closures over MindSpore
     callables. There is no code object whose global names a student could re-bind to NumPy
     (``types.FunctionType(fn.__code__, {...})``) to get the values without autodiff."""
-    from mindspore import ops
-
-    from mslab.sandbox.wire import FN_FUNCTIONS
-
-    functions = {name: getattr(ops, name) for name in (*FN_FUNCTIONS, "stop_gradient")}
+    bind_operations()
+    functions = {name: op for name, op in _BOUND.items() if name != "Cell"}
 
     def build(node):
         if isinstance(node, ast.Constant) and type(node.value) in (int, float):
@@ -113,6 +128,19 @@ def make_fn(expr: str):
         raise ValueError(f"the checker's function has an unknown part: {ast.dump(node)[:80]}")
 
     body = build(ast.parse(expr, mode="eval").body)
+    if bprop is not None:
+        declared = build(ast.parse(bprop, mode="eval").body)
+
+        class CheckerCell(_BOUND["Cell"]):
+            """``expr``, whose gradient is declared to be ``dout * bprop(x)``."""
+
+            def construct(self, x):
+                return body(x)
+
+            def bprop(self, x, out, dout):
+                return (dout * declared(x),)
+
+        return CheckerCell()
 
     def checker_function(x):
         return body(x)
@@ -150,6 +178,7 @@ def serve(module_name: str, student_file: str, device: str) -> None:
     mindspore.set_context(device_target=device)
     if device == "CPU":
         _synchronous(mindspore)
+    bind_operations()  # before the student file can re-bind any of them
 
     def from_wire(value):
         if isinstance(value, wire.Array):

@@ -55,9 +55,16 @@ class Fn:
     The child evaluates it with MindSpore operations (``sin``, ``exp``, ``stop_gradient``...);
     the checker evaluates the same text with NumPy to compute expected values. Both sides take
     the functions it may call from :data:`FN_FUNCTIONS`.
+
+    With ``bprop`` (another expression in ``x``), the child hands over an ``nn.Cell`` whose
+    ``construct`` is ``expr`` and whose ``bprop`` declares ``dout * bprop(x)`` as its gradient —
+    deliberately not the derivative of ``expr``. MindSpore's autodiff follows the declared rule
+    at every order (the second derivative is that of ``bprop``'s expression), while a derivative
+    made by hand, symbolically or by finite differences gets the true one: only autodiff passes.
     """
 
     expr: str
+    bprop: str = ""
 
 
 #: The functions an :class:`Fn` expression may call besides ``stop_gradient``, by name: the one
@@ -94,7 +101,7 @@ def encode(obj, *, to_array=None, depth: int = 0) -> dict:
     if obj is None:
         return {"t": "none"}
     if isinstance(obj, Fn):
-        return {"t": "fn", "expr": obj.expr}
+        return {"t": "fn", "expr": obj.expr, **({"bprop": obj.bprop} if obj.bprop else {})}
     if type(obj) is bool:
         return {"t": "bool", "v": obj}
     if type(obj) is int:
@@ -143,6 +150,10 @@ def decode(msg, *, make_fn=None, depth: int = 0):
     if t == "array":
         return _decode_array(msg)
     if t == "fn" and make_fn is not None and type(msg.get("expr")) is str:
+        if "bprop" in msg:
+            if type(msg["bprop"]) is not str:
+                raise WireError("malformed function")
+            return make_fn(msg["expr"], msg["bprop"])
         return make_fn(msg["expr"])
     if t == "object" and type(msg.get("type")) is str:
         return Opaque(msg["type"][:200])

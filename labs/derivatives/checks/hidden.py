@@ -3,7 +3,7 @@
 import numpy as np
 
 from mslab.checks import Fn, check, close, hints, matches, mistake, tensor
-from mslab.numeric import derivative, evaluate
+from mslab.numeric import declared_derivative, derivative, evaluate
 
 HINT = hints(__file__)  # by erratum number, from ../mistakes.yaml
 
@@ -21,6 +21,14 @@ FAMILIES = [
 STOPPED = [
     "{a} * x**2 + stop_gradient({b} * x**3)",
     "sin({a} * x) * stop_gradient(exp({b} * x))",
+]
+#: Gradients a handed-over Cell declares (its bprop), unrelated to what it computes: MindSpore's
+#: grad follows the declaration at every order; a derivative made by hand gets the true one.
+DECLARED = [
+    "{a} * cos({b} * x)",
+    "{a} * x**2 + {c}",
+    "{c} * exp({b} * x)",
+    "tanh({a} * x) + {c} * x",
 ]
 
 
@@ -49,7 +57,7 @@ def test_f_second_hidden(student, rng):
     close(got, 6 * x.astype(np.float64), "f″(x)")
 
 
-@check(points=4, task="4", hint="derivative must work for any fn and order 1, 2 or 3")
+@check(points=2, task="4", hint="derivative must work for any fn and order 1, 2 or 3")
 def test_derivative_unforeseen_functions(student, rng):
     """derivative() of three functions drawn at random, orders 1 to 3"""
     for order in (1, 2, 3):
@@ -57,6 +65,21 @@ def test_derivative_unforeseen_functions(student, rng):
         x = rng.uniform(-2, 2, int(rng.integers(3, 7))).astype(np.float32)
         got = tensor(student.derivative(Fn(fn), x, order), f"derivative({fn}, x, {order})", shape=x.shape)
         close(got, derivative(fn, x, order), f"order-{order} derivative of {fn}")
+
+
+@check(points=2, task="4", hint="derivative must apply mindspore.grad to fn itself, order times")
+def test_derivative_follows_declared_gradient(student, rng):
+    """derivative() of functions whose gradient only autodiff knows, orders 1 to 3"""
+    for order in (1, 2, 3):
+        fn, declared = draw(rng, FAMILIES), draw(rng, DECLARED)
+        x = rng.uniform(-2, 2, int(rng.integers(3, 7))).astype(np.float32)
+        got = tensor(student.derivative(Fn(fn, declared), x, order), f"derivative(fn, x, {order})", shape=x.shape)
+        mistake(
+            matches(got, derivative(fn, x, order)) and not matches(got, declared_derivative(fn, declared, x, order)),
+            "derivative was worked out by hand or numerically: apply mindspore.grad to fn",
+            f"derivative(fn, x, {order}) is the plain derivative of what fn computes, not its gradient",
+        )
+        close(got, declared_derivative(fn, declared, x, order), f"order-{order} derivative of fn")
 
 
 @check(points=2, task="4", hint="use mindspore.grad: a numerical derivative ignores stop_gradient")
