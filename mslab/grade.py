@@ -437,10 +437,10 @@ class _Run:
 
 def _grade(run: _Run, regrade: list[str] | None) -> list[Record]:
     state = _state(run.out, run.seed, run.target)
-    known = {lab.name: lab for lab in all_labs()}
+    every = {lab.name: lab for lab in all_labs()}
     # Labs graded into this OUT before and not chosen now still appear in the sheets, from their
     # records (never graded again by this run).
-    shown = [*run.chosen, *(known[name] for name in state["labs"] if name in known and known[name] not in run.chosen)]
+    shown = [*run.chosen, *(every[name] for name in state["labs"] if name in every and every[name] not in run.chosen)]
     found_labs = {lab.name: collect(lab) for lab in shown}
     if _signalled:  # pytest (collect) swallows the KeyboardInterrupt and returns what it had
         raise KeyboardInterrupt

@@ -110,9 +110,13 @@ def test_one_file_is_read_as_grade_reads_it(tmp_path):
 def test_every_students_hidden_seed_is_their_own():
     from mslab.grade import student_seed
 
-    seeds = {student_seed(7, s, lab) for s in ("alice", "bob", "\u0430lice") for lab in ("derivatives", "value_and_grad")}
+    seeds = {
+        student_seed(7, s, lab) for s in ("alice", "bob", "\u0430lice") for lab in ("derivatives", "value_and_grad")
+    }
     assert len(seeds) == 6  # no two students, nor two labs of one, share hidden inputs
-    assert student_seed(7, "alice", "derivatives") == student_seed(7, "alice", "derivatives")  # a rerun draws them again
+    assert student_seed(7, "alice", "derivatives") == student_seed(
+        7, "alice", "derivatives"
+    )  # a rerun draws them again
     assert student_seed(7, "alice", "derivatives") != student_seed(8, "alice", "derivatives")
     assert all(0 <= s < 2**31 for s in seeds)
 

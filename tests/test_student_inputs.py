@@ -13,11 +13,10 @@ from pathlib import Path
 
 import pytest
 
+from conftest import LABS
 from mslab.checker import run_checks
 from mslab.grade import grade_class
 from mslab.records import Record
-
-from conftest import LABS
 
 pytestmark = pytest.mark.slow  # grades a class twice (about a minute)
 
@@ -25,7 +24,7 @@ LAB = LABS["derivatives"]
 #: The reference solution, each answer also printed: what a perfect channel would carry.
 RECORDER = (
     LAB.solution.read_text()
-    + '''
+    + """
 
 import json as _json
 
@@ -37,9 +36,9 @@ def _recorded(fn):
     return wrapper
 
 f_prime, f_second, derivative = _recorded(f_prime), _recorded(f_second), _recorded(derivative)
-'''
+"""
 )
-COPIER = '''
+COPIER = """
 import mindspore, numpy as np
 from mindspore import grad
 
@@ -53,7 +52,7 @@ def _next(*args):  # the classmate's next answer, whatever was asked: no computi
     return mindspore.Tensor(np.array(next(_calls), dtype=np.float32))
 
 f_prime = f_second = derivative = _next
-'''
+"""
 
 
 def _answers(results: Path) -> list:

@@ -131,7 +131,9 @@ def make_fn(expr: str, bprop: str | None = None):
     if bprop is not None:
         declared = build(ast.parse(bprop, mode="eval").body)
 
-        class CheckerCell(_BOUND["Cell"]):
+        cell: type = _BOUND["Cell"]
+
+        class CheckerCell(cell):  # type: ignore[valid-type,misc]
             """``expr``, whose gradient is declared to be ``dout * bprop(x)``."""
 
             def construct(self, x):
