@@ -133,7 +133,7 @@ def make_fn(expr: str, bprop: str | None = None):
 
         cell: type = _BOUND["Cell"]
 
-        class CheckerCell(cell):  # type: ignore[valid-type,misc]
+        class CheckerCell(cell):
             """``expr``, whose gradient is declared to be ``dout * bprop(x)``."""
 
             def construct(self, x):
