@@ -50,13 +50,13 @@ from pathlib import Path
 from urllib.parse import urlsplit
 
 from mslab.errors import MslabError
+from mslab.pool import MAX_DEATHS  # one fault model with the local pool
 from mslab.records import Record, Status
 from mslab.sandbox import Limits
 from mslab.target import Target
 
 EXTRA = "pip install -e '.[cluster]'"
 #: Deaths of the worker grading them after which a student's submissions are not retried.
-MAX_DEATHS = 2
 #: How long the driver waits for a first worker (a node may be starting) before giving up.
 START_SECONDS = float(os.environ.get("MSLAB_CLUSTER_START_SECONDS", "600"))
 #: The resource a target's workers are counted in, when --jobs does not say how many.

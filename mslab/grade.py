@@ -20,8 +20,7 @@ the safe folder intake gives them (``OUT/<folder>/<lab>/``).
 
 from __future__ import annotations
 
-import concurrent.futures
-import concurrent.futures.process
+import collections
 import contextlib
 import dataclasses
 import hashlib
@@ -44,6 +43,7 @@ from mslab import classreport
 from mslab.checker import collect, run_checks
 from mslab.errors import MslabError
 from mslab.labs import Lab, all_labs, get_lab
+from mslab.pool import MAX_DEATHS, Lost, Pool
 from mslab.present import results_text, tidy_run
 from mslab.records import WRITTEN, Record, Status, points, write_atomic
 from mslab.sandbox import Limits, Sandbox, Shared, StudentError, Zygote, jail, sweep
@@ -658,7 +658,9 @@ def _release() -> None:
 def _run(
     todo: list[Job], out: Path, target: Target, limits: Limits, hide, jobs, progress, started=lambda: None
 ) -> list[Record]:
-    """Grade ``todo`` in a local pool; ``started()`` once every worker's sandbox is up."""
+    """Grade ``todo`` in a local pool of workers, a student per call (:mod:`mslab.pool`: a worker
+    that dies costs only the student it held, sent again up to ``MAX_DEATHS`` times, as on a
+    cluster); ``started()`` once every worker's sandbox is up."""
     if not todo:
         started()
         return []
@@ -666,56 +668,80 @@ def _run(
     workers = max(1, min(jobs or os.cpu_count() or 1, len(students)))
     if limits.cpus is None:  # containers share the machine's CPUs between the workers
         limits = dataclasses.replace(limits, cpus=max(1.0, (os.cpu_count() or 1) / workers))
-    done = []
-    context = multiprocessing.get_context("spawn")  # fresh workers: no threads or state inherited
-    pool = concurrent.futures.ProcessPoolExecutor(
-        workers,
-        mp_context=context,
-        initializer=_start_worker,
-        initargs=(target, limits, tuple(str(p) for p in hide)),
-    )
+    done: list[Record] = []
+    pool: Pool | None = None
     try:
+        pool = Pool(workers, _start_worker, (target, limits, tuple(str(p) for p in hide)), handle)
+        _release()  # the workers exist: Ctrl-C may come through now
         # Before the first student, every worker starts one sandbox as it will grade: a grader
         # that cannot start its sandbox is refused in one line, not turned into error rows.
-        checks = [pool.submit(check_sandbox) for _ in range(workers)]
-        _release()  # the workers and the pool's thread exist: Ctrl-C may come through now
-        try:
-            problems = sorted({problem for check in checks if (problem := check.result())})
-        except concurrent.futures.process.BrokenProcessPool:
-            problems = ["a grading worker died as it started"]
+        problems = sorted({str(answer) for answer in pool.each(CHECK) if answer})
         if problems:
             raise MslabError(f"cannot grade: a sandbox does not start here: {problems[0]} (inv doctor shows why)")
         started()
-        futures = {pool.submit(grade_student, student): student for student in students}
-        for future in concurrent.futures.as_completed(futures):
-            student = futures[future]
-            try:
-                texts = future.result()
-            except Exception as exc:  # noqa: BLE001 - a dead worker must not stop the batch
-                reason = f"grader worker failed: {exc}"
+        pool.replacements = MAX_DEATHS * len(students)  # every death is charged to a student
+        for number, student in enumerate(students):
+            pool.submit(number, _grade_call(student))
+        deaths: collections.Counter = collections.Counter()
+        retried = 0
+        for number, answer in pool.results():
+            student = students[number]
+            if isinstance(answer, Lost):
+                deaths[number] += 1
+                if deaths[number] < MAX_DEATHS:
+                    pool.resubmit(number, _grade_call(student))
+                    retried += len(student)
+                    continue
+                reason = f"the grader's worker died {deaths[number]} times while grading it ({answer})"
                 texts = [
                     graded_text(Record.empty(j.student, j.lab, j.max_score, Status.ERROR, reason, j.folder))
                     for j in student
                 ]
+            else:
+                try:
+                    texts = json.loads(answer)
+                except ValueError:
+                    texts = []
+                if not (isinstance(texts, list) and len(texts) == len(student)):
+                    texts = [""] * len(student)  # each becomes an error row: "grader worker answered garbage"
             for job, text in zip(student, texts, strict=True):
-                record = keep(out, job, text)  # an MslabError (OUT cannot be written) ends the run
+                record = keep(out, job, str(text))  # an MslabError (OUT cannot be written) ends the run
                 if record.status == Status.INTERRUPTED:
                     raise KeyboardInterrupt  # the worker saw a signal meant for the whole run
                 done.append(record)
                 progress(record=record)
+        if pool.lost:
+            progress(lost={"lost": pool.lost, "retried": retried})
     except BaseException as exc:
         signal.signal(signal.SIGINT, signal.SIG_IGN)  # a second Ctrl-C must not cut the cleanup short
         signal.signal(signal.SIGTERM, signal.SIG_IGN)
-        for process in list((getattr(pool, "_processes", None) or {}).values()):
-            with contextlib.suppress(Exception):
-                process.kill()  # their zygotes and sandboxes die with them (die_with_parent)
-        with contextlib.suppress(RuntimeError):  # a pool whose thread never started has nothing to join
-            pool.shutdown(wait=True, cancel_futures=True)
+        if pool is not None:
+            pool.close(kill=True)  # their zygotes and sandboxes die with them (die_with_parent)
         if isinstance(exc, KeyboardInterrupt):
             raise _Stopped(done) from None
         raise
-    pool.shutdown(wait=True)
+    pool.close()
     return done
+
+
+#: The call that asks a worker to start its sandbox before any student (:func:`check_sandbox`).
+CHECK = json.dumps({"op": "check"})
+
+
+def _grade_call(student: list[Job]) -> str:
+    """The call that has a worker grade one student's labs (:func:`handle`), as JSON."""
+    return json.dumps({"op": "grade", "jobs": [dataclasses.asdict(job) for job in student]}, ensure_ascii=False)
+
+
+def handle(text: str) -> str:
+    """A local pool worker's answer to one call (:mod:`mslab.pool`): ``check`` — the cause that
+    keeps its sandbox from starting, or "" — or ``grade`` — :func:`grade_student`'s texts, as a
+    JSON list."""
+    call = json.loads(text)
+    if call["op"] == "check":
+        return check_sandbox()
+    jobs = [Job(**{**job, "checks": tuple(job["checks"])}) for job in call["jobs"]]
+    return json.dumps(grade_student(jobs), ensure_ascii=False)
 
 
 def by_student(todo: list[Job]) -> list[list[Job]]:

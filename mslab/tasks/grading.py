@@ -63,8 +63,9 @@ def grade(
     task_id = bar.add_task("", total=None)
     shown: list = []
     met: dict = {}
+    gone: dict = {}
 
-    def show(total=None, record=None, cluster=None):
+    def show(total=None, record=None, cluster=None, lost=None):
         if total is not None:  # the work is known: only now does the bar appear
             bar.start()
             shown.append(True)
@@ -74,6 +75,8 @@ def grade(
             bar.update(task_id, advance=1, description=plain(f"{record.student} {record.lab}")[:60])
         if cluster is not None:
             met.update(cluster)
+        if lost is not None:  # local workers lost mid-run
+            gone.update(lost)
 
     try:
         records = grading.grade_class(
@@ -100,6 +103,11 @@ def grade(
     for isolation in weak:  # the records say which rows; the instructor should know at once
         print(f"warning: some submissions ran with weaker isolation: {isolation}")
     summary = ", ".join(f"{n} {status}" for status, n in sorted(counts.items()))
+    if gone.get("lost"):
+        print(
+            f"warning: {gone['lost']} grading worker(s) died mid-run (killed, or out of memory); "
+            f"{gone['retried']} submission(s) graded again by another"
+        )
     if met.get("lost"):
         print(
             f"warning: {met['lost']} grading worker(s) lost mid-run (a node or a process gone); "
