@@ -18,6 +18,7 @@ from mslab.sandbox import (
     StudentLoadError,
     StudentRaised,
     StudentTimeout,
+    Zygote,
 )
 from mslab.sandbox.wire import Opaque
 
@@ -284,3 +285,43 @@ def test_student_code_runs_mindspore_synchronously_on_cpu(tmp_path):
         grad = sandbox.call("cube_grad", np.array([1.0, 2.0, -3.0]))
     assert grad.kind == "Tensor"
     np.testing.assert_allclose(grad.value, 3 * np.array([1.0, 4.0, 9.0]), rtol=1e-6)
+
+
+def test_what_was_printed_before_a_timeout_is_kept(tmp_path):
+    """A call that timed out is killed with its child; what the student printed before it is
+    still shown (lab.check showed no output section after a timeout)."""
+    source = 'print("before the hang", flush=True)\ndef spin():\n    print("spinning now", flush=True)\n    while True:\n        pass\n\ndef ok():\n    return 1\n'
+    with sandbox_for(tmp_path, source, Limits(call_seconds=2, load_seconds=30)) as sb:
+        with pytest.raises(StudentTimeout):
+            sb.call("spin")
+        assert sb.call("ok") == 1  # a fresh child, which printed "before the hang" again
+        printed = sb.output()
+    assert printed.count("before the hang") == 2 and "spinning now" in printed
+
+
+def test_a_lab_graded_again_in_a_fresh_child_keeps_its_one_budget(tmp_path):
+    """A lab that ran out of time in a child handed over from the student's previous lab is
+    graded again in a fresh child: within what is left of the same budget, not a new one."""
+    import ast
+
+    from mslab.sandbox import Shared
+
+    derivatives, logistic = LABS["derivatives"], LABS["logistic_gradients"]
+    names = [n.name for n in ast.parse(logistic.starter.read_text()).body if isinstance(n, ast.FunctionDef)]
+    sleeper = tmp_path / "logistic_gradients.py"
+    sleeper.write_text("import time\n" + "".join(f"def {n}(*args):\n    time.sleep(2)\n" for n in names))
+    limits = Limits(submission_seconds=8, call_seconds=3, load_seconds=30)
+    shared, zygote = Shared(), Zygote(limits.load_seconds)
+    options = {"hidden": True, "seed": 1, "limits": limits, "shared": shared, "zygote": zygote}
+    try:
+        first = run_checks(derivatives, derivatives.solution, **options)
+        assert first.full_marks
+        started = time.monotonic()
+        second = run_checks(logistic, sleeper, **options)
+        took = time.monotonic() - started
+    finally:
+        shared.close()
+        zygote.close()
+    assert second.out_of_time and second.score == 0
+    assert took < 8 + 4, took  # the budget, plus starting and closing (a fresh budget took ~16 s)
+    assert second.seconds >= 8 - 0.5  # the record gives the whole time
