@@ -38,7 +38,6 @@ from __future__ import annotations
 
 import collections
 import contextlib
-import hashlib
 import json
 import os
 import shutil
@@ -54,6 +53,7 @@ from mslab.pool import MAX_DEATHS  # one fault model with the local pool
 from mslab.records import Record, Status
 from mslab.sandbox import Limits
 from mslab.target import Target
+from mslab.version import fingerprint
 
 EXTRA = "pip install -e '.[cluster]'"
 #: Deaths of the worker grading them after which a student's submissions are not retried.
@@ -87,18 +87,6 @@ def actor_options(target: Target) -> dict:
     elif UNIT.get(target.name) == "NPU":
         options["resources"]["NPU"] = 1
     return options
-
-
-def fingerprint() -> str:
-    """A digest of this install's mslab package and labs: the driver's and a node's must agree."""
-    from mslab.labs import labs_root
-
-    digest = hashlib.sha256()
-    package = Path(__file__).resolve().parent
-    for root, pattern in ((package, "*.py"), (labs_root(), "*")):
-        for path in sorted(p for p in root.rglob(pattern) if p.is_file() and "__pycache__" not in p.parts):
-            digest.update(f"{root.name}/{path.relative_to(root)}".encode() + b"\0" + path.read_bytes() + b"\0")
-    return digest.hexdigest()
 
 
 class GradeWorker:

@@ -39,7 +39,7 @@ from multiprocessing import resource_tracker
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from mslab import classreport
+from mslab import classreport, version
 from mslab.checker import collect, run_checks
 from mslab.errors import MslabError
 from mslab.labs import Lab, all_labs, get_lab
@@ -74,7 +74,7 @@ class Job:
     folder: str  # safe folder name under OUT
     lab: str
     file: str
-    key: dict  # what the result depends on: the file's and the checks' digests, seed, target's name
+    key: dict  # what the result depends on: file and checks digests, seed, target, grader version, limits
     checks: tuple[str, ...] = ()  # the lab's check names: a record needs every one of them
     max_score: float = 0.0  # the lab's: records.points of its checks
     note: str = ""  # which file was graded, when not <lab>.py
@@ -480,6 +480,8 @@ def _grade_found(
     _write_state(out, state)
     sweep()
     digests = {lab.name: checks_digest(lab) for lab in shown}
+    grader_version = version.grader()  # an upgraded grader regrades: one gradebook, one grader
+    limits_digest = hashlib.sha256(json.dumps(dataclasses.asdict(run.limits or Limits())).encode()).hexdigest()[:12]
     only = ",".join(lab.name for lab in run.chosen)
 
     todo = []
@@ -500,6 +502,8 @@ def _grade_found(
                     "checks": digests[lab.name],
                     "seed": student_seed(state["seed"], sub.student, lab.name),
                     "target": target.name,
+                    "grader": grader_version,
+                    "limits": limits_digest,
                 }
                 job = Job(
                     sub.student,
