@@ -7,10 +7,10 @@ exactly as a local run does (:func:`mslab.grade.keep`). Each worker is a Ray act
 (:class:`GradeWorker`) holding the same warm state as a local worker — a zygote and the walls
 of :mod:`mslab.sandbox`, the same :class:`~mslab.sandbox.Limits` — and grades one student at a
 time, that student's labs one after another (in one child when each hands over cleanly:
-:func:`mslab.grade.shared_child`):
+:meth:`mslab.worker.Worker.shared_child`):
 
 * the submission travels through Ray as the bytes of the staged file (no shared filesystem);
-* what comes back is one JSON text (:func:`mslab.grade.graded_text`: the record, results.json,
+* what comes back is one JSON text (:func:`mslab.worker.graded_text`: the record, results.json,
   junit.xml), never a pickled object of the student's making; a worker's own failure comes back
   as JSON too, not as a pickled exception;
 * a worker checks first that its node has the same mslab and labs as the driver (a digest of
@@ -110,11 +110,11 @@ class GradeWorker:
         sweep()  # what graders killed on this node left behind
         sweep_scratch()
         self.tmp = Path(tempfile.mkdtemp(prefix=f"{SCRATCH_PREFIX}{os.getpid()}-"))
-        self.state = {"target": target, "limits": limits, "hide": (self.tmp,), "zygote": None}
-        self.count = 0
-        from mslab.grade import warm_zygote
+        from mslab.worker import Worker
 
-        warm_zygote(self.state)  # MindSpore starts importing now, not at the first submission
+        self.worker = Worker(target, limits, (self.tmp,))
+        self.count = 0
+        self.worker.warm_zygote()  # MindSpore starts importing now, not at the first submission
 
     def ready(self) -> str:
         import ray
@@ -124,17 +124,15 @@ class GradeWorker:
 
     def grade(self, jobs: list, sources: list[bytes]) -> str:
         """Grade one student's labs (``jobs``, on ``sources``: the staged files' bytes) in turn;
-        a JSON list of :func:`mslab.grade.graded_text`'s texts, one per job."""
-        from mslab.grade import close_shared
-
+        a JSON list of :func:`mslab.worker.graded_text`'s texts, one per job."""
         try:
             return json.dumps([self.grade_one(job, source) for job, source in zip(jobs, sources, strict=True)])
         finally:
-            close_shared(self.state)
+            self.worker.close_shared()
 
     def grade_one(self, job, source: bytes) -> str:
-        """Grade ``job`` on ``source``; the JSON of :func:`mslab.grade.graded_text`."""
-        from mslab.grade import grade_file, graded_text
+        """Grade ``job`` on ``source``; the JSON of :func:`mslab.worker.graded_text`."""
+        from mslab.worker import graded_text
 
         try:
             self.count += 1
@@ -143,7 +141,7 @@ class GradeWorker:
             path = folder / Path(job.file).name
             path.write_bytes(source)
             try:
-                return grade_file(job, path, self.state)
+                return self.worker.grade_file(job, path)
             finally:
                 path.unlink(missing_ok=True)
                 folder.rmdir()
@@ -315,7 +313,7 @@ class Cluster:
             self.ray.shutdown()
 
     def run(self, todo: list, kept: Callable, started=None):
-        """Grade ``todo`` (:class:`mslab.grade.Job` objects) on the cluster, a student per call.
+        """Grade ``todo`` (:class:`mslab.worker.Job` objects) on the cluster, a student per call.
 
         ``kept(job, text)`` is called in this process for each job's answer (it writes the files
         and reports progress) and returns its record. ``started()`` is called once the workers
@@ -352,7 +350,7 @@ WORKER = GradeWorker
 def _drive(ray, pool: _Pool, queue: collections.deque, kept: Callable, done: list[Record]) -> None:
     from ray.exceptions import RayError
 
-    from mslab.grade import graded_text
+    from mslab.worker import graded_text
 
     inflight: dict = {}  # ref -> (one student's jobs, actor)
     deaths: collections.Counter = collections.Counter()

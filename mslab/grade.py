@@ -25,13 +25,10 @@ import contextlib
 import dataclasses
 import hashlib
 import json
-import multiprocessing
-import multiprocessing.util
 import os
 import secrets
 import shutil
 import signal
-import tempfile
 import threading
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -39,16 +36,16 @@ from multiprocessing import resource_tracker
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from mslab import classreport, version
-from mslab.checker import collect, run_checks
+from mslab import classreport, version, worker
+from mslab.checker import collect
 from mslab.errors import MslabError
 from mslab.labs import Lab, all_labs, get_lab
 from mslab.pool import MAX_DEATHS, Lost, Pool
-from mslab.present import results_text, tidy_run
 from mslab.records import WRITTEN, Record, Status, points, write_atomic
-from mslab.sandbox import Limits, Sandbox, Shared, StudentError, Zygote, jail, sweep
+from mslab.sandbox import Limits, sweep
 from mslab.submissions import find_submissions
 from mslab.target import LOCAL_TARGET, Target
+from mslab.worker import Job, graded_text
 
 if TYPE_CHECKING:
     from mslab.cluster import Cluster
@@ -66,18 +63,6 @@ class Interrupted(Exception):
         counted = f"{done} of {total} graded" if total else "nothing graded"
         super().__init__(f"interrupted: {counted}; rerun to continue")
         self.done, self.total = done, total
-
-
-@dataclass(frozen=True)
-class Job:
-    student: str  # as handed in, shown in the sheets
-    folder: str  # safe folder name under OUT
-    lab: str
-    file: str
-    key: dict  # what the result depends on: file and checks digests, seed, target, grader version, limits
-    checks: tuple[str, ...] = ()  # the lab's check names: a record needs every one of them
-    max_score: float = 0.0  # the lab's: records.points of its checks
-    note: str = ""  # which file was graded, when not <lab>.py
 
 
 def student_seed(class_seed: int, student: str, lab: str) -> int:
@@ -115,177 +100,6 @@ def _previous(out: Path, job: Job) -> Record | None:
     if record.check_names() != sorted(job.checks):
         return None  # not every check ran (a record an older grader kept after an interrupt)
     return record
-
-
-# -- the worker side -------------------------------------------------------------------------
-#
-# A worker grades and hands back plain text — the record, results.json and junit.xml as JSON
-# strings (:func:`graded_text`) — never an object to unpickle and never a file in OUT: only the
-# grader's own process (the driver, on a cluster) writes OUT (:func:`keep`). A local worker is a
-# process of a spawn pool (:func:`grade_student`); on a Ray cluster, an actor (:mod:`mslab.cluster`).
-
-_worker: dict = {}
-
-
-def _start_worker(target: Target, limits: Limits, hide: tuple[str, ...]) -> None:
-    jail.die_with_parent()  # a killed grader takes its workers, their zygotes and sandboxes along
-    _worker.update(target=target, limits=limits, hide=tuple(Path(p) for p in hide), zygote=None, stop=False)
-    warm_zygote(_worker)  # MindSpore starts importing now, while this worker imports the checker
-    # A pool worker ends with os._exit: close the blank child it keeps (its cgroup) before that.
-    multiprocessing.util.Finalize(None, close_blank, args=(_worker,), exitpriority=10)
-    # Ctrl-C reaches the whole process group: a worker notes it (whatever it finishes from now on
-    # may have been cut short, so it is not recorded) and waits for the grader to end it.
-    for sig in (signal.SIGINT, signal.SIGTERM):
-        signal.signal(sig, _note_stop)
-
-
-def _note_stop(signum, frame) -> None:
-    _worker["stop"] = True
-
-
-def warm_zygote(state: dict) -> Zygote | None:
-    """The warm zygote kept in ``state`` (a worker's), started again if it died; None for
-    container targets."""
-    if not state["target"].local:
-        return None
-    if state.get("zygote") is None or state["zygote"].popen.poll() is not None:
-        state["zygote"] = Zygote(state["limits"].load_seconds)
-    return state["zygote"]
-
-
-def grade_student(jobs: list[Job]) -> list[str]:
-    """Grade one student's labs in turn in a local pool worker (one child for all of them, when
-    each hands over cleanly: :func:`shared_child`); :func:`graded_text`'s JSON for each."""
-    try:
-        return [grade_file(job, Path(job.file), _worker, stopped=lambda: bool(_worker.get("stop"))) for job in jobs]
-    finally:
-        close_shared(_worker)
-
-
-def shared_child(state: dict, folder: str) -> Shared | None:
-    """The :class:`~mslab.sandbox.Shared` child of the student in ``folder`` kept in the worker
-    ``state``, a new one when the worker moves on to another student (the last one's child is
-    closed); None for container targets or with ``MSLAB_SANDBOX_PER_LAB=1`` (a fresh child per
-    lab, as before: docs/protocol.md)."""
-    if not state["target"].local or os.environ.get("MSLAB_SANDBOX_PER_LAB") == "1":
-        return None
-    if state.get("shared_folder") != folder:
-        close_shared(state)
-        blank, zygote = state.get("blank"), warm_zygote(state)
-        if blank is not None and blank._zygote is not zygote:
-            blank.close()  # of a zygote that died since
-            blank = None
-        state["shared"], state["shared_folder"] = Shared(blank), folder
-        # The next student's child starts now, behind its walls, while this one is graded.
-        try:
-            state["blank"] = Sandbox.empty(limits=state["limits"], zygote=zygote)
-        except MslabError:
-            state["blank"] = None
-    return state["shared"]
-
-
-def close_blank(state: dict) -> None:
-    """Close both children a worker ``state`` keeps: the current student's and the blank."""
-    close_shared(state)
-    if state.get("blank") is not None:
-        state["blank"].close()
-        state["blank"] = None
-
-
-def close_shared(state: dict) -> None:
-    """Close the current student's child (the blank started for the next one stays)."""
-    if state.get("shared") is not None:
-        state["shared"].close()
-    state["shared"] = state["shared_folder"] = None
-
-
-def check_sandbox() -> str:
-    """In a local pool worker, before any student: start one sandbox the way this worker will
-    grade (same user, target, limits, walls) and see it ready; "" when it is, else the cause in
-    one line. For a forked child it is the blank child the worker's first student then takes
-    over (:func:`shared_child`), so the check costs nothing but the wait for it."""
-    state = _worker
-    try:
-        if state["target"].local and os.environ.get("MSLAB_SANDBOX_PER_LAB") != "1":
-            if state.get("blank") is None:
-                state["blank"] = Sandbox.empty(limits=state["limits"], zygote=warm_zygote(state))
-            state["blank"].ensure_ready()
-        else:
-            with Sandbox(PROBE, "mslab_probe", target=state["target"].name, limits=state["limits"]) as sandbox:
-                sandbox.call("ping")
-    except (MslabError, StudentError) as exc:
-        return " ".join(str(exc).split())[:500] or type(exc).__name__
-    return ""
-
-
-#: What :func:`check_sandbox` runs where no blank child is kept (containers, one child per lab).
-PROBE = b"def ping():\n    return 1\n"
-
-
-def graded_text(record: Record, results: str = "", junit: str = "") -> str:
-    """What a worker hands back: one JSON text (the record, and for a written record its
-    results.json and junit.xml texts)."""
-    return json.dumps({"record": record.to_dict(), "results": results, "junit": junit}, ensure_ascii=False)
-
-
-def grade_file(job: Job, path: Path, state: dict, stopped=lambda: False) -> str:
-    """Grade ``job``'s submission (at ``path`` on this machine) with the worker ``state``
-    (target, limits, hide, zygote); :func:`graded_text`'s JSON. Writes nothing in OUT."""
-    lab = get_lab(job.lab)
-
-    def empty(status: Status, reason: str) -> str:
-        return graded_text(Record.empty(job.student, job.lab, job.max_score, status, reason, job.folder))
-
-    with tempfile.TemporaryDirectory(prefix="mslab-junit-") as tmp:
-        junit_path = Path(tmp) / "junit.xml"
-        try:
-            run = run_checks(
-                lab,
-                path,
-                hidden=True,
-                target=state["target"],
-                seed=job.key["seed"],
-                limits=state["limits"],
-                zygote=warm_zygote(state),
-                hide=state["hide"],
-                junitxml=junit_path,
-                shared=shared_child(state, job.folder),
-            )
-        except MslabError as exc:
-            # The grader's own failures are not recorded: the next run retries them.
-            return empty(Status.ERROR, str(exc))
-        junit = junit_path.read_text(encoding="utf-8") if junit_path.is_file() else ""
-    if stopped():  # a signal came while it ran: its checks may have been cut short
-        return empty(Status.INTERRUPTED, "")
-    ran = sorted(c.name for c in run.checks)
-    if ran != sorted(job.checks):
-        return empty(Status.ERROR, f"only {len(ran)} of the lab's {len(job.checks)} checks ran to the end")
-    run = tidy_run(run)
-    status, reason, score = Status.GRADED, job.note, run.score
-    if run.load_error:
-        status, reason, score = Status.UNLOADABLE, run.load_error, 0.0
-    elif run.out_of_time:
-        status, score = Status.TIMEOUT, 0.0
-        reason = f"used up its {state['limits'].submission_seconds:g} s time limit"
-    if job.note and status != Status.GRADED:
-        reason = f"{job.note}; {reason}"
-    record = Record(
-        student=job.student,
-        lab=job.lab,
-        score=score,
-        max_score=run.max_score,
-        status=status,
-        reason=reason,
-        checks=run.checks,
-        seconds=round(run.seconds, 3),
-        isolation=run.isolation,
-        flags=run.flags,
-        folder=job.folder,
-        start_seconds=round(run.start_seconds, 3),
-        student_seconds=round(run.student_seconds, 3),
-        key=job.key,
-    )
-    return graded_text(record, results_text(run), junit)
 
 
 def keep(out: Path, job: Job, text: str) -> Record:
@@ -481,7 +295,7 @@ def _grade_found(
     sweep()
     digests = {lab.name: checks_digest(lab) for lab in shown}
     grader_version = version.grader()  # an upgraded grader regrades: one gradebook, one grader
-    limits_digest = hashlib.sha256(json.dumps(dataclasses.asdict(run.limits or Limits())).encode()).hexdigest()[:12]
+    limits_digest = _limits_digest(run.limits or Limits())
     only = ",".join(lab.name for lab in run.chosen)
 
     todo = []
@@ -547,6 +361,13 @@ def _grade_found(
     records = _flag_names(records, found)
     classreport.write_reports(records, out, labs=maxima)
     return records
+
+
+def _limits_digest(limits: Limits) -> str:
+    """The limits a grade depends on, as a short digest; not ``cpus``, which is where it ran
+    (a cluster gives each worker one CPU) rather than what it was allowed."""
+    fields = {k: v for k, v in dataclasses.asdict(limits).items() if k != "cpus"}
+    return hashlib.sha256(json.dumps(fields, sort_keys=True).encode()).hexdigest()[:12]
 
 
 def not_graded(records: list[Record]) -> str:
@@ -675,7 +496,7 @@ def _run(
     done: list[Record] = []
     pool: Pool | None = None
     try:
-        pool = Pool(workers, _start_worker, (target, limits, tuple(str(p) for p in hide)), handle)
+        pool = Pool(workers, worker.start_local, (target, limits, tuple(str(p) for p in hide)), worker.handle)
         _release()  # the workers exist: Ctrl-C may come through now
         # Before the first student, every worker starts one sandbox as it will grade: a grader
         # that cannot start its sandbox is refused in one line, not turned into error rows.
@@ -697,10 +518,7 @@ def _run(
                     retried += len(student)
                     continue
                 reason = f"the grader's worker died {deaths[number]} times while grading it ({answer})"
-                texts = [
-                    graded_text(Record.empty(j.student, j.lab, j.max_score, Status.ERROR, reason, j.folder))
-                    for j in student
-                ]
+                texts = [graded_text(job.error(Status.ERROR, reason)) for job in student]
             else:
                 try:
                     texts = json.loads(answer)
@@ -735,17 +553,6 @@ CHECK = json.dumps({"op": "check"})
 def _grade_call(student: list[Job]) -> str:
     """The call that has a worker grade one student's labs (:func:`handle`), as JSON."""
     return json.dumps({"op": "grade", "jobs": [dataclasses.asdict(job) for job in student]}, ensure_ascii=False)
-
-
-def handle(text: str) -> str:
-    """A local pool worker's answer to one call (:mod:`mslab.pool`): ``check`` — the cause that
-    keeps its sandbox from starting, or "" — or ``grade`` — :func:`grade_student`'s texts, as a
-    JSON list."""
-    call = json.loads(text)
-    if call["op"] == "check":
-        return check_sandbox()
-    jobs = [Job(**{**job, "checks": tuple(job["checks"])}) for job in call["jobs"]]
-    return json.dumps(grade_student(jobs), ensure_ascii=False)
 
 
 def by_student(todo: list[Job]) -> list[list[Job]]:

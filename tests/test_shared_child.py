@@ -268,23 +268,23 @@ def test_a_class_grades_the_same_in_one_child_per_student_as_in_one_per_lab(tmp_
 
 
 def test_a_worker_grades_a_students_labs_in_one_child_and_the_next_student_in_another(tmp_path):
-    from mslab.grade import Job, close_blank, grade_file
     from mslab.target import LOCAL_TARGET
+    from mslab.worker import Job, Worker
 
-    state = {"target": LOCAL_TARGET, "limits": FAST, "hide": (), "zygote": None}
+    worker = Worker(LOCAL_TARGET, FAST)
     handed, ahead = [], []
     try:
         for student in ("alice", "alice2"):  # alice's files (full marks) handed in twice
             for lab in LABS.values():
                 job = Job(student, student, lab.name, "", {"seed": 1}, (), 0.0)
-                grade_file(job, CLASS / "alice" / f"{lab.name}.py", state)
-                handed.append((student, lab.name, state["shared"].last.inherited))
-                ahead.append(state["blank"]._proc)  # the next student's child, started ahead
+                worker.grade_file(job, CLASS / "alice" / f"{lab.name}.py")
+                handed.append((student, lab.name, worker.shared.last.inherited))
+                ahead.append(worker.blank._proc)  # the next student's child, started ahead
         # alice2's labs ran in the child started while alice was graded
-        assert state["shared"].last._proc is ahead[0] and ahead[3] is not ahead[0]
+        assert worker.shared.last._proc is ahead[0] and ahead[3] is not ahead[0]
     finally:
-        close_blank(state)
-        state["zygote"].close()
+        worker.close()
+        worker.zygote.close()
     assert handed == [
         ("alice", "derivatives", False),
         ("alice", "logistic_gradients", True),
