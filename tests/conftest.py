@@ -31,6 +31,50 @@ def pytest_configure(config):
     IMAGE_TARGET = config.getoption("--image-target")
 
 
+#: Test tiers, as docker-stacks keeps them: each module's tier (a test may name another with its
+#: own mark). ``unit``: no MindSpore, no sandbox, no Docker (records, wire, intake, reports, CLI
+#: parsing); ``sandbox``: student code in real sandboxes (the default); ``root``: walls that need a
+#: root grader; ``docker``: a Docker engine and the images; ``cluster``: real Ray clusters. ``slow``
+#: (attacks, whole classes, killed graders) is orthogonal. README gives each tier's command and time.
+TIERS = {
+    "unit": {
+        "test_docs",
+        "test_images_compose",
+        "test_images_static",
+        "test_intake_matching",
+        "test_names_and_depth",
+        "test_numeric",
+        "test_records",
+        "test_references",
+        "test_report",
+        "test_submissions",
+        "test_target",
+        "test_wire",
+    },
+    "root": {"test_sandbox_users", "test_walls", "test_redteam"},
+    "docker": {"test_containers", "test_image_cpu", "test_images_runtime"},
+    "cluster": {"test_cluster"},
+}
+TIER_NAMES = ("unit", "sandbox", "root", "docker", "cluster")
+
+
+def pytest_collection_modifyitems(config, items):
+    for item in items:
+        if any(item.get_closest_marker(name) for name in TIER_NAMES):
+            continue  # a test that names its own tier
+        module = item.module.__name__.rsplit(".", 1)[-1]
+        tier = next((name for name, modules in TIERS.items() if module in modules), "sandbox")
+        item.add_marker(getattr(pytest.mark, tier))
+
+
+def pytest_sessionfinish(session, exitstatus):
+    """``pytest -m unit`` must not import MindSpore: its tier promises tests that run anywhere,
+    in seconds."""
+    if session.config.getoption("markexpr") == "unit" and "mindspore" in sys.modules:
+        session.exitstatus = 1
+        print("\nerror: the unit tier imported MindSpore: mark the test that needs it sandbox", file=sys.stderr)
+
+
 def needs_docker(reason: str):
     """Fail under CI (which starts an engine and builds the images), skip with the reason elsewhere."""
     if os.environ.get("CI") == "true":

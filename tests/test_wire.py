@@ -96,6 +96,7 @@ def test_checker_functions_are_sent_as_text():
     assert json.loads(wire.dumps({"a": 1})) == {"a": 1}
 
 
+@pytest.mark.sandbox  # imports MindSpore
 @pytest.mark.parametrize("name", wire.FN_FUNCTIONS)
 def test_both_sides_evaluate_every_fn_function_alike(name):
     """One list of names (wire.FN_FUNCTIONS): the child's MindSpore closure and the checker's
