@@ -92,7 +92,7 @@ def test_mistake_files_are_valid_yaml_lists(lab):
 
 
 def test_train_that_fakes_its_losses_does_not_lower_the_loss(tmp_path):
-    """Issue 7.14: losses [inf, 0, 0, ...] with W and b unchanged passed "gradient descent lowers
+    """Losses [inf, 0, 0, ...] with W and b unchanged passed "gradient descent lowers
     the loss"; now losses[0] must be the real initial loss and every loss finite."""
     lab = LABS["value_and_grad"]
     fake = (

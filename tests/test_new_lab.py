@@ -1,6 +1,6 @@
 """A new lab is a copied folder: copy labs/derivatives under a new name, edit only inside the copy
 (its file names and title), and the new lab is listed, checks its reference to full marks and
-passes the lab tests — with no edit to mslab/, the examples or the other labs (issue 10.3).
+passes the lab tests — with no edit to mslab/, the examples or the other labs.
 
 The copy lives in a temporary labs root (``MSLAB_LABS``) next to copies of the three real labs."""
 

@@ -226,7 +226,7 @@ def test_unreadable_or_huge_submissions_are_refused_with_a_reason(tmp_path):
 
 
 def test_a_function_that_timed_out_fails_its_later_calls_at_once(tmp_path):
-    """Issue 8: an infinite loop cost a full call deadline per check (46 s for one function)."""
+    """An infinite loop cost a full call deadline per check (46 s for one function)."""
     source = "def spin(x):\n    while True:\n        pass\n\ndef ok():\n    return 1\n"
     with sandbox_for(tmp_path, source, Limits(call_seconds=2, load_seconds=30)) as sb:
         with pytest.raises(StudentTimeout) as first:
@@ -239,7 +239,7 @@ def test_a_function_that_timed_out_fails_its_later_calls_at_once(tmp_path):
 
 
 def test_the_budget_counts_loads_and_restarts_in_wall_time(tmp_path):
-    """Issue 7.10: sleeping at import and exiting in every call cost ~60 s per check."""
+    """Sleeping at import and exiting in every call cost ~60 s per check."""
     source = "import os, time\ntime.sleep(1.5)\ndef die():\n    os._exit(0)\n"
     limits = Limits(submission_seconds=5, load_seconds=30, call_seconds=5)
     started = time.monotonic()

@@ -1,4 +1,4 @@
-"""One child for all of a student's labs (issue 11, item 8): what one lab leaves in the process
+"""One child for all of a student's labs: what one lab leaves in the process
 never decides another lab's marks, and a class grades to the same files as with a fresh child
 per lab (MSLAB_SANDBOX_PER_LAB=1)."""
 

@@ -258,7 +258,7 @@ def test_zipped_and_rejected_submissions(tmp_path):
     assert not (tmp_path / "evil.py").exists() and not (tmp_path / "out" / "evil.py").exists()
 
 
-# --- issue 8: what lab.check shows, and how it stops ------------------------------------------
+# --- what lab.check shows, and how it stops ------------------------------------------
 
 
 def test_list_shows_whole_titles_in_a_narrow_terminal():
