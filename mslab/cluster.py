@@ -54,6 +54,7 @@ from mslab.records import Record, Status
 from mslab.sandbox import Limits
 from mslab.target import Target
 from mslab.version import fingerprint
+from mslab.worker import by_student
 
 EXTRA = "pip install -e '.[cluster]'"
 #: Deaths of the worker grading them after which a student's submissions are not retried.
@@ -325,8 +326,6 @@ class Cluster:
         assert self.pool is not None
         pool = self.pool
         done: list[Record] = []
-        from mslab.grade import by_student
-
         students = by_student(todo)
         try:
             pool.trim(len(students))  # no more workers than students

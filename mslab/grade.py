@@ -34,10 +34,10 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from multiprocessing import resource_tracker
 from pathlib import Path
-from typing import TYPE_CHECKING
 
 from mslab import classreport, version, worker
 from mslab.checker import collect
+from mslab.cluster import Cluster
 from mslab.errors import MslabError
 from mslab.labs import Lab, all_labs, get_lab
 from mslab.pool import MAX_DEATHS, Lost, Pool
@@ -45,10 +45,7 @@ from mslab.records import WRITTEN, Record, Status, points, write_atomic
 from mslab.sandbox import Limits, sweep
 from mslab.submissions import find_submissions
 from mslab.target import LOCAL_TARGET, Target
-from mslab.worker import Job, graded_text
-
-if TYPE_CHECKING:
-    from mslab.cluster import Cluster
+from mslab.worker import Job, by_student, graded_text
 
 STATE = "grading.json"
 STAGING = ".staging"
@@ -197,8 +194,6 @@ def grade_class(
     staging = out / STAGING
     session = None
     if cluster is not None:  # connect now: an address or a cluster that cannot grade is refused up front
-        from mslab.cluster import Cluster
-
         limits = limits or Limits()
         if limits.cpus is None:  # each worker holds one of its node's CPUs
             limits = dataclasses.replace(limits, cpus=1.0)
@@ -553,15 +548,6 @@ CHECK = json.dumps({"op": "check"})
 def _grade_call(student: list[Job]) -> str:
     """The call that has a worker grade one student's labs (:func:`handle`), as JSON."""
     return json.dumps({"op": "grade", "jobs": [dataclasses.asdict(job) for job in student]}, ensure_ascii=False)
-
-
-def by_student(todo: list[Job]) -> list[list[Job]]:
-    """``todo`` in groups of one student's labs (each group in the order given): a worker grades
-    a student's labs in turn, in one child (:func:`shared_child`)."""
-    groups: dict[str, list[Job]] = {}
-    for job in todo:
-        groups.setdefault(job.folder, []).append(job)
-    return list(groups.values())
 
 
 def _run_cluster(todo: list[Job], out: Path, session, progress) -> list[Record]:

@@ -53,6 +53,15 @@ class Job:
         return Record.empty(self.student, self.lab, self.max_score, status, reason, self.folder)
 
 
+def by_student(todo: list[Job]) -> list[list[Job]]:
+    """``todo`` in groups of one student's labs (each group in the order given): a worker grades
+    a student's labs in turn, in one child (:meth:`Worker.shared_child`)."""
+    groups: dict[str, list[Job]] = {}
+    for job in todo:
+        groups.setdefault(job.folder, []).append(job)
+    return list(groups.values())
+
+
 def graded_text(record: Record, results: str = "", junit: str = "") -> str:
     """What a worker hands back: one JSON text (the record, and for a written record its
     results.json and junit.xml texts)."""
