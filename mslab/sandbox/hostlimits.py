@@ -28,6 +28,10 @@ cannot reach it at all or can buy only a bounded share:
     signals, which the kernel queues past the limit but at most one of each (31) per thread and
     per process: ``SIGNALS_PER_PROCESS`` × ``Limits.processes`` per sandbox.
 
+The bounds assume each sandbox stands behind its memory and pids cgroup: without one (a normal
+user's grader with no delegated cgroup) nothing but ``RLIMIT_AS`` bounds its file-table entries;
+the grader's walls check refuses that case, not this module.
+
 Contract: :func:`problems` reads ``/proc`` (nothing else, writes nothing) and returns one line per
 limit the host is short of — empty when ``sandboxes`` concurrent sandboxes of ``limits`` cannot
 exhaust any table; each line names the sysctl and the exact command that raises it. A caller

@@ -40,13 +40,15 @@ It allows everything but the calls a student file has no business making, which 
 Measured before denying them (strace -f on MindSpore 2.7.2 importing and taking ``grad``,
 ``grad(grad())``, ``value_and_grad`` of a ``Dense`` and a ``jit`` function, and on the three labs'
 reference solutions graded in sandboxes): none of MindSpore, NumPy or the grader's sandbox code
-makes any of these calls; no real-time signal is sent and no POSIX timer made; ``fcntl`` is called only with ``F_GETFL``/``F_GETFD``/``F_SETFD``/
-``F_SETFL``/``F_DUPFD_CLOEXEC``, ``fadvise64`` only with ``POSIX_FADV_SEQUENTIAL``.
+makes any of these calls, sends a real-time signal or makes a POSIX timer; ``fcntl`` is called
+only with ``F_GETFL``/``F_GETFD``/``F_SETFD``/``F_SETFL``/``F_DUPFD_CLOEXEC``, ``fadvise64`` only
+with ``POSIX_FADV_SEQUENTIAL``.
 What the filter cannot close is timing: a student can still tell a cached page from a cold one
 by how long it takes (or by its major-fault count), which is why hidden inputs differ per student.
 
 Rules on ``int`` arguments compare the low 32 bits, as the kernel reads them (a rule comparing all
-64 would let ``prctl(0x100000004, 1)`` through).
+64 would let ``prctl(0x100000004, 1)`` through); a signal number is compared as ``>= 32`` on all
+64 bits, which every value whose low 32 bits are 32 or more also is.
 
 ``clone3`` fails with ``ENOSYS`` instead: its flags live in memory a filter cannot read, and
 ``ENOSYS`` makes the C library fall back to ``clone``, whose flags the filter does check.
