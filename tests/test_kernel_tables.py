@@ -436,6 +436,10 @@ def test_hostlimits_names_the_sysctl_when_sandboxes_can_buy_more_than_the_table(
     assert not [p for p in hostlimits.problems(small, 1) if "fs.file-max" in p]
     found = [p for p in hostlimits.problems(small, 8) if "fs.file-max" in p]
     assert len(found) == 1 and "sysctl -w fs.file-max=" in found[0] and "\n" not in found[0], found
+    pids = Path("/proc/sys/kernel/pid_max").read_text().strip()
+    crowded = hostlimits.problems(Limits(memory_bytes=MIB, processes=int(pids)), 1)
+    assert [p for p in crowded if p.startswith(f"kernel.pid_max is {pids}, ") and "sysctl -w kernel.pid_max=" in p]
+    assert not [p for p in hostlimits.problems(Limits(memory_bytes=MIB, processes=64), 1) if "pid" in p]
 
 
 def test_hostlimits_in_the_normal_user_mode_counts_the_graders_per_user_tables(tmp_path):

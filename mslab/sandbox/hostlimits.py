@@ -35,7 +35,14 @@ the grader's walls check refuses that case, not this module.
 Contract: :func:`problems` reads ``/proc`` (nothing else, writes nothing) and returns one line per
 limit the host is short of — empty when ``sandboxes`` concurrent sandboxes of ``limits`` cannot
 exhaust any table; each line names the sysctl and the exact command that raises it. A caller
-(the grader's preflight) refuses to start, printing the lines, unless they are empty.
+(the grader's preflight) refuses to start, printing the lines, unless they are empty. Call it on
+the host that runs the sandboxes, with the number that run there at once (a cluster: on each
+node, with that node's workers). ``limits`` needs ``memory_bytes`` and ``processes``
+(:class:`mslab.sandbox.Limits`).
+
+On this project's machines (kernel 6.18, 24 GB, no systemd) ``fs.file-max`` is 2,466,093, which
+one sandbox of the default 2 GiB could exceed (5.4 million entries): ``problems(Limits(), 1)``
+names it, and ``sysctl -w fs.file-max=9223372036854775807`` (systemd's own default) clears it.
 """
 
 from __future__ import annotations
@@ -50,8 +57,10 @@ from typing import Protocol
 #: page + close (struct file, the mapping, its page-table share), rounded down: measured on
 #: kernel 6.18, cgroup v1 (tests/test_kernel_tables.py prints the figure).
 FILE_ENTRY_BYTES = 400
-#: The kernel's own cost of an epoll watch (fs/eventpoll.c EP_ITEM_COST: struct epitem and
-#: struct eppoll_entry, 64-bit), from which it sizes the default max_user_watches.
+#: An epoll watch's memory (a struct epitem and a struct eppoll_entry, charged to the memory
+#: cgroup): the kernel's EP_ITEM_COST, from which it sizes the default max_user_watches, is about
+#: 184 bytes on 64-bit 6.x kernels (this host: 4% of RAM / 5,491,333); counted low, to err on the
+#: side of the host.
 EPOLL_WATCH_BYTES = 160
 #: Standard signals one thread can hold pending: one of each of 1-31 in its own set and in its
 #: process's (a sandbox's pids.max counts threads).
@@ -108,18 +117,19 @@ def problems(
     found: list[str] = []
     each = f"{sandboxes} sandbox{'es' if sandboxes > 1 else ''} of {_mib(limits.memory_bytes)}"
 
-    def check(sysctl: str, need: int, what: str, suggest: Callable[[int], int]) -> None:
+    def check(sysctl: str, need: int, spare: int, what: str, suggest: Callable[[int], int]) -> None:
         have = _read_int(proc, sysctl.replace(".", "/"))
         if have is not None and have < need:
             found.append(
-                f"{sysctl} is {have}, but {what} (with {HEADROOM} left for the host it needs {need}): "
-                f"raise it with `sysctl -w {sysctl}={suggest(need)}` (and in /etc/sysctl.d to keep it)"
+                f"{sysctl} is {have}, but {what} (with what is in use now and {spare} to spare it needs "
+                f"{need}): raise it with `sysctl -w {sysctl}={suggest(need)}` (and in /etc/sysctl.d to keep it)"
             )
 
     files = sandboxes * (limits.memory_bytes // FILE_ENTRY_BYTES)
     check(
         "fs.file-max",
         files + _in_use_files(proc) + HEADROOM,
+        HEADROOM,
         f"{each} can hold {files} file-table entries",
         lambda need: FILE_MAX_SUGGESTED,
     )
@@ -128,6 +138,7 @@ def problems(
         check(
             sysctl,
             tasks + _in_use_tasks(proc) + HEADROOM // 16,
+            HEADROOM // 16,
             f"{sandboxes} sandbox{'es' if sandboxes > 1 else ''} of {limits.processes} processes can start {tasks}",
             lambda need: need,
         )
@@ -136,6 +147,7 @@ def problems(
         check(
             "fs.epoll.max_user_watches",
             watches + HEADROOM,
+            HEADROOM,
             f"{each}, counted as the grader's user, can add {watches} epoll watches",
             lambda need: need,
         )
