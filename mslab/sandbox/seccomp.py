@@ -50,6 +50,10 @@ Rules on ``int`` arguments compare the low 32 bits, as the kernel reads them (a 
 64 would let ``prctl(0x100000004, 1)`` through); a signal number is compared as ``>= 32`` on all
 64 bits, which every value whose low 32 bits are 32 or more also is.
 
+Its cost (kernel 6.18, x86_64, medians of 5 runs of 300,000 calls): a ``getppid`` takes 441 ns under
+it, 416 ns under the filter before issue 16 and 382 ns under none; building it takes 72 ms, once
+per zygote, and loading it 0.4 ms per sandbox.
+
 ``clone3`` fails with ``ENOSYS`` instead: its flags live in memory a filter cannot read, and
 ``ENOSYS`` makes the C library fall back to ``clone``, whose flags the filter does check.
 """
