@@ -108,6 +108,12 @@ class GradeWorker:
             self.problem = _image_problem(target, self.node)
             if self.problem:
                 return
+        from mslab.sandbox import hostlimits
+
+        tables = hostlimits.problems(limits, os.cpu_count() or 1)  # at most one worker per CPU here
+        if tables:
+            self.problem = f"node {self.node}: {tables[0]}"
+            return
         sweep()  # what graders killed on this node left behind
         sweep_scratch()
         self.tmp = Path(tempfile.mkdtemp(prefix=f"{SCRATCH_PREFIX}{os.getpid()}-"))

@@ -42,7 +42,7 @@ from mslab.errors import MslabError
 from mslab.labs import Lab, all_labs, get_lab
 from mslab.pool import MAX_DEATHS, Lost, Pool
 from mslab.records import WRITTEN, Record, Status, points, write_atomic
-from mslab.sandbox import Limits, sweep
+from mslab.sandbox import Limits, hostlimits, sweep
 from mslab.submissions import find_submissions
 from mslab.target import LOCAL_TARGET, Target
 from mslab.worker import Job, by_student, graded_text
@@ -488,6 +488,9 @@ def _run(
     workers = max(1, min(jobs or os.cpu_count() or 1, len(students)))
     if limits.cpus is None:  # containers share the machine's CPUs between the workers
         limits = dataclasses.replace(limits, cpus=max(1.0, (os.cpu_count() or 1) / workers))
+    tables = hostlimits.problems(limits, workers)  # the sandboxes at once must not fill a host-wide table
+    if tables:
+        raise MslabError(f"cannot grade: {tables[0]}")
     done: list[Record] = []
     pool: Pool | None = None
     try:

@@ -51,7 +51,7 @@ TIERS = {
         "test_target",
         "test_wire",
     },
-    "root": {"test_sandbox_users", "test_walls", "test_redteam"},
+    "root": {"test_sandbox_users", "test_walls", "test_redteam", "test_kernel_tables"},
     "docker": {"test_containers", "test_image_cpu", "test_images_runtime"},
     "cluster": {"test_cluster"},
 }

@@ -1,4 +1,4 @@
-"""Host-wide kernel tables against what the sandboxes can buy of them (issue 16).
+"""Host-wide kernel tables against what the sandboxes can buy of them.
 
 Some kernel tables are shared by every process on the host, and a full one fails every process
 that needs an entry, the grader and the instructor's shell included. For each, a sandbox either
