@@ -39,6 +39,7 @@ from collections.abc import Set
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from mslab import layouts
 from mslab.errors import MslabError
 
 MIB = 1 << 20
@@ -73,6 +74,12 @@ class Submission:
     notes: dict[str, str] = field(default_factory=dict)  # lab -> "graded from Derivatives.py"
     missing: dict[str, str] = field(default_factory=dict)  # lab -> why no file was taken for it
     looks_like: tuple[str, ...] = ()  # other students whose names look the same (lookalikes)
+    platform: str = ""  # the learning platform whose download it came from ("" for a plain folder or zip)
+    platform_id: str = ""  # the platform's id of the student (Canvas user id, Moodle participant id...)
+    email: str = ""  # as the platform gives it
+    login: str = ""  # the platform's login name of the student, where it gives one
+    submitted_at: str = ""  # ISO 8601, from the platform; "" when it does not say (never a file's mtime)
+    late: bool | None = None  # the platform's own late mark, where it has one
 
 
 class Rejected(Exception):
@@ -216,9 +223,10 @@ def folder_names(students: list[str], reserved: Set[str] = frozenset()) -> dict[
 class _Entry:
     name: str  # the name in root
     path: Path
-    kind: str  # "folder" | "zip"
+    kind: str  # "folder" | "zip" | "handin" (a learning platform's, with its files)
     student: str
     problem: str = ""
+    handin: layouts.Handin | None = None
 
 
 def _scan_root(root: Path, staging: Path) -> list[_Entry]:
@@ -273,7 +281,8 @@ def find_submissions(
     if staging_real == root_real or staging_real in root_real.parents:
         # Making staging/<student> fresh would delete the submissions themselves.
         raise MslabError(f"staging {staging} must not be the submissions folder or hold it")
-    entries = _scan_root(root, staging)
+    layout = layouts.detect(root)
+    entries = _scan_root(root, staging) if layout is None else _handins(layout[1])
     if not entries:
         raise MslabError(f"{root} holds no students (expected <student>/<lab>.py or <student>.zip)")
 
@@ -309,14 +318,56 @@ def find_submissions(
     return result
 
 
+def _handins(handins: list[layouts.Handin]) -> list[_Entry]:
+    """A platform's hand-ins as entries, each student under the name the platform shows (with the
+    platform's id added where two share a name)."""
+    names = Counter(h.student for h in handins)
+    entries = []
+    for h in handins:
+        student = h.student if names[h.student] == 1 or not h.platform_id else f"{h.student} ({h.platform_id})"
+        entries.append(_Entry(student, h.folder or next(iter(h.files.values()), Path()), "handin", student, handin=h))
+    return entries
+
+
+def _platform(entry: _Entry) -> dict:
+    """What a platform said of a hand-in, as :class:`Submission` fields."""
+    h = entry.handin
+    if h is None:
+        return {}
+    return {
+        "platform": h.platform,
+        "platform_id": h.platform_id,
+        "email": h.email,
+        "login": h.login,
+        "submitted_at": h.submitted_at,
+        "late": h.late,
+    }
+
+
 def _take_in(entry: _Entry, labs: list[str], staging: Path, folder: str) -> Submission:
+    sub = _take_in_files(entry, labs, staging, folder)
+    if entry.handin is None:
+        return sub
+    notes = dict(sub.notes)
+    for lab in sub.files:
+        notes[lab] = "; ".join(n for n in (*entry.handin.notes, notes.get(lab, "")) if n)
+    return dataclasses.replace(sub, notes=notes, **_platform(entry))
+
+
+def _take_in_files(entry: _Entry, labs: list[str], staging: Path, folder: str) -> Submission:
     student = student_name(entry.student)
     target = staging / folder
     _fresh(target, create=False)
     if entry.problem:
         return Submission(student, {}, entry.path, {}, entry.problem, folder)
     try:
-        if entry.kind == "zip":
+        if entry.kind == "handin":
+            assert entry.handin is not None
+            if entry.handin.folder is not None:
+                contents, notes, missing = _read_folder(entry.handin.folder, labs)
+            else:
+                contents, notes, missing = _read_files(entry.handin.files, labs)
+        elif entry.kind == "zip":
             contents, notes, missing = _read_zip(entry.path, labs)
         else:
             contents, notes, missing = _read_folder(entry.path, labs)
@@ -554,6 +605,26 @@ def _read_folder(folder: Path, labs: list[str]) -> tuple[dict[str, bytes], dict[
         return _read_regular(folder / raw.get(rel, rel), found[rel], f"{folder.name}/{rel}", limit)
 
     return _choose(labs, sorted(found), "the folder", read, tuple(deeper))
+
+
+def _read_files(files: dict[str, Path], labs: list[str]) -> tuple[dict[str, bytes], dict[str, str], dict[str, str]]:
+    """A platform's flat hand-in: ``files`` maps each file's name as the student uploaded it to
+    the file on disk. A lone ``.zip`` (a student who zipped the work) is read as a zip."""
+    found = {}
+    for name, path in files.items():
+        try:
+            found[shown_name(name)] = (path, os.lstat(path))
+        except OSError:
+            continue
+    zips = [name for name in found if name.lower().endswith(".zip")]
+    if len(found) == 1 and zips:
+        return _read_zip(found[zips[0]][0], labs)
+
+    def read(rel: str, limit: int) -> bytes:
+        path, st = found[rel]
+        return _read_regular(path, st, rel, limit)
+
+    return _choose(labs, sorted(found), "the hand-in", read)
 
 
 def _read_regular(path: Path, st: os.stat_result, rel: str, limit: int = ENTRY_LIMIT) -> bytes:

@@ -42,6 +42,7 @@ TIERS = {
         "test_images_compose",
         "test_images_static",
         "test_intake_matching",
+        "test_layouts",
         "test_names_and_depth",
         "test_numeric",
         "test_records",
