@@ -46,6 +46,7 @@ TIERS = {
         "test_names_and_depth",
         "test_numeric",
         "test_records",
+        "test_roster",
         "test_references",
         "test_report",
         "test_submissions",
