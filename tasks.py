@@ -6,6 +6,6 @@ from mslab.tasks import doctor, grading, image, lab
 
 ns = Collection()
 ns.add_collection(lab.ns)
-ns.add_task(grading.grade)
+ns.add_collection(grading.ns)
 ns.add_collection(image.ns)
 ns.add_task(doctor.doctor)

@@ -36,6 +36,7 @@ from multiprocessing import resource_tracker
 from pathlib import Path
 
 from mslab import classreport, version, worker
+from mslab import roster as roster_module
 from mslab.checker import collect
 from mslab.cluster import Cluster
 from mslab.errors import MslabError
@@ -43,14 +44,15 @@ from mslab.labs import Lab, all_labs, get_lab
 from mslab.pool import MAX_DEATHS, Lost, Pool
 from mslab.records import WRITTEN, Record, Status, points, write_atomic
 from mslab.sandbox import Limits, hostlimits, sweep
-from mslab.submissions import find_submissions
+from mslab.submissions import Submission, find_submissions
 from mslab.target import LOCAL_TARGET, Target
 from mslab.worker import Job, by_student, graded_text
 
 STATE = "grading.json"
 STAGING = ".staging"
+PEOPLE = "people.json"  # who each student is on the learning platform (roster or download)
 #: Names in OUT that are the grader's own: no student's folder may take one.
-RESERVED = {*classreport.FILES, STATE, STAGING}
+RESERVED = {*classreport.FILES, STATE, STAGING, PEOPLE}
 
 
 class Interrupted(Exception):
@@ -166,8 +168,15 @@ def grade_class(
     limits: Limits | None = None,
     progress=None,
     cluster: str | None = None,
+    roster: Path | None = None,
 ) -> list[Record]:
     """Grade every student × lab under ``submissions`` into ``out``; returns the records.
+
+    ``roster``: the class roster as the learning platform exports it (:mod:`mslab.roster`): every
+    submission is matched to an enrolled student (exactly by id, e-mail or login; by name only
+    when unambiguous), enrolled students with no hand-in get ``missing`` rows, submissions that
+    match nobody are graded under their own names and flagged; ``OUT/people.json`` says who
+    each student is (what `inv grade.export` writes the platform's ids from).
 
     Resumes: a student × lab whose file, checks, seed and target are those of an earlier run's
     record is not graded again, unless ``force`` (everyone) or the student is in ``regrade``.
@@ -183,6 +192,7 @@ def grade_class(
     if labs is not None and not labs:
         raise MslabError("--labs is empty; name one or more of: " + ", ".join(lab.name for lab in all_labs()))
     chosen = [get_lab(name) for name in labs] if labs else all_labs()
+    enrolled = roster_module.read(roster) if roster is not None else None
     if cluster is None and not target.local:
         _need_image(target)  # refuse now, not with an `error` row per student (on a cluster: each node's)
     out = Path(out).resolve()
@@ -210,6 +220,7 @@ def grade_class(
         limits=limits,
         progress=progress or (lambda **_: None),
         cluster=session,
+        roster=enrolled,
     )
     with _signals_interrupt():
         try:
@@ -242,6 +253,7 @@ class _Run:
     limits: Limits | None
     progress: Callable
     cluster: Cluster | None
+    roster: list[roster_module.Enrolled] | None = None
 
 
 def _grade(run: _Run, regrade: list[str] | None) -> list[Record]:
@@ -263,9 +275,11 @@ def _grade(run: _Run, regrade: list[str] | None) -> list[Record]:
         listed = ", ".join(known[:20]) + (", ..." if len(known) > 20 else "")
         raise MslabError(f"--regrade: no student named {', '.join(map(repr, unknown))}; the students are: {listed}")
     regrade_set = {s.student for s in found if s.student in asked or s.folder in asked}
+    found, people, flags = _match_roster(found, run.roster, [lab.name for lab in shown])
+    _write_people(run.out, people)
     records: list[Record] = []
     try:
-        return _grade_found(run, state, shown, found, regrade_set, maxima, names, records)
+        return _grade_found(run, state, shown, found, regrade_set, maxima, names, records, flags)
     except KeyboardInterrupt:  # before the workers started or while the reports were written
         classreport.write_reports(records, run.out, labs=maxima)
         raise Interrupted(len(records), len(found) * len(run.chosen)) from None
@@ -280,6 +294,7 @@ def _grade_found(
     maxima: dict,
     names: dict,
     records: list[Record],
+    flags: dict[str, str],
 ) -> list[Record]:
     """Grade what ``found`` (intake) holds of the chosen labs that is not done yet into
     ``records`` (which also gets the rows of missing, rejected and resumed work, and those of
@@ -351,11 +366,93 @@ def _grade_found(
             records += _run(todo, out, target, limits, (run.submissions, out), run.jobs, run.progress, announce)
     except _Stopped as stopped:
         records += stopped.done
-        classreport.write_reports(_flag_names(records, found), out, labs=maxima)
+        classreport.write_reports(_flag_names(records, found, flags), out, labs=maxima)
         raise Interrupted(len(records), total) from None
-    records = _flag_names(records, found)
+    records = _flag_names(records, found, flags)
     classreport.write_reports(records, out, labs=maxima)
     return records
+
+
+def _match_roster(found: list[Submission], enrolled: list[roster_module.Enrolled] | None, labs: list[str]):
+    """``found`` with a row for each enrolled student who handed in nothing, who each student is
+    (``{student: {name, id, email, login, platform_id, matched}}``), and the flags of
+    submissions that match no enrolled student."""
+    people: dict[str, dict] = {}
+    flags: dict[str, str] = {}
+    for sub in found:
+        people[sub.student] = {
+            "name": sub.student,
+            "id": sub.platform_id,
+            "email": sub.email,
+            "login": sub.login,
+            "platform_id": sub.platform_id,
+            "matched": sub.platform or "",
+        }
+    if enrolled is None:
+        return found, people, flags
+    taken: dict[str, str] = {}
+    for sub in found:
+        match = roster_module.match(
+            enrolled, name=sub.student, platform_id=sub.platform_id, email=sub.email, login=sub.login
+        )
+        if match.enrolled is None or match.enrolled.id in taken:
+            why = (
+                match.how
+                if match.enrolled is None
+                else f"the roster's {match.enrolled.id} is also {taken[match.enrolled.id]!r}"
+            )
+            flags[sub.student] = f"not matched to the roster: {why}"
+            people[sub.student]["matched"] = ""
+            continue
+        e = match.enrolled
+        taken[e.id] = sub.student
+        people[sub.student] = {
+            "name": e.name,
+            "id": e.id,
+            "email": e.email,
+            "login": e.login,
+            "platform_id": e.platform_id or sub.platform_id,
+            "section": e.section,
+            "matched": match.how,
+        }
+    used = {sub.folder.casefold() for sub in found} | {r.casefold() for r in RESERVED}
+    absent = []
+    for e in enrolled:
+        if e.id in taken:
+            continue
+        name = e.name if e.name not in people else f"{e.name} ({e.id})"
+        folder = _absent_folder(e.id, used)
+        used.add(folder.casefold())
+        missing = {lab: "handed in nothing (on the roster)" for lab in labs}
+        absent.append(Submission(name, {}, Path(), {}, "", folder, missing=missing))
+        people[name] = {"name": e.name, "id": e.id, "email": e.email, "login": e.login,
+                        "platform_id": e.platform_id, "section": e.section, "matched": "roster"}  # fmt: skip
+    return sorted([*found, *absent], key=lambda s: s.student), people, flags
+
+
+def _absent_folder(student_id: str, used: set[str]) -> str:
+    base = f"roster-{hashlib.sha256(student_id.encode()).hexdigest()[:10]}"
+    folder, n = base, 1
+    while folder.casefold() in used:
+        n += 1
+        folder = f"{base}-{n}"
+    return folder
+
+
+def _write_people(out: Path, people: dict) -> None:
+    try:
+        write_atomic(out / PEOPLE, json.dumps(people, indent=1, ensure_ascii=False, sort_keys=True) + "\n")
+    except OSError as exc:
+        raise MslabError(f"cannot write {out / PEOPLE}: {exc.strerror or exc}") from None
+
+
+def read_people(out: Path) -> dict[str, dict]:
+    """``OUT/people.json``: who each student is on the learning platform ({} before any run)."""
+    try:
+        data = json.loads((Path(out) / PEOPLE).read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return {}
+    return data if isinstance(data, dict) else {}
 
 
 def _limits_digest(limits: Limits) -> str:
@@ -380,17 +477,22 @@ def not_graded(records: list[Record]) -> str:
     )
 
 
-def _flag_names(records: list[Record], found) -> list[Record]:
+def _flag_names(records: list[Record], found, flags: dict[str, str] | None = None) -> list[Record]:
     """``records``, those of a student whose name looks like another's (the same Unicode
-    confusable skeleton: ``alice`` and ``аlice`` with a Cyrillic а) flagged for review, naming
-    the other; the marks are untouched. Flags of a class, added for its reports, not stored."""
+    confusable skeleton: ``alice`` and ``аlice`` with a Cyrillic а) or who matched no student of
+    the roster (``flags``) flagged for review; the marks are untouched. Flags of a class, added
+    for its reports, not stored."""
     alike = {sub.student: sub.looks_like for sub in found if sub.looks_like}
     flagged = []
     for record in records:
+        notes = []
         others = alike.get(record.student)
         if others:
-            note = "name looks like " + ", ".join(map(repr, others)) + ": check who handed this in"
-            record = dataclasses.replace(record, flags=[*record.flags, note])
+            notes.append("name looks like " + ", ".join(map(repr, others)) + ": check who handed this in")
+        if flags and record.student in flags:
+            notes.append(flags[record.student])
+        if notes:
+            record = dataclasses.replace(record, flags=[*record.flags, *notes])
         flagged.append(record)
     return flagged
 

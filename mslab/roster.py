@@ -38,6 +38,7 @@ COLUMNS = {
     "email": ("email address", "email", "e-mail", "e-mail address"),
     "login": ("sis login id", "login id", "login", "username"),
     "platform_id": ("id",),  # Canvas's own user id ("ID"), beside its "SIS User ID"
+    "section": ("section", "group", "groups"),
 }
 
 
@@ -50,6 +51,7 @@ class Enrolled:
     email: str = ""
     login: str = ""
     platform_id: str = ""  # Canvas's user id, where the roster has one
+    section: str = ""
     row: dict = field(default_factory=dict, compare=False, hash=False)  # the roster's own columns
 
 
@@ -105,7 +107,9 @@ def read(path: Path) -> list[Enrolled]:
         student_id, email = cell("id"), cell("email")
         if not (student_id or email):
             raise MslabError(f"--roster {path}: row {number} ({name or 'no name'}) has neither an id nor an e-mail")
-        enrolled.append(Enrolled(student_id or email, name, email, cell("login"), cell("platform_id"), dict(row)))
+        enrolled.append(
+            Enrolled(student_id or email, name, email, cell("login"), cell("platform_id"), cell("section"), dict(row))
+        )
     ids = [e.id for e in enrolled]
     twice = sorted({i for i in ids if ids.count(i) > 1})
     if twice:

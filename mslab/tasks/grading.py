@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from invoke import Exit, task
+from invoke import Collection, Exit, task
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
@@ -23,6 +23,7 @@ from mslab.tasks import INTERRUPTED, NOT_GRADED, TARGET_HELP, integer, split_nam
         "regrade": "comma-separated students to regrade even if already graded",
         "seed": "seed of the hidden checks' draws (default: the one this --out already uses, else a new one)",
         "cluster": "grade on a Ray cluster: ray://HOST:10001, HOST:6379, or auto (needs pip install -e '.[cluster]')",
+        "roster": "the class roster as the learning platform exports it (Canvas, Moodle, Gradescope, or id,name,email CSV)",
     }
 )
 @user_errors
@@ -38,6 +39,7 @@ def grade(
     regrade=None,
     seed=None,
     cluster=None,
+    roster=None,
 ):
     """Grade every student × lab under SUBMISSIONS with all checks; resumable (rerun to continue).
 
@@ -90,6 +92,7 @@ def grade(
             seed=seed,
             progress=show,
             cluster=cluster or None,
+            roster=Path(roster) if roster else None,
         )
     except grading.Interrupted as stop:
         raise Exit(str(stop), code=INTERRUPTED) from None
@@ -121,3 +124,32 @@ def grade(
     failed = grading.not_graded(records)
     if failed:
         raise Exit(f"error: {plain(failed)}", code=NOT_GRADED)
+
+
+@task(
+    help={
+        "out": "the OUT folder inv grade wrote (default: out)",
+        "format": "canvas, moodle, gradescope or csv: the platform's grade-import format",
+        "assignment": "the graded item's name on the platform (Canvas: 'Lab 1 (4411)', with its assignment id)",
+        "to": "the file to write (default: OUT/export-<format>.csv)",
+    }
+)
+@user_errors
+def export(c, out="out", format="csv", assignment="", to=None):
+    """Write OUT's marks in a learning platform's import format, from the records (no regrading)."""
+    from mslab import exports
+    from mslab.errors import MslabError
+    from mslab.records import write_atomic
+
+    target = Path(to) if to else Path(out) / f"export-{format}.csv"
+    text = exports.from_out(Path(out), format, assignment=assignment)
+    try:
+        write_atomic(target, text)
+    except OSError as exc:
+        raise MslabError(f"cannot write {target}: {exc.strerror or exc}") from None
+    print(f"{target}: {text.count(chr(10)) - 1 - (format == 'canvas')} students, {format} import format")
+
+
+ns = Collection("grade")
+ns.add_task(grade, default=True)
+ns.add_task(export)
