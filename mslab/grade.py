@@ -35,7 +35,7 @@ from dataclasses import dataclass
 from multiprocessing import resource_tracker
 from pathlib import Path
 
-from mslab import classreport, version, worker
+from mslab import adjust, classreport, version, worker
 from mslab import roster as roster_module
 from mslab.checker import collect
 from mslab.cluster import Cluster
@@ -52,7 +52,7 @@ STATE = "grading.json"
 STAGING = ".staging"
 PEOPLE = "people.json"  # who each student is on the learning platform (roster or download)
 #: Names in OUT that are the grader's own: no student's folder may take one.
-RESERVED = {*classreport.FILES, STATE, STAGING, PEOPLE}
+RESERVED = {*classreport.FILES, STATE, STAGING, PEOPLE, "overrides.csv"}
 
 
 class Interrupted(Exception):
@@ -169,6 +169,10 @@ def grade_class(
     progress=None,
     cluster: str | None = None,
     roster: Path | None = None,
+    due: str | None = None,
+    late_penalty: str | None = None,
+    extensions: Path | None = None,
+    overrides: Path | None = None,
 ) -> list[Record]:
     """Grade every student × lab under ``submissions`` into ``out``; returns the records.
 
@@ -177,6 +181,10 @@ def grade_class(
     when unambiguous), enrolled students with no hand-in get ``missing`` rows, submissions that
     match nobody are graded under their own names and flagged; ``OUT/people.json`` says who
     each student is (what `inv grade.export` writes the platform's ids from).
+
+    ``due``, ``late_penalty`` (``10%/day[,max=50%]``), ``extensions`` and ``overrides`` are the
+    instructor's decisions, applied after grading every run (:mod:`mslab.adjust`); the overrides
+    file is kept in ``OUT/overrides.csv`` and applied again by later runs.
 
     Resumes: a student × lab whose file, checks, seed and target are those of an earlier run's
     record is not graded again, unless ``force`` (everyone) or the student is in ``regrade``.
@@ -193,6 +201,7 @@ def grade_class(
         raise MslabError("--labs is empty; name one or more of: " + ", ".join(lab.name for lab in all_labs()))
     chosen = [get_lab(name) for name in labs] if labs else all_labs()
     enrolled = roster_module.read(roster) if roster is not None else None
+    policy = _policy(Path(out), due, late_penalty, extensions, overrides)
     if cluster is None and not target.local:
         _need_image(target)  # refuse now, not with an `error` row per student (on a cluster: each node's)
     out = Path(out).resolve()
@@ -221,6 +230,7 @@ def grade_class(
         progress=progress or (lambda **_: None),
         cluster=session,
         roster=enrolled,
+        policy=policy,
     )
     with _signals_interrupt():
         try:
@@ -254,6 +264,7 @@ class _Run:
     progress: Callable
     cluster: Cluster | None
     roster: list[roster_module.Enrolled] | None = None
+    policy: dict = dataclasses.field(default_factory=dict)  # mslab.adjust's options, checked
 
 
 def _grade(run: _Run, regrade: list[str] | None) -> list[Record]:
@@ -276,6 +287,10 @@ def _grade(run: _Run, regrade: list[str] | None) -> list[Record]:
         raise MslabError(f"--regrade: no student named {', '.join(map(repr, unknown))}; the students are: {listed}")
     regrade_set = {s.student for s in found if s.student in asked or s.folder in asked}
     found, people, flags = _match_roster(found, run.roster, [lab.name for lab in shown])
+    if run.policy.get("overrides"):
+        adjust.check_overrides(
+            run.policy["overrides"], {s.student for s in found}, {k: set(v) for k, v in names.items()}
+        )
     _write_people(run.out, people)
     records: list[Record] = []
     try:
@@ -368,9 +383,47 @@ def _grade_found(
         records += stopped.done
         classreport.write_reports(_flag_names(records, found, flags), out, labs=maxima)
         raise Interrupted(len(records), total) from None
-    records = _flag_names(records, found, flags)
+    records = _adjusted(_flag_names(records, found, flags), found, run)
     classreport.write_reports(records, out, labs=maxima)
     return records
+
+
+def _policy(out: Path, due, late_penalty, extensions, overrides) -> dict:
+    """The instructor's late and override options, read and checked now (one line if wrong)."""
+    policy: dict = {}
+    if (due is None) != (late_penalty is None):
+        raise MslabError("--due and --late-penalty go together: give both, or neither")
+    if due is not None:
+        policy["due"] = adjust.parse_time(due, "--due")
+        policy["penalty"] = adjust.parse_penalty(late_penalty or "")
+        policy["extensions"] = adjust.read_extensions(extensions, policy["due"]) if extensions else {}
+    elif extensions is not None:
+        raise MslabError("--extensions needs --due and --late-penalty")
+    kept = out / adjust.OVERRIDES
+    if overrides is not None:
+        policy["overrides"] = adjust.read_overrides(overrides)
+        policy["overrides_text"] = Path(overrides).read_text(encoding="utf-8-sig")
+    elif kept.is_file():
+        policy["overrides"] = adjust.read_overrides(kept)  # an earlier run's: kept across regrades
+    return policy
+
+
+def _adjusted(records: list[Record], found, run: _Run) -> list[Record]:
+    """``records`` with the instructor's overrides and late penalties applied (mslab.adjust);
+    the overrides given now are kept in OUT for later runs."""
+    policy = run.policy
+    if "overrides_text" in policy:
+        write_atomic(run.out / adjust.OVERRIDES, policy["overrides_text"])
+    if not policy:
+        return records
+    return adjust.apply(
+        records,
+        when={sub.student: (sub.submitted_at, sub.late) for sub in found},
+        due=policy.get("due"),
+        penalty=policy.get("penalty"),
+        extensions=policy.get("extensions"),
+        overrides=tuple(policy.get("overrides", ())),
+    )
 
 
 def _match_roster(found: list[Submission], enrolled: list[roster_module.Enrolled] | None, labs: list[str]):

@@ -79,6 +79,8 @@ class Record:
     start_seconds: float = 0.0
     student_seconds: float = 0.0
     key: dict = field(default_factory=dict)  # what the result depends on: file, checks, seed, target
+    raw_score: float | None = None  # what the checks gave, when an adjustment changed it (mslab.adjust)
+    adjustments: list[str] = field(default_factory=list)  # each late penalty or override, with its reason
 
     def __post_init__(self) -> None:
         self.status = Status(self.status)

@@ -38,6 +38,7 @@ def pytest_configure(config):
 #: (attacks, whole classes, killed graders) is orthogonal. README gives each tier's command and time.
 TIERS = {
     "unit": {
+        "test_adjust",
         "test_docs",
         "test_images_compose",
         "test_images_static",

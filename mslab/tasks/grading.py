@@ -24,6 +24,10 @@ from mslab.tasks import INTERRUPTED, NOT_GRADED, TARGET_HELP, integer, split_nam
         "seed": "seed of the hidden checks' draws (default: the one this --out already uses, else a new one)",
         "cluster": "grade on a Ray cluster: ray://HOST:10001, HOST:6379, or auto (needs pip install -e '.[cluster]')",
         "roster": "the class roster as the learning platform exports it (Canvas, Moodle, Gradescope, or id,name,email CSV)",
+        "due": "the due date and time, ISO 8601 (2026-12-01T23:59+08:00); with --late-penalty",
+        "late_penalty": "per day late, e.g. 10%/day or 10%/day,max=50% (a started day counts)",
+        "extensions": "a CSV of student,due (an ISO date or +N days) for extensions",
+        "overrides": "a CSV of student,lab,check,points,reason (check: a check's name or total); kept in OUT for later runs",
     }
 )
 @user_errors
@@ -40,6 +44,10 @@ def grade(
     seed=None,
     cluster=None,
     roster=None,
+    due=None,
+    late_penalty=None,
+    extensions=None,
+    overrides=None,
 ):
     """Grade every student × lab under SUBMISSIONS with all checks; resumable (rerun to continue).
 
@@ -93,6 +101,10 @@ def grade(
             progress=show,
             cluster=cluster or None,
             roster=Path(roster) if roster else None,
+            due=due,
+            late_penalty=late_penalty,
+            extensions=Path(extensions) if extensions else None,
+            overrides=Path(overrides) if overrides else None,
         )
     except grading.Interrupted as stop:
         raise Exit(str(stop), code=INTERRUPTED) from None
