@@ -472,6 +472,11 @@ def _note(lab: str, chosen: str, dropped: list[str]) -> str:
     return note
 
 
+def _is_check_cell(cell, source: str) -> bool:
+    tags = (cell.get("metadata") or {}).get("tags") or []
+    return "mslab-check" in tags or source.lstrip().startswith(("from mslab import check", "import mslab"))
+
+
 def notebook_code(data: bytes, shown: str) -> tuple[bytes, list[str]]:
     """A notebook's code cells as one Python file, and the IPython lines dropped from it.
 
@@ -486,11 +491,18 @@ def notebook_code(data: bytes, shown: str) -> tuple[bytes, list[str]]:
         notebook = nbformat.reads(data.decode("utf-8"), as_version=4)
         cells = [cell for cell in notebook.cells if cell.get("cell_type") == "code"]
         sources = [str(cell.get("source", "")) for cell in cells]
+        # The notebook's own check cell (`from mslab import check; check()`, mslab.notebook) is the
+        # student's tool, not their answer: mslab is not importable in the sandbox.
+        checks = [_is_check_cell(cell, source) for cell, source in zip(cells, sources, strict=True)]
     except Exception as exc:  # noqa: BLE001 - NotJSONError, UnicodeDecodeError, a broken schema...
         raise _LabProblem(f"{shown} is not a readable notebook ({_detail(exc)})") from None
     out, dropped = [], []
-    for source in sources:
+    for source, is_check in zip(sources, checks, strict=True):
         lines = source.splitlines()
+        if is_check:
+            dropped.append(lines[0] if lines else "check()")
+            out.append("\n".join("# " + line for line in lines))
+            continue
         if lines and lines[0].lstrip().startswith("%%"):
             dropped.append(lines[0])
             out.append("\n".join("# " + line for line in lines))

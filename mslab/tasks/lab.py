@@ -11,6 +11,7 @@ from rich.table import Table
 
 from mslab import labs
 from mslab.errors import MslabError
+from mslab.target import LOCAL_TARGET
 from mslab.tasks import INTERRUPTED, TARGET_HELP, integer, user_errors
 
 # mslab.checker (pytest, NumPy) is imported inside the tasks that need it: `lab.check` starts the
@@ -40,20 +41,27 @@ def list_(c):
         "lab": "the lab's name (see inv lab.list)",
         "dest": "folder to copy the starter into",
         "force": "overwrite an existing file",
+        "notebook": "a Jupyter notebook (work/<lab>.ipynb) instead of a .py file",
     }
 )
 @user_errors
-def start(c, lab, dest="work", force=False):
-    """Copy a lab's starter file into your working folder."""
+def start(c, lab, dest="work", force=False, notebook=False):
+    """Copy a lab's starter file (or, with --notebook, a notebook) into your working folder."""
     chosen = labs.get_lab(lab)
     for folder in (Path(dest), *Path(dest).parents):
         if folder.exists() and not folder.is_dir():
             raise MslabError(f"--dest {dest}: {folder} is a file, not a folder")
     try:
-        path = labs.start_lab(chosen, Path(dest), force=force)
+        if notebook:
+            from mslab import notebook as notebooks
+
+            path = notebooks.start(chosen, Path(dest), force=force)
+        else:
+            path = labs.start_lab(chosen, Path(dest), force=force)
     except OSError as exc:
         raise MslabError(f"cannot copy the starter into {dest}: {exc.strerror or exc}") from None
-    print(f"{path} is ready: fill it in, then run `inv lab.check {lab}`")
+    where = "run its last cell" if notebook else f"run `inv lab.check {lab}`"
+    print(f"{path} is ready: fill it in, then {where}")
 
 
 @task(help={"lab": "the lab's name (see inv lab.list)", "target": TARGET_HELP})
@@ -96,15 +104,20 @@ class _Signals:
         "seed": "seed of the hidden checks' random draws (default: a new one each run)",
         "target": TARGET_HELP,
         "verbose": "also show what your code printed when every check passes",
+        "watch": "check again on every save (MindSpore stays imported between checks); Ctrl-C ends it",
     }
 )
 @user_errors
-def check(c, lab, submission=None, all=False, results=None, seed=None, target="local", verbose=False):
+def check(c, lab, submission=None, all=False, results=None, seed=None, target="local", verbose=False, watch=False):
     """Check a submission: a table of checks, points and hints. Exit 0 only at full marks."""
     from mslab.target import resolve
 
     seed = integer(seed, "--seed")
     chosen = resolve(target)  # the one place --target is read
+    if watch:
+        if not chosen.local:
+            raise MslabError("--watch checks on this machine (--target local)")
+        _watch(lab, submission, all, seed, verbose)
     if results and Path(results).is_dir():
         raise MslabError(f"--results {results} is a folder; give a file, e.g. {Path(results) / 'results.json'}")
     interrupted = Exit("interrupted: no score; rerun to check", code=INTERRUPTED)
@@ -176,6 +189,80 @@ def _show(run, results, all, verbose):
             raise MslabError(f"cannot write --results {results}: {exc.strerror or exc}") from None
     if not run.full_marks:
         raise Exit(code=1)
+
+
+def task_states(run) -> dict[str, bool]:
+    """Each task of a check run, and whether all its checks passed."""
+    states: dict[str, bool] = {}
+    for c in run.checks:
+        states[c.task] = states.get(c.task, True) and c.passed
+    return states
+
+
+def changes(before: dict[str, bool], after: dict[str, bool]) -> list[str]:
+    """What changed between two runs, task by task: "task 2 now passes"."""
+    said = []
+    for name in sorted(after, key=lambda t: (len(t), t)):
+        if name in before and before[name] != after[name]:
+            said.append(f"task {name} now {'passes' if after[name] else 'fails'}")
+    return said
+
+
+def _watch(lab, submission, all, seed, verbose):
+    """Check, then check again on every save of the file, with one warm zygote; never ends on
+    student code (a broken sandbox gets a fresh one), Ctrl-C ends it with exit 130."""
+    import time
+
+    import watchfiles
+    from rich.console import Console
+
+    from mslab import present
+    from mslab.sandbox import Zygote
+
+    chosen = labs.get_lab(lab)
+    path = (Path(submission) if submission else default_submission(chosen.name)).resolve()
+    console = Console()
+    zygote = Zygote()
+    before: dict[str, bool] = {}
+    try:
+        with _Signals():
+            while True:
+                if not zygote.alive():
+                    zygote.close()
+                    zygote = Zygote()
+                started = time.monotonic()
+                try:
+                    run = _check(lab, str(path), all, seed, LOCAL_TARGET, zygote)
+                except MslabError as exc:
+                    run = None
+                    console.clear()
+                    console.print(f"error: {present.plain(exc)}", style="red", markup=False)
+                if run is not None:
+                    run = present.tidy_run(run)
+                    console.clear()
+                    present.print_run(run, console, verbose=verbose)
+                    after = task_states(run)
+                    for line in changes(before, after):
+                        console.print(line, style="bold", markup=False)
+                    before = after
+                console.print(
+                    f"checked in {time.monotonic() - started:.2f} s; watching {path.name} (Ctrl-C to stop)",
+                    style="dim",
+                    markup=False,
+                )
+                for _ in watchfiles.watch(
+                    path.parent,
+                    watch_filter=lambda change, name: Path(name).resolve() == path,
+                    debounce=100,
+                    step=20,
+                    recursive=False,
+                ):
+                    if path.is_file():
+                        break
+    except KeyboardInterrupt:
+        raise Exit("stopped watching", code=INTERRUPTED) from None
+    finally:
+        zygote.close()
 
 
 ns = Collection("lab", list_, start, run, check)
