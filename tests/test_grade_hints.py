@@ -1,15 +1,17 @@
 """Hints an instructor can trust: a tutorial erratum is named only when the answer IS the
 erratum's (mslab.checks.mistake), any other wrong value gets the check's plain hint, no hint is
-shown for a file that did not load (said once, not under every check), a timeout or a wrong type."""
+shown for a file that did not load (said once, not under every check), a timeout or a wrong type,
+and "most common hints" counts students."""
 
 from __future__ import annotations
 
 import copy
 import pickle
+import re
 
 import pytest
 
-from conftest import LABS, write_variant
+from conftest import LABS, ROOT, write_variant
 from mslab import checks
 from mslab.checker import run_checks
 from mslab.present import tidy_run
@@ -109,3 +111,52 @@ def test_a_check_s_own_hint_cannot_be_an_erratum_s():
     with pytest.raises(checks.CheckFailed) as failed:
         checks.mistake(True, "a mistake that is no erratum")
     assert failed.value.errata == ()
+
+
+def hint_rows(out) -> list[tuple[int, str]]:
+    """(students, hint) rows of summary.md's "Most common hints" table, unescaped."""
+    text = (out / "summary.md").read_text(encoding="utf-8")
+    table = text.split("## Most common hints of failed checks")[1].split("\n## ")[0]
+    rows = re.findall(r"^\| (\d+) \| (.*) \|$", table, re.M)
+    return [(int(n), re.sub(r"\\(.)", r"\1", hint)) for n, hint in rows]
+
+
+def test_the_bundled_class_hints_are_bob_s_six_errata(tmp_path):
+    """Checked by hand: only bob repeats the tutorial's mistakes, each one once; carol's undone
+    tasks raise NotImplementedError (no hint), dave's files do not load or return floats (wrong
+    types: no hint); alice passes everything."""
+    from mslab.grade import grade_class
+
+    grade_class(ROOT / "examples" / "submissions", tmp_path, seed=11, jobs=2)
+    assert hint_rows(tmp_path) == sorted((1, ERRATUM[n]) for n in range(1, 7))
+
+
+def test_a_class_of_mistakes_sign_and_shape_errors_and_empty_files(tmp_path):
+    """Issue 17.5, checked by hand. Six students hand in derivatives.py: `tutorial` repeats
+    errata 1 and 2 (f′ = 3x − 2 fails 2 checks, f″ = 3 fails 3); `sign` returns −f″ (3 f″ checks
+    fail, no erratum); `shape` returns f′ as (6, 1) (3 f′ checks fail, no erratum); three
+    empty files (each fails all 11 checks: 2 call f, 3 f_prime, 3 f_second, 4 derivative — 1 + 3
+    + 3 + 4 = 11). Counted in students, a hint once per student: 3 per missing function, and 1
+    for each of the rest. Today's main put "9 · f″(1) is 6, not 3 (tutorial erratum 2)" first."""
+    from mslab.grade import grade_class
+
+    subs = tmp_path / "subs"
+    tutorial = [tuple(e) for m in LAB.mistakes for e in m["replace"]]
+    for student, edits in {"tutorial": tutorial, "sign": [SIGN], "shape": [SHAPE]}.items():
+        (subs / student).mkdir(parents=True)
+        write_variant(LAB, subs / student, edits)
+    for student in ("empty1", "empty2", "empty3"):
+        (subs / student).mkdir(parents=True)
+        (subs / student / "derivatives.py").write_text("")
+    grade_class(subs, tmp_path / "out", labs=["derivatives"], seed=5, jobs=2)
+    missing = "derivatives.py has no function {}(): define it (the lab's starter has each one)"
+    assert hint_rows(tmp_path / "out") == [
+        (3, missing.format("derivative")),
+        (3, missing.format("f")),
+        (3, missing.format("f_prime")),
+        (3, missing.format("f_second")),
+        (1, F1),  # shape
+        (1, ERRATUM[1]),  # tutorial
+        (1, ERRATUM[2]),  # tutorial
+        (1, F2),  # sign
+    ]

@@ -126,3 +126,10 @@ def test_statuses_in_the_order_reports_list_them_and_the_max_is_the_points():
     )
     empty = Record.empty("carol", "derivatives", 20.0, Status.MISSING, "no derivatives.py")
     assert (empty.score, empty.max_score, empty.checks, empty.folder) == (0.0, 20.0, [], "carol")
+
+
+def test_only_the_grader_s_own_failures_are_not_gradable():
+    """Issue 17.1: error and interrupted rows hold no mark; a student's own failure is a mark."""
+    assert [s.value for s in Status if not s.gradable] == ["error", "interrupted"]
+    late = Record("a", "derivatives", 1.0, 2.0, Status.GRADED, flags=["late: 1 day"])
+    assert late.late and not Record("a", "derivatives", 1.0, 2.0, Status.GRADED, flags=["no autodiff"]).late
