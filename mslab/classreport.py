@@ -20,6 +20,9 @@ counted on a line of their own.
 A row the grader could not grade (``error``, ``interrupted``: :attr:`Status.gradable` is False) is
 no zero: its score and its student's total are left blank in every sheet, the student is listed
 as not gradable, and the class statistics leave the student out until a rerun grades the row.
+
+Each student also gets ``<folder>/feedback.html`` and ``feedback.md`` (:mod:`mslab.feedback`),
+rebuilt from the records with the class files.
 """
 
 from __future__ import annotations
@@ -784,7 +787,7 @@ def write_reports(records: list[Record], out: Path, *, labs: dict[str, float]) -
 
     ``labs`` maps each lab to its max score; a lab with no records still gets its column and counts
     toward ``max_total``. A student × lab that appears twice counts once (the later record).
-    Files: :data:`FILES`.
+    Files: :data:`FILES`, and each student's feedback.html and feedback.md (:mod:`mslab.feedback`).
     """
     for r in records:
         for key in ("score", "max_score"):
@@ -801,3 +804,6 @@ def write_reports(records: list[Record], out: Path, *, labs: dict[str, float]) -
         write_atomic(out / name, svg)
     write_atomic(out / "summary.md", summary_md(parts))
     write_atomic(out / "report.html", report_html(parts, svgs))
+    from mslab import feedback  # it uses this module's formatting: imported here, not at the top
+
+    feedback.write_feedback(c.records, out, lab_max=c.lab_max, reserved=(*FILES, "grading.json"))

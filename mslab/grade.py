@@ -31,7 +31,6 @@ import os
 import secrets
 import shutil
 import signal
-import tempfile
 import threading
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -43,8 +42,8 @@ from mslab import classreport
 from mslab.checker import collect, run_checks
 from mslab.errors import MslabError
 from mslab.labs import Lab, all_labs, get_lab
-from mslab.present import results_text, tidy_run
-from mslab.records import WRITTEN, Record, Status, points, write_atomic
+from mslab.present import junit_text, results_text, tidy_run
+from mslab.records import RECORD_OUTPUT, WRITTEN, Record, Status, points, write_atomic
 from mslab.sandbox import Limits, Sandbox, Shared, Zygote, jail, sweep
 from mslab.submissions import find_submissions
 from mslab.target import LOCAL_TARGET, Target
@@ -197,25 +196,21 @@ def grade_file(job: Job, path: Path, state: dict, stopped=lambda: False) -> str:
     def empty(status: Status, reason: str) -> str:
         return graded_text(Record.empty(job.student, job.lab, job.max_score, status, reason, job.folder))
 
-    with tempfile.TemporaryDirectory(prefix="mslab-junit-") as tmp:
-        junit_path = Path(tmp) / "junit.xml"
-        try:
-            run = run_checks(
-                lab,
-                path,
-                hidden=True,
-                target=state["target"],
-                seed=job.key["seed"],
-                limits=state["limits"],
-                zygote=warm_zygote(state),
-                hide=state["hide"],
-                junitxml=junit_path,
-                shared=shared_child(state, job.folder),
-            )
-        except MslabError as exc:
-            # The grader's own failures are not recorded: the next run retries them.
-            return empty(Status.ERROR, str(exc))
-        junit = junit_path.read_text(encoding="utf-8") if junit_path.is_file() else ""
+    try:
+        run = run_checks(
+            lab,
+            path,
+            hidden=True,
+            target=state["target"],
+            seed=job.key["seed"],
+            limits=state["limits"],
+            zygote=warm_zygote(state),
+            hide=state["hide"],
+            shared=shared_child(state, job.folder),
+        )
+    except MslabError as exc:
+        # The grader's own failures are not recorded: the next run retries them.
+        return empty(Status.ERROR, str(exc))
     if stopped():  # a signal came while it ran: its checks may have been cut short
         return empty(Status.INTERRUPTED, "")
     ran = sorted(c.name for c in run.checks)
@@ -245,8 +240,10 @@ def grade_file(job: Job, path: Path, state: dict, stopped=lambda: False) -> str:
         start_seconds=round(run.start_seconds, 3),
         student_seconds=round(run.student_seconds, 3),
         key=job.key,
+        output=run.output[-RECORD_OUTPUT:],
     )
-    return graded_text(record, results_text(run), junit)
+    # junit.xml from the check results, not pytest's (whose tracebacks quote the hidden checks)
+    return graded_text(record, results_text(run), junit_text(run))
 
 
 def keep(out: Path, job: Job, text: str) -> Record:

@@ -48,6 +48,8 @@ class Status(str, enum.Enum):
 
 #: The statuses a rerun keeps (written as record.json); the others are decided again each run.
 WRITTEN = frozenset({Status.GRADED, Status.UNLOADABLE, Status.TIMEOUT})
+#: The most characters of printed output a record keeps (its tail: the feedback shows less).
+RECORD_OUTPUT = 16384
 #: A record's flag that starts with this marks late work (the reports mark such rows "late").
 LATE_FLAG = "late"
 
@@ -92,6 +94,7 @@ class Record:
     start_seconds: float = 0.0
     student_seconds: float = 0.0
     key: dict = field(default_factory=dict)  # what the result depends on: file, checks, seed, target
+    output: str = ""  # the tail of what the student's code printed (for the student's feedback)
 
     def __post_init__(self) -> None:
         self.status = Status(self.status)

@@ -86,7 +86,11 @@ def read_csv(path) -> list[list[str]]:
 
 
 def test_writes_every_file(out):
-    assert sorted(p.name for p in out.iterdir()) == sorted(FILES)  # and no temporary files left
+    # the class files, and a folder per student with a safe folder name holding its feedback
+    # (the hostile name is no folder name: hand-built records only, intake never gives one)
+    assert sorted(p.name for p in out.iterdir()) == sorted([*FILES, "alice", "bob", "carol"])
+    for student in ("alice", "bob", "carol"):
+        assert sorted(p.name for p in (out / student).iterdir()) == ["feedback.html", "feedback.md"]
 
 
 def test_grades_csv_is_otter_like_with_points_row(out):
