@@ -87,7 +87,7 @@ def lab_view(r: Record, max_score: float) -> dict:
         gradable=r.status.gradable,
         score=num(r.score),
         max_score=num(max_score),
-        reason=plain(r.reason),
+        reason=plain(r.reason) if r.status.gradable else "",  # the grader's own error is the instructor's
         checks=checks,
         output=output_tail(r.output, OUTPUT_LINES) if r.output else [],
         command=f"inv lab.check {r.lab} --submission {r.lab}.py",

@@ -181,3 +181,19 @@ def test_feedback_html_shows_in_a_real_browser(graded, tmp_path):
     assert colours is not None and len(colours) > 50, "a page with text, not a blank one"
     white = max(colours)[0] / (1000 * 1400)
     assert 0.3 < white < 0.99, white
+
+
+def test_a_lab_the_grader_failed_on_has_no_mark_and_no_grader_internals(tmp_path):
+    from mslab.classreport import write_reports
+    from mslab.records import Status
+
+    records = [
+        Record.empty("zoe", "derivatives", 20.0, Status.ERROR, "grader worker failed: /srv/grader/venv unreadable"),
+        Record.empty("zoe", "value_and_grad", 20.0, Status.MISSING, "no value_and_grad.py; the folder held: notes.txt"),
+    ]
+    write_reports(records, tmp_path, labs={"derivatives": 20.0, "value_and_grad": 20.0})
+    md = (tmp_path / "zoe" / "feedback.md").read_text(encoding="utf-8")
+    assert "**Total 总分: not yet 暂无** — the grader failed on a lab of yours (not your doing)" in md
+    assert "Score 得分: **– / 20** — not graded yet: the grader failed, not you" in md
+    assert "/srv/grader" not in md and "/srv/grader" not in (tmp_path / "zoe" / "feedback.html").read_text()
+    assert "Score 得分: **0 / 20** — missing: no file for this lab" in md and "the folder held: notes.txt" in md
