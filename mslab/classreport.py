@@ -62,6 +62,10 @@ FILES = (
     "pass_rates.svg",
     "lab_scores.svg",
 )
+#: Names in OUT no student's feedback folder may take (intake never gives one of them).
+RESERVED = (*FILES, "grading.json")
+#: A folder name intake can give (plain ASCII, not hidden): anything else gets no feedback file.
+_SAFE_FOLDER = re.compile(r"[A-Za-z0-9_-][A-Za-z0-9._-]{0,127}")
 #: grades.csv's last column, there only when some student is not gradable.
 NOTE_COLUMN = "note"
 #: What a reason says when a call (not the whole submission) ran out of time, or the child died.
@@ -85,6 +89,20 @@ def jnum(x: float) -> int | float:
 
 def percent(score: float, max_score: float) -> float:
     return round(100.0 * score / max_score, 2) if max_score else 0.0
+
+
+def feedback_folders(records: list[Record]) -> dict[str, str]:
+    """The folder under OUT of each student who gets feedback files: a name intake gives (one
+    plain path component, not hidden, not one of the grader's files) that holds no other
+    student's records. (Hand-built records may have any folder: those get none.)"""
+    students: dict[str, set[str]] = {}
+    for r in records:
+        students.setdefault(r.folder, set()).add(r.student)
+    return {
+        next(iter(names)): folder
+        for folder, names in students.items()
+        if len(names) == 1 and _SAFE_FOLDER.fullmatch(folder) and folder not in RESERVED
+    }
 
 
 def row_marks(r: Record) -> list[str]:
@@ -161,6 +179,7 @@ class _Class:
         }
         self.max_total = sum(self.lab_max[lab] for lab in self.labs)
         self.by_key = {(r.student, r.lab): r for r in self.records}
+        self.folders = feedback_folders(self.records)
 
         # check columns: labs sorted, each lab's checks in the order first seen (in sorted records)
         seen: dict[str, dict[str, CheckResult]] = {lab: {} for lab in self.labs}
@@ -520,6 +539,7 @@ def lab_scores_svg(c: _Class) -> str:
 class Cell:
     text: str  # plain text: each renderer escapes it
     css: str = ""  # an HTML class: "why" (free text, wrapped), "low" (a low pass rate)
+    folder: str = ""  # a student's feedback folder: the cell links to its feedback file
 
 
 @dataclass(frozen=True)
@@ -580,7 +600,7 @@ def _students_table(c: _Class) -> Table:
     rows = []
     for row in c.student_rows():
         cells: list[Cell] = [
-            Cell(row["student"]),
+            Cell(row["student"], folder=c.folders.get(row["student"], "")),
             Cell("–" if row["total"] is None else num(row["total"])),
             Cell("–" if row["percent"] is None else f"{num(row['percent'])}%"),
         ]
@@ -698,6 +718,12 @@ def sections(c: _Class) -> list[Section]:
     return out
 
 
+def _md_cell(cell: Cell) -> str:
+    if cell.folder:  # a safe folder name: nothing in it needs escaping in a link target
+        return f"[{md_text(cell.text)}]({cell.folder}/feedback.md)"
+    return md_text(cell.text)
+
+
 def summary_md(parts: list[Section]) -> str:
     """summary.md: every text through :func:`md_text`."""
     blocks = ["# Class summary"]
@@ -709,7 +735,7 @@ def summary_md(parts: list[Section]) -> str:
                 lines = ["|" + "|".join(f" {md_text(x)} " if x else " " for x in block.head) + "|"]
                 align = ("---:" if i in block.numeric else "---" for i in range(len(block.head)))
                 lines.append("|" + "|".join(align) + "|")
-                lines += ["| " + " | ".join(md_text(cell.text) for cell in row) + " |" for row in block.rows]
+                lines += ["| " + " | ".join(_md_cell(cell) for cell in row) + " |" for row in block.rows]
                 blocks.append("\n".join(lines))
             elif isinstance(block, Paragraph):
                 blocks.append(md_text(block.text))
@@ -754,7 +780,9 @@ td.mark{background:#fff3cd}
 <tr>
 {%- for cell in row %}
   {%- set css = block.css(loop.index0, cell) -%}
-  <td{% if css %} class="{{ css }}"{% endif %}>{{ cell.text }}</td>
+  <td{% if css %} class="{{ css }}"{% endif %}>
+  {%- if cell.folder %}<a href="{{ cell.folder }}/feedback.html">{{ cell.text }}</a>{% else %}{{ cell.text }}{% endif -%}
+  </td>
 {%- endfor -%}
 </tr>
 {% endfor %}
@@ -806,4 +834,4 @@ def write_reports(records: list[Record], out: Path, *, labs: dict[str, float]) -
     write_atomic(out / "report.html", report_html(parts, svgs))
     from mslab import feedback  # it uses this module's formatting: imported here, not at the top
 
-    feedback.write_feedback(c.records, out, lab_max=c.lab_max, reserved=(*FILES, "grading.json"))
+    feedback.write_feedback(c.records, out, lab_max=c.lab_max)

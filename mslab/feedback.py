@@ -17,12 +17,12 @@ for HTML (whose Content-Security-Policy forbids scripts and anything outside the
 from __future__ import annotations
 
 import re
-from collections.abc import Iterable, Mapping
+from collections.abc import Mapping
 from pathlib import Path
 
 import jinja2
 
-from mslab.classreport import md_text, num, percent
+from mslab.classreport import feedback_folders, md_text, num, percent
 from mslab.errors import MslabError
 from mslab.labs import get_lab
 from mslab.present import output_tail, plain
@@ -31,8 +31,6 @@ from mslab.records import Record, Status, write_atomic
 #: Lines of printed output shown per lab (each cut to present.OUTPUT_LINE_CHARS characters).
 OUTPUT_LINES = 30
 FILES = ("feedback.html", "feedback.md")
-#: A folder name intake can give (plain ASCII, not hidden): anything else gets no feedback file.
-_SAFE_FOLDER = re.compile(r"[A-Za-z0-9_-][A-Za-z0-9._-]{0,127}")
 
 STATUS = {
     Status.GRADED: ("graded", "已评分"),
@@ -241,26 +239,14 @@ def feedback_html(v: dict) -> str:
     return _TEMPLATE.render(v=v)
 
 
-def safe_folder(folder: str, reserved: Iterable[str] = ()) -> bool:
-    """Whether ``folder`` is a name intake gives (one plain path component, not hidden, not one
-    of the grader's own files): only such folders get feedback files."""
-    return bool(_SAFE_FOLDER.fullmatch(folder)) and folder not in set(reserved)
-
-
-def write_feedback(
-    records: list[Record], out: Path, *, lab_max: Mapping[str, float], reserved: Iterable[str] = ()
-) -> list[str]:
+def write_feedback(records: list[Record], out: Path, *, lab_max: Mapping[str, float]) -> list[str]:
     """Write ``feedback.html`` and ``feedback.md`` into ``out/<folder>/`` for every student of
     ``records`` (one record per student × lab); returns the folders written. A folder that is no
-    safe name, or that holds records of two students, gets nothing."""
-    by_folder: dict[str, list[Record]] = {}
-    for r in records:
-        by_folder.setdefault(r.folder, []).append(r)
+    safe name, or that holds records of two students, gets nothing
+    (:func:`mslab.classreport.feedback_folders`)."""
     written = []
-    for folder, rows in sorted(by_folder.items()):
-        if not safe_folder(folder, reserved) or len({r.student for r in rows}) != 1:
-            continue
-        v = view(rows, lab_max)
+    for student, folder in sorted(feedback_folders(records).items(), key=lambda kv: kv[1]):
+        v = view([r for r in records if r.student == student], lab_max)
         write_atomic(out / folder / "feedback.md", feedback_md(v))
         write_atomic(out / folder / "feedback.html", feedback_html(v))
         written.append(folder)

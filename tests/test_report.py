@@ -91,6 +91,10 @@ def test_writes_every_file(out):
     assert sorted(p.name for p in out.iterdir()) == sorted([*FILES, "alice", "bob", "carol"])
     for student in ("alice", "bob", "carol"):
         assert sorted(p.name for p in (out / student).iterdir()) == ["feedback.html", "feedback.md"]
+    # the students' table links each to its feedback, but the hostile name (no folder) to none
+    text = (out / "summary.md").read_text(encoding="utf-8")
+    assert "| [bob](bob/feedback.md) | 24 | 60% | 12 | 12 |  |" in text
+    assert "| &lt;script&gt;alert(1)&lt;/script&gt; | 0 | 0% | 0 (did not load) |" in text
 
 
 def test_grades_csv_is_otter_like_with_points_row(out):
@@ -365,15 +369,16 @@ def test_rows_the_grader_could_not_grade_are_blank_not_zero(tmp_path):
     assert "| value\\_and\\_grad | 20 | 10 | graded 1, timeout 1, error 1 |" in text
     table = text.split("## Students, lowest total first")[1].split("## ")[0]
     assert [line for line in table.splitlines() if line.startswith("| ") and not line.startswith("| student")] == [
-        "| alice | – | – | 20 | – (not gradable) | not gradable |",
-        "| carol | – | – | – (not gradable) | 0 (timed out) | not gradable, timed out |",
-        "| bob | 40 | 100% | 20 | 20 |  |",
+        "| [alice](alice/feedback.md) | – | – | 20 | – (not gradable) | not gradable |",
+        "| [carol](carol/feedback.md) | – | – | – (not gradable) | 0 (timed out) | not gradable, timed out |",
+        "| [bob](bob/feedback.md) | 40 | 100% | 20 | 20 |  |",
     ]
     root = ET.parse(tmp_path / "histogram.svg").getroot()
     counts = [int(r.get("data-count")) for r in root.iter("{http://www.w3.org/2000/svg}rect") if r.get("data-count")]
     assert counts == [0] * 9 + [1]  # bob alone
     page = (tmp_path / "report.html").read_text(encoding="utf-8")
-    assert '<td>alice</td><td class="n">–</td><td class="n">–</td>' in page
+    # each name links to the student's feedback (a folder intake gave: here, the name itself)
+    assert '<td><a href="alice/feedback.html">alice</a></td><td class="n">–</td><td class="n">–</td>' in page
 
 
 def test_the_student_table_marks_who_needs_help_lowest_first(tmp_path):
@@ -400,14 +405,15 @@ def test_the_student_table_marks_who_needs_help_lowest_first(tmp_path):
     table = text.split("## Students, lowest total first")[1].split("## ")[0]
     assert [line for line in table.splitlines() if line.startswith("| ")] == [
         "| student | total | percent | derivatives | value\\_and\\_grad | needs a look |",
-        "| fay | 0 | 0% | 0 (missing) | 0 (missing) | missing |",
-        "| eve | 16 | 40% | 16 (crashed) | 0 (timed out) | crashed, timed out |",
-        "| dan | 32 | 80% | 12 (hung) | 20 (flagged, late) | hung, flagged, late |",
-        "| gus | 40 | 100% | 20 | 20 |  |",
+        "| [fay](fay/feedback.md) | 0 | 0% | 0 (missing) | 0 (missing) | missing |",
+        "| [eve](eve/feedback.md) | 16 | 40% | 16 (crashed) | 0 (timed out) | crashed, timed out |",
+        "| [dan](dan/feedback.md) | 32 | 80% | 12 (hung) | 20 (flagged, late) | hung, flagged, late |",
+        "| [gus](gus/feedback.md) | 40 | 100% | 20 | 20 |  |",
     ]
     page = (tmp_path / "report.html").read_text(encoding="utf-8")
     students = page.split("<h2>Students, lowest total first</h2>")[1].split("<h2>")[0]
-    assert [row.split("</td>")[0] for row in students.split("<tr><td>")[1:]] == ["fay", "eve", "dan", "gus"]
+    names = [row.split("</td>")[0] for row in students.split("<tr><td>")[1:]]
+    assert names == [f'<a href="{s}/feedback.html">{s}</a>' for s in ("fay", "eve", "dan", "gus")]
     assert '<td class="mark">12 (hung)</td>' in students and '<td class="mark">hung, flagged, late</td>' in students
 
 
