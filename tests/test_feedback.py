@@ -59,8 +59,6 @@ def source_lines() -> set[str]:
 
 def test_no_per_student_file_quotes_the_checks_or_the_solutions(graded):
     files = [p for folder in folders(graded).values() for p in (graded / folder).rglob("*") if p.is_file()]
-    names = {p.name for p in files}
-    assert names == {"feedback.html", "feedback.md", "results.json", "junit.xml", "record.json"}
     failed_hidden = [
         c
         for p in files
@@ -76,6 +74,8 @@ def test_no_per_student_file_quotes_the_checks_or_the_solutions(graded):
         leaked = [line for line in lines if line in text]
         assert leaked == [], (path.relative_to(graded), leaked[:3])
         assert "Traceback" not in text and "checks/hidden.py" not in text and "hidden.py:" not in text
+    names = {p.name for p in files}
+    assert names == {"feedback.html", "feedback.md", "results.json", "junit.xml", "record.json"}
 
 
 def test_junit_xml_is_written_from_the_check_results(graded):
