@@ -131,8 +131,8 @@ def feedback_md(v: dict) -> str:
             "instructor will grade it again. 评分程序未能评完你的某个实验（不是你的问题），老师会重新评分。"
         )
     out.append(
-        "Each check below says what it expected and what your code returned. Hidden checks use new inputs "
-        "at each grading. 下面每项检查都写明了期望值和你的代码返回的值；隐藏检查每次评分都使用新的输入。"
+        "Each check below says what it expected and what your code returned. Hidden checks use inputs the "
+        "grader draws; inv lab.check LAB --all draws new ones on your machine. 下面每项检查都写明了期望值和你的代码返回的值。隐藏检查使用评分程序随机生成的输入；在自己的电脑上运行 inv lab.check 实验名 --all 会生成新的输入。"
     )
     for lab in v["labs"]:
         heading = f"## {md_text(lab['lab'])}: {md_text(lab['title'])}"
@@ -201,8 +201,8 @@ pre{background:#f6f8fa;border:1px solid #ddd;padding:.5em;overflow-x:auto;white-
 <p class="total"><strong>Total 总分: not yet 暂无</strong> — the grader failed on a lab of yours (not your doing); your instructor will grade it again.
 <span class="zh">评分程序未能评完你的某个实验（不是你的问题），老师会重新评分。</span></p>
 {% endif %}
-<p>Each check below says what it expected and what your code returned. Hidden checks use new inputs at each grading.
-<span class="zh">下面每项检查都写明了期望值和你的代码返回的值；隐藏检查每次评分都使用新的输入。</span></p>
+<p>Each check below says what it expected and what your code returned. Hidden checks use inputs the grader draws; inv lab.check LAB --all draws new ones on your machine.
+<span class="zh">下面每项检查都写明了期望值和你的代码返回的值。隐藏检查使用评分程序随机生成的输入；在自己的电脑上运行 inv lab.check 实验名 --all 会生成新的输入。</span></p>
 {% for lab in v.labs %}
 <h2>{{ lab.lab }}: {{ lab.title }}{% if lab.title_zh %} · <span class="zh">{{ lab.title_zh }}</span>{% endif %}</h2>
 <p>Score 得分: <strong>{% if lab.gradable %}{{ lab.score }}{% else %}–{% endif %} / {{ lab.max_score }}</strong> — {{ lab.status[0] }} · <span class="zh">{{ lab.status[1] }}</span></p>
