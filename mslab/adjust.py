@@ -148,7 +148,7 @@ def apply(
     each student's (submission time as ISO 8601 or "", the platform's late mark or None)."""
     out = []
     for record in records:
-        raw, notes, score = record.score, [], record.score
+        raw, notes, score, flags = record.score, [], record.score, list(record.flags)
         checks = record.checks
         for o in overrides:
             if (o.student, o.lab) != (record.student, record.lab):
@@ -180,11 +180,15 @@ def apply(
                     taken = round(score * penalty.fraction(days), 4)
                     score -= taken
                     notes.append(f"late {days} day(s): -{taken:g} ({penalty.fraction(days) * 100:g}%)")
+                    flags.append(f"late {days} day(s)")
             elif late_mark:
                 notes.append("late (the platform's mark), submission time unknown: no penalty taken")
+                flags.append("late (the platform's mark)")
             else:
                 notes.append("submission time unknown: no late penalty can be taken")
         if notes:
-            record = dataclasses.replace(record, score=score, checks=checks, raw_score=raw, adjustments=notes)
+            record = dataclasses.replace(
+                record, score=score, checks=checks, raw_score=raw, adjustments=notes, flags=flags
+            )
         out.append(record)
     return out

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import ast
+import re
 import secrets
 import sys
 import time
@@ -92,7 +93,11 @@ class _Plugin:
             else:
                 self.collected.append(self._result(item, spec, passed=False))
 
-    def _result(self, item, spec: checks.CheckSpec, passed: bool, reason="", hint="") -> CheckResult:
+    def _result(
+        self, item, spec: checks.CheckSpec, passed: bool, reason="", hint="", errata: tuple[int, ...] | None = None
+    ) -> CheckResult:
+        """A check's result. ``errata``: those the failure matched (None: the check's own tags,
+        as :func:`collect` lists them)."""
         return CheckResult(
             name=item.name,
             title=(item.function.__doc__ or item.name).strip().splitlines()[0],
@@ -103,7 +108,7 @@ class _Plugin:
             passed=passed,
             reason=_cap(reason),
             hint=_cap(hint),
-            errata=spec.errata,
+            errata=spec.errata if errata is None else errata,
         )
 
     @pytest.hookimpl(hookwrapper=True)
@@ -115,8 +120,8 @@ class _Plugin:
             return
         if report.when == "teardown":
             return
-        reason, hint = ("", "") if report.passed else _explain(call.excinfo, spec)
-        self.results.append(self._result(item, spec, report.passed, reason, hint))
+        reason, hint, errata = ("", "", ()) if report.passed else _explain(call.excinfo, spec)
+        self.results.append(self._result(item, spec, report.passed, reason, hint, errata))
 
 
 def _cap(text: str) -> str:
@@ -199,19 +204,35 @@ def _live(block: list) -> list:
     return block
 
 
-def _explain(excinfo, spec: checks.CheckSpec) -> tuple[str, str]:
-    """The reason and hint for a failed check."""
+def _explain(excinfo, spec: checks.CheckSpec) -> tuple[str, str, tuple[int, ...]]:
+    """The reason, hint and matched errata of a failed check.
+
+    The reason is the check's own message (what was expected and what came back). A tutorial
+    erratum's hint comes only from :func:`mslab.checks.mistake`, when the answer matched it; any
+    other failure gets the check's plain hint (``@check(hint=...)``, never an erratum's), or says
+    that the function is missing from the file."""
     exc = excinfo.value if excinfo is not None else None
     if isinstance(exc, checks.CheckFailed):
-        return exc.reason, exc.hint or spec.hint
+        return exc.reason, str(exc.hint or spec.hint), exc.errata  # plain text in records
     if isinstance(exc, StudentRaised) and exc.type_name == "NotImplementedError":
-        return f"not done yet — {exc.message or exc}", ""
+        return f"not done yet — {exc.message or exc}", "", ()
+    missing = _MISSING_FUNCTION.fullmatch(exc.message.strip()) if isinstance(exc, StudentRaised) else None
+    if isinstance(exc, StudentRaised) and missing and missing.group(2) == exc.fn:
+        return (
+            str(exc),
+            f"{missing.group(1)}.py has no function {exc.fn}(): define it (the lab's starter has each one)",
+            (),
+        )
     if isinstance(exc, StudentError):
-        return str(exc), spec.hint
+        return str(exc), spec.hint, ()
     if isinstance(exc, AssertionError):
-        return str(exc).strip().splitlines()[0] if str(exc).strip() else "assertion failed", spec.hint
+        return (str(exc).strip().splitlines()[0] if str(exc).strip() else "assertion failed"), spec.hint, ()
     name = type(exc).__name__ if exc is not None else "error"
-    return f"checker error ({name}: {exc}); please report it to your instructor", spec.hint
+    return f"checker error ({name}: {exc}); please report it to your instructor", spec.hint, ()
+
+
+#: Python's message when a module lacks the function a check calls.
+_MISSING_FUNCTION = re.compile(r"module '([A-Za-z_][A-Za-z0-9_]*)' has no attribute '([A-Za-z_][A-Za-z0-9_]*)'")
 
 
 def _pytest(lab: Lab, files: list[Path], plugin: _Plugin, *extra: str) -> None:

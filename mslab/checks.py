@@ -5,7 +5,9 @@ A check is a pytest test that receives the ``student`` fixture (calls into the s
 own ``checks/reference.py`` (loaded with :func:`sibling`) or the generic :mod:`mslab.numeric` —
 and compares. Failures raise :class:`CheckFailed`, whose text is the reason shown to the
 student; :func:`mistake` names a known mistake (its hint from the lab's ``mistakes.yaml``, see
-:func:`hints`) in place of the generic hint. docs/authoring.md walks through writing one.
+:func:`hints`) in place of the check's own hint. A tutorial erratum is named only that way — only
+when the answer IS the erratum's — never by ``@check(hint=...)``, which is the check's plain hint
+for any other failure. docs/authoring.md walks through writing one.
 """
 
 from __future__ import annotations
@@ -26,6 +28,7 @@ __all__ = [
     "Fn",
     "CheckFailed",
     "CheckSpec",
+    "Erratum",
     "check",
     "close",
     "hints",
@@ -47,8 +50,31 @@ class CheckSpec:
     errata: tuple[int, ...] = ()  # tutorial errata (docs/errata.md) this check catches
 
 
+class Erratum(str):
+    """A tutorial erratum's hint (what :func:`hints` returns), which knows its erratum's number."""
+
+    number: int
+
+    def __new__(cls, text: str, number: int) -> Erratum:
+        self = super().__new__(cls, text)
+        self.number = int(number)
+        return self
+
+    def __getnewargs__(self) -> tuple[str, int]:  # type: ignore[override]
+        return str(self), self.number  # so that copies and pickles keep the number
+
+
 def check(*, points: float, task: str, hint: str, errata: tuple[int, ...] = ()):
-    """Mark a test function as a graded check worth ``points`` for ``task``."""
+    """Mark a test function as a graded check worth ``points`` for ``task``.
+
+    ``hint`` is the check's plain hint, shown for a failure that matches no known mistake; it
+    may not be an erratum's hint (``HINT[n]``): a check names an erratum only through
+    :func:`mistake`, when the answer matches it. ``errata``: the errata the check looks for."""
+    if isinstance(hint, Erratum):
+        raise TypeError(
+            f"@check(hint=...) is the check's plain hint, not tutorial erratum {hint.number}'s: "
+            "name the erratum with mistake(matches(got, ...), HINT[n], ...) inside the check"
+        )
 
     def mark(fn):
         fn.mslab_check = CheckSpec(float(points), str(task), hint, tuple(errata))
@@ -58,17 +84,20 @@ def check(*, points: float, task: str, hint: str, errata: tuple[int, ...] = ()):
 
 
 class CheckFailed(AssertionError):
-    """A failed check: ``reason`` says what was wrong; ``hint``, when set, names the mistake."""
+    """A failed check: ``reason`` says what was wrong; ``hint``, when set, names the mistake, and
+    ``errata`` the tutorial errata the answer matched."""
 
-    def __init__(self, reason: str, hint: str | None = None):
+    def __init__(self, reason: str, hint: str | None = None, errata: tuple[int, ...] = ()):
         super().__init__(reason)
-        self.reason, self.hint = reason, hint
+        self.reason, self.hint, self.errata = reason, hint, tuple(errata)
 
 
 def mistake(condition: bool, hint: str, reason: str = "") -> None:
-    """Fail with ``hint`` when the student's answer matches a known mistake."""
+    """Fail with ``hint`` when the student's answer matches a known mistake; when ``hint`` is a
+    tutorial erratum's (``HINT[n]``, from :func:`hints`), the failure is tagged with that erratum."""
     if condition:
-        raise CheckFailed(reason or "the answer matches a known mistake", hint)
+        errata = (hint.number,) if isinstance(hint, Erratum) else ()
+        raise CheckFailed(reason or "the answer matches a known mistake", hint, errata)
 
 
 def raised(exc: BaseException, type_name: str, *fragments: str) -> bool:
@@ -170,11 +199,11 @@ def _fmt(arr) -> str:
     return " ".join(text.split())
 
 
-def hints(file: str) -> dict[int, str]:
+def hints(file: str) -> dict[int, Erratum]:
     """The hint of each known mistake of the lab of check file ``file``, by erratum number: the
-    ``hint`` of each entry of the lab's ``mistakes.yaml``."""
+    ``hint`` of each entry of the lab's ``mistakes.yaml`` (for :func:`mistake`, never ``@check``)."""
     folder = Path(file).resolve().parent.parent
-    return {int(m["erratum"]): str(m["hint"]) for m in Lab(folder.name, folder).mistakes}
+    return {int(m["erratum"]): Erratum(str(m["hint"]), int(m["erratum"])) for m in Lab(folder.name, folder).mistakes}
 
 
 def sibling(file: str, name: str) -> ModuleType:

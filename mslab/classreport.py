@@ -14,7 +14,15 @@ cells that a spreadsheet would run as a formula get a leading ``'`` — except a
 student ID ``-5``, which must still match the learning platform's.
 
 Statistics count only what ran on code that loaded: a check's pass rate and the common hints come
-from ``graded`` rows; files that did not load are counted on a line of their own.
+from ``graded`` rows (the hints count students, not failed checks); files that did not load are
+counted on a line of their own.
+
+A row the grader could not grade (``error``, ``interrupted``: :attr:`Status.gradable` is False) is
+no zero: its score and its student's total are left blank in every sheet, the student is listed
+as not gradable, and the class statistics leave the student out until a rerun grades the row.
+
+Each student also gets ``<folder>/feedback.html`` and ``feedback.md`` (:mod:`mslab.feedback`),
+rebuilt from the records with the class files.
 """
 
 from __future__ import annotations
@@ -36,7 +44,7 @@ from pathlib import Path
 import jinja2
 import markupsafe
 
-from mslab.records import CheckResult, Record, Status, write_atomic
+from mslab.records import LATE_FLAG, CheckResult, Record, Status, write_atomic
 
 GRADEBOOK_COLUMNS = ["student", "lab", "score", "max_score", "status", "reason"]
 #: The first data row of grades.csv, as in Otter's final_grades.csv.
@@ -44,7 +52,25 @@ POINTS_ROW = "POINTS POSSIBLE"
 BINS = 10
 TOP_HINTS = 10
 
-FILES = ("gradebook.csv", "grades.csv", "grades.json", "summary.md", "report.html", "histogram.svg")
+FILES = (
+    "gradebook.csv",
+    "grades.csv",
+    "grades.json",
+    "summary.md",
+    "report.html",
+    "histogram.svg",
+    "pass_rates.svg",
+    "lab_scores.svg",
+)
+#: Names in OUT no student's feedback folder may take (intake never gives one of them).
+RESERVED = (*FILES, "grading.json")
+#: A folder name intake can give (plain ASCII, not hidden): anything else gets no feedback file.
+_SAFE_FOLDER = re.compile(r"[A-Za-z0-9_-][A-Za-z0-9._-]{0,127}")
+#: grades.csv's last column, there only when some student is not gradable.
+NOTE_COLUMN = "note"
+#: What a reason says when a call (not the whole submission) ran out of time, or the child died.
+_HUNG = re.compile(r"timed out after")
+_CRASHED = re.compile(r"the student process (?!sent)")
 
 
 # --- formatting --------------------------------------------------------------------------------
@@ -63,6 +89,48 @@ def jnum(x: float) -> int | float:
 
 def percent(score: float, max_score: float) -> float:
     return round(100.0 * score / max_score, 2) if max_score else 0.0
+
+
+def feedback_folders(records: list[Record]) -> dict[str, str]:
+    """The folder under OUT of each student who gets feedback files: a name intake gives (one
+    plain path component, not hidden, not one of the grader's files) that holds no other
+    student's records. (Hand-built records may have any folder: those get none.)"""
+    students: dict[str, set[str]] = {}
+    for r in records:
+        students.setdefault(r.folder, set()).add(r.student)
+    return {
+        next(iter(names)): folder
+        for folder, names in students.items()
+        if len(names) == 1 and _SAFE_FOLDER.fullmatch(folder) and folder not in RESERVED
+    }
+
+
+def row_marks(r: Record) -> list[str]:
+    """What a row says to whoever looks for students who need help: ``not gradable`` (the
+    grader's failure), ``missing``, ``rejected``, ``did not load``, ``timed out`` (the whole
+    submission), ``hung`` (a call timed out), ``crashed`` (the student's process died), ``flagged``
+    and ``late``. A graded row whose code hung or crashed is not only "graded"."""
+    marks = []
+    if not r.status.gradable:
+        marks.append("not gradable")
+    elif r.status == Status.MISSING:
+        marks.append("missing")
+    elif r.status == Status.REJECTED:
+        marks.append("rejected")
+    elif r.status == Status.UNLOADABLE:
+        marks.append("did not load")
+    elif r.status == Status.TIMEOUT:
+        marks.append("timed out")
+    reasons = [c.reason for c in r.checks if not c.passed]
+    if r.status != Status.TIMEOUT and any(_HUNG.search(x) for x in reasons):
+        marks.append("hung")
+    if any(_CRASHED.search(x) for x in reasons):
+        marks.append("crashed")
+    if any(not f.startswith(LATE_FLAG) for f in r.flags):
+        marks.append("flagged")
+    if r.late:
+        marks.append("late")
+    return marks
 
 
 _FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
@@ -111,6 +179,7 @@ class _Class:
         }
         self.max_total = sum(self.lab_max[lab] for lab in self.labs)
         self.by_key = {(r.student, r.lab): r for r in self.records}
+        self.folders = feedback_folders(self.records)
 
         # check columns: labs sorted, each lab's checks in the order first seen (in sorted records)
         seen: dict[str, dict[str, CheckResult]] = {lab: {} for lab in self.labs}
@@ -119,8 +188,13 @@ class _Class:
                 seen[r.lab].setdefault(c.name, c)
         self.checks = [(lab, name, c) for lab in self.labs for name, c in seen[lab].items()]
 
-        self.totals = {}
+        #: students with a row the grader could not grade: no total until a rerun grades it
+        self.not_gradable = sorted({r.student for r in self.records if not r.status.gradable})
+        self.totals: dict[str, tuple[float | None, float | None]] = {}
         for s in self.students:
+            if s in self.not_gradable:
+                self.totals[s] = (None, None)
+                continue
             total = sum(float(self.by_key[(s, lab)].score) for lab in self.labs if (s, lab) in self.by_key)
             self.totals[s] = (total, percent(total, self.max_total))
 
@@ -130,14 +204,18 @@ class _Class:
             return float(r.max_score)
         return self.lab_max[r.lab] or float(r.max_score)
 
-    def score(self, student: str, lab: str) -> float:
+    def score(self, student: str, lab: str) -> float | None:
+        """The student's score in the lab: 0 without a record, None for a row not gradable."""
         r = self.by_key.get((student, lab))
+        if r is not None and not r.status.gradable:
+            return None
         return float(r.score) if r else 0.0
 
     # statistics
 
     def percents(self) -> list[float]:
-        return [self.totals[s][1] for s in self.students]
+        """The total percents of the students with a total (not those the grader failed on)."""
+        return [p for s in self.students if (p := self.totals[s][1]) is not None]
 
     def overall(self) -> dict[str, float | None]:
         p = self.percents()
@@ -156,7 +234,8 @@ class _Class:
             rows = [r for r in self.records if r.lab == lab]
             counts = Counter(r.status for r in rows)
             absent = len(self.students) - len(rows)
-            mean = statistics.fmean(self.score(s, lab) for s in self.students) if self.students else 0.0
+            scores = [x for s in self.students if (x := self.score(s, lab)) is not None]
+            mean = statistics.fmean(scores) if scores else 0.0
             statuses = [(st.value, counts[st]) for st in Status if counts[st]]
             if absent:
                 statuses.append(("no record", absent))
@@ -197,8 +276,40 @@ class _Class:
         return sorted(rates, key=lambda x: (x["rate"], x["lab"], x["name"]))
 
     def top_hints(self) -> list[tuple[str, int]]:
-        hints = Counter(c.hint for r in self.ran_rows() for c in r.checks if not c.passed and c.hint)
+        """The hints of failed checks on loaded code, with how many students got each (a student
+        who failed three checks with one hint counts once); the most students first."""
+        pairs = {(r.student, c.hint) for r in self.ran_rows() for c in r.checks if not c.passed and c.hint}
+        hints = Counter(hint for _, hint in pairs)
         return sorted(hints.items(), key=lambda kv: (-kv[1], kv[0]))[:TOP_HINTS]
+
+    def student_rows(self) -> list[dict]:
+        """Per student: total, percent, each lab's score and marks, and the student's marks;
+        lowest first — the students the grader failed on (no total) before everyone, then by
+        percent, then by name."""
+        rows = []
+        for s in self.students:
+            total, pct = self.totals[s]
+            labs, marks = {}, []
+            for lab in self.labs:
+                r = self.by_key.get((s, lab))
+                lab_marks = row_marks(r) if r is not None else ["no record"]
+                labs[lab] = (self.score(s, lab), lab_marks)
+                marks += [m for m in lab_marks if m not in marks]
+            rows.append(dict(student=s, total=total, percent=pct, labs=labs, marks=marks))
+        return sorted(rows, key=lambda x: (x["percent"] is not None, x["percent"] or 0.0, x["student"]))
+
+    def lab_histograms(self) -> list[tuple[str, list[int]]]:
+        """Per lab, students per 10-point band of their lab score (gradable rows; no record is 0)."""
+        out = []
+        for lab in self.labs:
+            counts = [0] * BINS
+            for s in self.students:
+                x = self.score(s, lab)
+                if x is not None:
+                    p = percent(x, self.lab_max[lab])
+                    counts[min(max(int(p // (100 / BINS)), 0), BINS - 1)] += 1
+            out.append((lab, counts))
+        return out
 
     def not_graded(self) -> list[Record]:
         """Rows that need a look; a rejected student once (the reason is the same for every lab)."""
@@ -235,7 +346,7 @@ def gradebook_csv(c: _Class) -> str:
         cells = [
             csv_text(r.student),
             csv_text(r.lab),
-            num(r.score),
+            num(r.score) if r.status.gradable else "",  # the grader failed: no score, not 0
             num(c.row_max(r)),
             r.status.value,
             csv_text(r.reason or ""),
@@ -246,12 +357,30 @@ def gradebook_csv(c: _Class) -> str:
     return _csv(rows)
 
 
+def _blank_or_num(x: float | None) -> str:
+    return "" if x is None else num(x)
+
+
+def not_gradable_note(c: _Class, student: str) -> str:
+    """Why a student has no total: the labs the grader failed on."""
+    labs = [r.lab for r in c.records if r.student == student and not r.status.gradable]
+    return f"not gradable: the grader failed on {', '.join(labs)}; rerun inv grade"
+
+
 def grades_csv(c: _Class) -> str:
-    rows = [["student", *c.labs, "total", "max_total", "percent"]]
-    rows.append([POINTS_ROW, *(num(c.lab_max[lab]) for lab in c.labs), num(c.max_total), num(c.max_total), "100"])
+    """The sheet to upload. A student the grader failed on has blank cells (the lab it failed on,
+    total, percent), never 0, and then — only then — a last column ``note`` says why."""
+    note = [NOTE_COLUMN] if c.not_gradable else []
+    rows = [["student", *c.labs, "total", "max_total", "percent", *note]]
+    points_row = [POINTS_ROW, *(num(c.lab_max[lab]) for lab in c.labs), num(c.max_total), num(c.max_total), "100"]
+    rows.append(points_row + [""] * len(note))
     for s in c.students:
         total, pct = c.totals[s]
-        rows.append([csv_text(s), *(num(c.score(s, lab)) for lab in c.labs), num(total), num(c.max_total), num(pct)])
+        cells = [csv_text(s), *(_blank_or_num(c.score(s, lab)) for lab in c.labs)]
+        cells += [_blank_or_num(total), num(c.max_total), _blank_or_num(pct)]
+        if note:
+            cells.append(not_gradable_note(c, s) if s in c.not_gradable else "")
+        rows.append(cells)
     return _csv(rows)
 
 
@@ -263,7 +392,7 @@ def grades_json(c: _Class) -> str:
             r = c.by_key.get((s, lab))
             if r is not None:
                 labs[lab] = {
-                    "score": jnum(r.score),
+                    "score": jnum(r.score) if r.status.gradable else None,
                     "max_score": jnum(c.row_max(r)),
                     "status": r.status.value,
                     "reason": r.reason or "",
@@ -272,12 +401,17 @@ def grades_json(c: _Class) -> str:
         folder = next((str(r.folder or s) for (who, _), r in c.by_key.items() if who == s), s)
         students[s] = {
             "labs": labs,
-            "total": jnum(total),
+            "total": None if total is None else jnum(total),
             "max_total": jnum(c.max_total),
-            "percent": jnum(pct),
+            "percent": None if pct is None else jnum(pct),
             "folder": folder,
+            "gradable": s not in c.not_gradable,
         }
-    data = {"labs": {lab: jnum(c.lab_max[lab]) for lab in c.labs}, "students": students}
+    data = {
+        "labs": {lab: jnum(c.lab_max[lab]) for lab in c.labs},
+        "students": students,
+        "not_gradable": c.not_gradable,
+    }
     return json.dumps(data, indent=2, ensure_ascii=False) + "\n"
 
 
@@ -292,11 +426,11 @@ def histogram_svg(c: _Class) -> str:
     parts = [
         f'<svg xmlns="http://www.w3.org/2000/svg" width="{width}" height="{height}" '
         f'viewBox="0 0 {width} {height}" role="img" aria-label="histogram of total percent">',
-        f"<title>Students by total percent (n={len(c.students)})</title>",
+        f"<title>Students by total percent (n={len(c.percents())})</title>",
         "<style>text{font-family:sans-serif;font-size:12px;fill:#222}"
         ".bar{fill:#4878a8}.axis{stroke:#222;stroke-width:1}</style>",
         f'<text x="{width / 2:g}" y="20" text-anchor="middle" font-weight="bold">'
-        f"Students by total percent (n={len(c.students)})</text>",
+        f"Students by total percent (n={len(c.percents())})</text>",
     ]
     for i, n in enumerate(counts):
         lo, hi = i * 100 // BINS, (i + 1) * 100 // BINS
@@ -321,6 +455,83 @@ def histogram_svg(c: _Class) -> str:
     return "\n".join(parts) + "\n"
 
 
+def _x(text: str) -> str:
+    """Text for an SVG element or attribute (names of labs and checks are escaped too)."""
+    return html.escape(str(text), quote=True)
+
+
+def pass_rates_svg(c: _Class) -> str:
+    """Each check's pass rate (rows whose code loaded), lowest first, as horizontal bars."""
+    rates = c.pass_rates()
+    width, label_w, bar_w, row_h, top = 760, 330, 300, 20, 40
+    height = top + row_h * max(len(rates), 1) + 24
+    title = f"Pass rate per check, lowest first ({len(rates)} checks)"
+    parts = [
+        f'<svg xmlns="http://www.w3.org/2000/svg" width="{width}" height="{height}" '
+        f'viewBox="0 0 {width} {height}" role="img" aria-label="pass rate per check">',
+        f"<title>{_x(title)}</title>",
+        "<style>text{font-family:sans-serif;font-size:12px;fill:#222}"
+        ".bar{fill:#4878a8}.low{fill:#c0504d}.track{fill:#eee}</style>",
+        f'<text x="{width / 2:g}" y="20" text-anchor="middle" font-weight="bold">{_x(title)}</text>',
+    ]
+    if not rates:
+        parts.append(f'<text x="{width / 2:g}" y="{top + 14}" text-anchor="middle">No checks ran.</text>')
+    for i, r in enumerate(rates):
+        y = top + i * row_h
+        label = f"{r['lab']} · {r['title']}" + (" (hidden)" if r["hidden"] else "")
+        label = label if len(label) <= 48 else label[:47] + "…"
+        w = bar_w * r["rate"] / 100
+        css = "low" if r["rate"] < 50 else "bar"
+        parts += [
+            f'<text x="{label_w - 8}" y="{y + 14}" text-anchor="end">{_x(label)}</text>',
+            f'<rect class="track" x="{label_w}" y="{y + 3}" width="{bar_w}" height="{row_h - 6}"/>',
+            f'<rect class="{css}" data-check="{_x(r["lab"])}/{_x(r["name"])}" data-rate="{num(r["rate"])}" '
+            f'x="{label_w}" y="{y + 3}" width="{w:g}" height="{row_h - 6}">'
+            f"<title>{_x(label)}: {r['passed']} of {r['ran']}</title></rect>",
+            f'<text x="{label_w + bar_w + 8}" y="{y + 14}">{num(r["rate"])}% ({r["passed"]}/{r["ran"]})</text>',
+        ]
+    parts.append("</svg>")
+    return "\n".join(parts) + "\n"
+
+
+def lab_scores_svg(c: _Class) -> str:
+    """Per lab, students per 10-point band of the lab's score (one small histogram per lab)."""
+    panels = c.lab_histograms()
+    width, panel_h, left, right, top = 640, 160, 56, 16, 36
+    plot_w, plot_h = width - left - right, panel_h - 70
+    height = top + panel_h * max(len(panels), 1)
+    title = "Students by score in each lab"
+    parts = [
+        f'<svg xmlns="http://www.w3.org/2000/svg" width="{width}" height="{height}" '
+        f'viewBox="0 0 {width} {height}" role="img" aria-label="score distribution per lab">',
+        f"<title>{_x(title)}</title>",
+        "<style>text{font-family:sans-serif;font-size:12px;fill:#222}"
+        ".bar{fill:#4878a8}.axis{stroke:#222;stroke-width:1}</style>",
+        f'<text x="{width / 2:g}" y="20" text-anchor="middle" font-weight="bold">{_x(title)}</text>',
+    ]
+    bar_w = plot_w / BINS
+    for k, (lab, counts) in enumerate(panels):
+        y0 = top + k * panel_h
+        base = y0 + 34 + plot_h  # under the panel's title and the tallest bar's count
+        peak = max(counts) or 1
+        parts.append(f'<text x="{left}" y="{y0 + 12}" font-weight="bold">{_x(lab)} (max {num(c.lab_max[lab])})</text>')
+        for i, n in enumerate(counts):
+            lo, hi = i * 100 // BINS, (i + 1) * 100 // BINS
+            bar_h = plot_h * n / peak
+            x = left + i * bar_w
+            parts.append(
+                f'<rect class="bar" data-lab="{_x(lab)}" data-bin="{lo}-{hi}" data-count="{n}" x="{x + 2:g}" '
+                f'y="{base - bar_h:g}" width="{bar_w - 4:g}" height="{bar_h:g}">'
+                f"<title>{_x(lab)} {lo}–{hi}%: {n}</title></rect>"
+            )
+            if n:
+                parts.append(f'<text x="{x + bar_w / 2:g}" y="{base - bar_h - 3:g}" text-anchor="middle">{n}</text>')
+            parts.append(f'<text x="{x + bar_w / 2:g}" y="{base + 14:g}" text-anchor="middle">{lo}–{hi}%</text>')
+        parts.append(f'<line class="axis" x1="{left}" y1="{base:g}" x2="{width - right}" y2="{base:g}"/>')
+    parts.append("</svg>")
+    return "\n".join(parts) + "\n"
+
+
 # --- the summary's sections, rendered as Markdown (summary.md) and HTML (report.html) -------------
 
 
@@ -328,6 +539,7 @@ def histogram_svg(c: _Class) -> str:
 class Cell:
     text: str  # plain text: each renderer escapes it
     css: str = ""  # an HTML class: "why" (free text, wrapped), "low" (a low pass rate)
+    folder: str = ""  # a student's feedback folder: the cell links to its feedback file
 
 
 @dataclass(frozen=True)
@@ -348,16 +560,19 @@ class Paragraph:
 
 
 @dataclass(frozen=True)
-class Histogram:
-    """histogram.svg: linked from summary.md, inlined in report.html."""
+class Chart:
+    """One of the SVG files (histogram.svg, lab_scores.svg, pass_rates.svg): linked from
+    summary.md, inlined in report.html."""
 
-    kind = "histogram"
+    file: str
+    caption: str
+    kind = "chart"
 
 
 @dataclass(frozen=True)
 class Section:
     title: str  # "" for the overview at the top
-    blocks: list[Table | Paragraph | Histogram]
+    blocks: list[Table | Paragraph | Chart]
 
 
 def _statuses(statuses: list[tuple[str, int]]) -> str:
@@ -379,13 +594,48 @@ def _table(head: list[str], rows: Sequence[Sequence[str | Cell]], numeric: Abstr
     return Table(head, cells, frozenset(numeric))
 
 
+def _students_table(c: _Class) -> Table:
+    """Who needs help: each student's total, percent and lab scores, lowest first, each row's
+    marks (timed out, hung, crashed, did not load, missing, flagged, late, not gradable)."""
+    rows = []
+    for row in c.student_rows():
+        cells: list[Cell] = [
+            Cell(row["student"], folder=c.folders.get(row["student"], "")),
+            Cell("–" if row["total"] is None else num(row["total"])),
+            Cell("–" if row["percent"] is None else f"{num(row['percent'])}%"),
+        ]
+        for lab in c.labs:
+            score, marks = row["labs"][lab]
+            text = "–" if score is None else num(score)
+            cells.append(Cell(text + (f" ({', '.join(marks)})" if marks else ""), "mark" if marks else ""))
+        cells.append(Cell(", ".join(row["marks"]), "mark" if row["marks"] else ""))
+        rows.append(cells)
+    return _table(["student", "total", "percent", *c.labs, "needs a look"], rows, {1, 2})
+
+
 def sections(c: _Class) -> list[Section]:
     """The summary of the class, section by section: what summary.md and report.html both show."""
     o = c.overall()
     fmt = lambda v: "–" if v is None else f"{num(v)}%"  # noqa: E731
-    overall = [["students", str(len(c.students))], *([k, fmt(o[k])] for k in ("mean", "median", "min", "max"))]
-    out = [
-        Section("", [_table(["", ""], overall, {1}), Paragraph(f"Total points: {num(c.max_total)}."), Histogram()]),
+    overall = [["students", str(len(c.students))]]
+    if c.not_gradable:
+        overall.append(["not gradable", str(len(c.not_gradable))])
+    overall += [[k, fmt(o[k])] for k in ("mean", "median", "min", "max")]
+    top: list[Table | Paragraph | Chart] = [
+        _table(["", ""], overall, {1}),
+        Paragraph(f"Total points: {num(c.max_total)}."),
+    ]
+    if c.not_gradable:
+        top.append(
+            Paragraph(
+                f"Not gradable ({len(c.not_gradable)}): {', '.join(c.not_gradable)}. The grader failed on a row "
+                "of theirs (not the student's doing): their totals are left blank, not 0, and left out of the "
+                "statistics; rerun inv grade to grade them."
+            )
+        )
+    top.append(Chart("histogram.svg", "Students by total percent"))
+    out = [Section("", top), Section("Students, lowest total first", [_students_table(c)])]
+    out.append(
         Section(
             "Labs",
             [
@@ -393,13 +643,14 @@ def sections(c: _Class) -> list[Section]:
                     ["lab", "max", "mean score", "statuses"],
                     [[s["lab"], num(s["max"]), num(s["mean"]), _statuses(s["statuses"])] for s in c.lab_stats()],
                     {1, 2},
-                )
+                ),
+                Chart("lab_scores.svg", "Students by score in each lab"),
             ],
-        ),
-    ]
+        )
+    )
 
     rates = c.pass_rates()
-    checks: list[Table | Paragraph | Histogram] = [Paragraph("No checks ran.")]
+    checks: list[Table | Paragraph | Chart] = [Paragraph("No checks ran.")]
     if rates:
         checks = [
             _table(
@@ -415,7 +666,8 @@ def sections(c: _Class) -> list[Section]:
                     for r in rates
                 ],
                 {3, 4},
-            )
+            ),
+            Chart("pass_rates.svg", "Pass rate per check, lowest first"),
         ]
     if _load_failures(c):
         checks.append(Paragraph(_load_failures(c)))
@@ -426,7 +678,7 @@ def sections(c: _Class) -> list[Section]:
         Section(
             "Most common hints of failed checks",
             [
-                _table(["failed checks", "hint"], [[str(n), Cell(hint, "why")] for hint, n in hints], {0})
+                _table(["students", "hint"], [[str(n), Cell(hint, "why")] for hint, n in hints], {0})
                 if hints
                 else Paragraph("None.")
             ],
@@ -466,6 +718,12 @@ def sections(c: _Class) -> list[Section]:
     return out
 
 
+def _md_cell(cell: Cell) -> str:
+    if cell.folder:  # a safe folder name: nothing in it needs escaping in a link target
+        return f"[{md_text(cell.text)}]({cell.folder}/feedback.md)"
+    return md_text(cell.text)
+
+
 def summary_md(parts: list[Section]) -> str:
     """summary.md: every text through :func:`md_text`."""
     blocks = ["# Class summary"]
@@ -477,17 +735,17 @@ def summary_md(parts: list[Section]) -> str:
                 lines = ["|" + "|".join(f" {md_text(x)} " if x else " " for x in block.head) + "|"]
                 align = ("---:" if i in block.numeric else "---" for i in range(len(block.head)))
                 lines.append("|" + "|".join(align) + "|")
-                lines += ["| " + " | ".join(md_text(cell.text) for cell in row) + " |" for row in block.rows]
+                lines += ["| " + " | ".join(_md_cell(cell) for cell in row) + " |" for row in block.rows]
                 blocks.append("\n".join(lines))
             elif isinstance(block, Paragraph):
                 blocks.append(md_text(block.text))
             else:
-                blocks.append("![score histogram](histogram.svg)")
+                blocks.append(f"![{block.caption}]({block.file})")
     return "\n\n".join(blocks) + "\n"
 
 
-# Jinja2 escapes every {{ value }} (autoescape): student text cannot become markup. The one value
-# marked safe is the histogram's SVG, which histogram_svg writes from numbers alone.
+# Jinja2 escapes every {{ value }} (autoescape): student text cannot become markup. The values
+# marked safe are the SVG charts, written from numbers and escaped lab and check names alone.
 _HTML = """\
 <!DOCTYPE html>
 <html lang="en">
@@ -505,6 +763,7 @@ th{background:#f0f0f0}
 td.n{text-align:right;font-variant-numeric:tabular-nums}
 td.why{white-space:pre-wrap;max-width:36em;overflow-wrap:anywhere}
 .low{background:#fde8e8}
+td.mark{background:#fff3cd}
 </style>
 </head>
 <body>
@@ -521,7 +780,9 @@ td.why{white-space:pre-wrap;max-width:36em;overflow-wrap:anywhere}
 <tr>
 {%- for cell in row %}
   {%- set css = block.css(loop.index0, cell) -%}
-  <td{% if css %} class="{{ css }}"{% endif %}>{{ cell.text }}</td>
+  <td{% if css %} class="{{ css }}"{% endif %}>
+  {%- if cell.folder %}<a href="{{ cell.folder }}/feedback.html">{{ cell.text }}</a>{% else %}{{ cell.text }}{% endif -%}
+  </td>
 {%- endfor -%}
 </tr>
 {% endfor %}
@@ -530,8 +791,8 @@ td.why{white-space:pre-wrap;max-width:36em;overflow-wrap:anywhere}
 <p>{{ block.text }}</p>
 {% else %}
 <figure>
-{{ svg }}
-<figcaption>Students by total percent</figcaption></figure>
+{{ svgs[block.file] }}
+<figcaption>{{ block.caption }}</figcaption></figure>
 {% endif %}
 {% endfor %}
 {% endfor %}
@@ -544,9 +805,9 @@ _TEMPLATE = jinja2.Environment(
 ).from_string(_HTML)
 
 
-def report_html(parts: list[Section], svg: str) -> str:
-    """report.html: the sections through the Jinja2 template above, the histogram inlined."""
-    return _TEMPLATE.render(sections=parts, svg=markupsafe.Markup(svg.strip()))
+def report_html(parts: list[Section], svgs: dict[str, str]) -> str:
+    """report.html: the sections through the Jinja2 template above, the SVG charts inlined."""
+    return _TEMPLATE.render(sections=parts, svgs={k: markupsafe.Markup(v.strip()) for k, v in svgs.items()})
 
 
 def write_reports(records: list[Record], out: Path, *, labs: dict[str, float]) -> None:
@@ -554,7 +815,7 @@ def write_reports(records: list[Record], out: Path, *, labs: dict[str, float]) -
 
     ``labs`` maps each lab to its max score; a lab with no records still gets its column and counts
     toward ``max_total``. A student × lab that appears twice counts once (the later record).
-    Files: gradebook.csv, grades.csv, grades.json, summary.md, report.html, histogram.svg.
+    Files: :data:`FILES`, and each student's feedback.html and feedback.md (:mod:`mslab.feedback`).
     """
     for r in records:
         for key in ("score", "max_score"):
@@ -562,11 +823,15 @@ def write_reports(records: list[Record], out: Path, *, labs: dict[str, float]) -
                 raise ValueError(f"{r.student}/{r.lab}: {key} is {getattr(r, key)!r}")
     c = _Class(records, labs)
     out = Path(out)
-    svg = histogram_svg(c)
+    svgs = {"histogram.svg": histogram_svg(c), "lab_scores.svg": lab_scores_svg(c), "pass_rates.svg": pass_rates_svg(c)}
     parts = sections(c)
     write_atomic(out / "gradebook.csv", gradebook_csv(c))
     write_atomic(out / "grades.csv", grades_csv(c))
     write_atomic(out / "grades.json", grades_json(c))
-    write_atomic(out / "histogram.svg", svg)
+    for name, svg in svgs.items():
+        write_atomic(out / name, svg)
     write_atomic(out / "summary.md", summary_md(parts))
-    write_atomic(out / "report.html", report_html(parts, svg))
+    write_atomic(out / "report.html", report_html(parts, svgs))
+    from mslab import feedback  # it uses this module's formatting: imported here, not at the top
+
+    feedback.write_feedback(c.records, out, lab_max=c.lab_max)

@@ -11,6 +11,7 @@ from __future__ import annotations
 import dataclasses
 import json
 import re
+import xml.etree.ElementTree as ET
 from pathlib import Path
 
 from rich.console import Console
@@ -18,7 +19,7 @@ from rich.table import Table
 from rich.text import Text
 
 from mslab.checker import CheckRun
-from mslab.records import write_atomic
+from mslab.records import Record, Status, write_atomic
 
 #: Lines of the student's printed output shown by `lab.check` (when a check fails, or --verbose).
 OUTPUT_LINES = 20
@@ -27,7 +28,7 @@ OUTPUT_LINE_CHARS = 300
 # ANSI/VT escape sequences (CSI, OSC, and two-character ESC forms), then any other control character.
 _ESCAPES = re.compile(r"\x1b\[[0-?]*[ -/]*[@-~]|\x1b\][^\x07\x1b]*(?:\x07|\x1b\\)?|\x1b[@-Z\\-_]|\x9b[0-?]*[ -/]*[@-~]")
 _CONTROLS = re.compile(r"[\x00-\x08\x0b-\x1f\x7f-\x9f\u200b-\u200f\u202a-\u202e\u2066-\u2069]")
-# Why a check did not produce a value to compare: no erratum hint applies (see tidy_run).
+# Why a check got no value to compare (a timeout, the time budget spent, a wrong type): no hint applies.
 _NO_VALUE = re.compile(r"timed out after|\(\) not run: |; expected a mindspore\.Tensor$|; expected a tuple of \d+$")
 
 
@@ -44,17 +45,16 @@ def plain(text: object, *, keep_newlines: bool = False) -> str:
 
 def tidy_run(run: CheckRun) -> CheckRun:
     """The run as students and instructors see it: a load failure is said once (in
-    ``load_error``), not under every check; a hint (possibly a tutorial erratum's) is kept only for
-    a check that got a value and found it wrong, never for a timeout or a wrong type.
-
-    (The checker attaches the check's hint to every failure; this undoes that where it misleads.)
-    """
+    ``load_error``), not under every check; a check that got no value to compare (a timeout,
+    the submission's time spent, a value of the wrong type) has no hint. (A tutorial erratum's hint is there only when the
+    answer matched the erratum: mslab.checks.mistake; any other failure has the check's plain
+    hint.)"""
     checks = []
     for c in run.checks:
         if run.load_error and not c.passed:
-            c = dataclasses.replace(c, reason="", hint="")
+            c = dataclasses.replace(c, reason="", hint="", errata=())
         elif not c.passed and c.hint and (run.out_of_time or _NO_VALUE.search(c.reason)):
-            c = dataclasses.replace(c, hint="")
+            c = dataclasses.replace(c, hint="", errata=())
         checks.append(c)
     return dataclasses.replace(run, checks=checks)
 
@@ -114,6 +114,39 @@ def results_text(run: CheckRun) -> str:
 
 def write_results(run: CheckRun, path: Path) -> None:
     write_atomic(path, results_text(run))
+
+
+def junit_text(run: CheckRun | Record) -> str:
+    """JUnit XML of a run's (or a record's) checks, in the schema pytest writes (testsuites /
+    testsuite / testcase / failure), built from the check results alone: a failure's message is
+    its reason and hint, and there is no traceback, so nothing of the checks' source (hidden
+    checks, reference values) reaches the student's file. No times: the same results give the
+    same text."""
+    if isinstance(run, Record):
+        load_error = run.reason if run.status == Status.UNLOADABLE else ""
+    else:
+        load_error = run.load_error
+    failures = sum(not c.passed for c in run.checks)
+    suites = ET.Element("testsuites", name="mslab")
+    suite = ET.SubElement(
+        suites,
+        "testsuite",
+        name=plain(run.lab),
+        errors="0",
+        failures=str(failures),
+        skipped="0",
+        tests=str(len(run.checks)),
+        time="0",
+    )
+    for c in run.checks:
+        case = ET.SubElement(
+            suite, "testcase", classname=f"{plain(run.lab)}.{'hidden' if c.hidden else 'visible'}", name=plain(c.name)
+        )
+        case.set("time", "0")
+        if not c.passed:
+            text = plain(check_output(c.reason, c.hint) or load_error or "failed", keep_newlines=True)
+            ET.SubElement(case, "failure", message=text).text = text
+    return '<?xml version="1.0" encoding="utf-8"?>\n' + ET.tostring(suites, encoding="unicode") + "\n"
 
 
 def output_tail(output: str, lines: int = OUTPUT_LINES) -> list[str]:

@@ -37,9 +37,21 @@ class Status(str, enum.Enum):
     def __str__(self) -> str:
         return self.value
 
+    @property
+    def gradable(self) -> bool:
+        """Whether the row holds the student's mark. False for the grader's own failures (an
+        error, a worker lost, an interrupt): such a row is no zero, its student's total is left
+        blank in the sheets until a rerun grades it. A student's own crash, timeout or
+        unloadable file is gradable: that is the student's mark."""
+        return self not in (Status.ERROR, Status.INTERRUPTED)
+
 
 #: The statuses a rerun keeps (written as record.json); the others are decided again each run.
 WRITTEN = frozenset({Status.GRADED, Status.UNLOADABLE, Status.TIMEOUT})
+#: The most characters of printed output a record keeps (its tail: the feedback shows less).
+RECORD_OUTPUT = 16384
+#: A record's flag that starts with this marks late work (the reports mark such rows "late").
+LATE_FLAG = "late"
 
 
 @dataclass
@@ -51,8 +63,11 @@ class CheckResult:
     score: float
     hidden: bool
     passed: bool
-    reason: str = ""  # what was wrong, when it failed
+    reason: str = ""  # what was wrong, when it failed (the check's own message: expected vs got)
     hint: str = ""  # the likely mistake, when it failed
+    # In a check run: the tutorial errata the answer matched (set only when the check's
+    # mslab.checks.mistake named one), so () for a passed check; from checker.collect: the errata
+    # the check looks for.
     errata: tuple[int, ...] = ()
 
 
@@ -79,6 +94,7 @@ class Record:
     start_seconds: float = 0.0
     student_seconds: float = 0.0
     key: dict = field(default_factory=dict)  # what the result depends on: file, checks, seed, target
+    output: str = ""  # the tail of what the student's code printed (for the student's feedback)
     raw_score: float | None = None  # what the checks gave, when an adjustment changed it (mslab.adjust)
     adjustments: list[str] = field(default_factory=list)  # each late penalty or override, with its reason
 
@@ -90,6 +106,11 @@ class Record:
     def empty(cls, student: str, lab: str, max_score: float, status: Status, reason: str, folder: str = "") -> Record:
         """A row with no checks run: missing, rejected, an error or an interrupted job."""
         return cls(student, lab, 0.0, max_score, status, reason, folder=folder)
+
+    @property
+    def late(self) -> bool:
+        """Whether a flag says the work came in late (a flag that starts with :data:`LATE_FLAG`)."""
+        return any(f.startswith(LATE_FLAG) for f in self.flags)
 
     def check_names(self) -> list[str]:
         return sorted(c.name for c in self.checks)

@@ -18,7 +18,6 @@ import json
 import multiprocessing.util
 import os
 import signal
-import tempfile
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -26,8 +25,8 @@ from pathlib import Path
 from mslab.checker import run_checks
 from mslab.errors import MslabError
 from mslab.labs import get_lab
-from mslab.present import results_text, tidy_run
-from mslab.records import Record, Status
+from mslab.present import junit_text, results_text, tidy_run
+from mslab.records import RECORD_OUTPUT, Record, Status
 from mslab.sandbox import Limits, Sandbox, Shared, StudentError, Zygote, jail
 from mslab.target import Target
 
@@ -159,25 +158,21 @@ class Worker:
     def grade_file(self, job: Job, path: Path) -> str:
         """Grade ``job``'s submission at ``path``; :func:`graded_text`'s JSON. Writes nothing in OUT."""
         lab = get_lab(job.lab)
-        with tempfile.TemporaryDirectory(prefix="mslab-junit-") as tmp:
-            junit_path = Path(tmp) / "junit.xml"
-            try:
-                run = run_checks(
-                    lab,
-                    path,
-                    hidden=True,
-                    target=self.target,
-                    seed=job.key["seed"],
-                    limits=self.limits,
-                    zygote=self.warm_zygote(),
-                    hide=self.hide,
-                    junitxml=junit_path,
-                    shared=self.shared_child(job.folder),
-                )
-            except MslabError as exc:
-                # The grader's own failures are not recorded: the next run retries them.
-                return graded_text(job.error(Status.ERROR, str(exc)))
-            junit = junit_path.read_text(encoding="utf-8") if junit_path.is_file() else ""
+        try:
+            run = run_checks(
+                lab,
+                path,
+                hidden=True,
+                target=self.target,
+                seed=job.key["seed"],
+                limits=self.limits,
+                zygote=self.warm_zygote(),
+                hide=self.hide,
+                shared=self.shared_child(job.folder),
+            )
+        except MslabError as exc:
+            # The grader's own failures are not recorded: the next run retries them.
+            return graded_text(job.error(Status.ERROR, str(exc)))
         if self.stop or self.stopped():  # a signal came while it ran: its checks may have been cut short
             return graded_text(job.error(Status.INTERRUPTED, ""))
         ran = sorted(c.name for c in run.checks)
@@ -209,8 +204,10 @@ class Worker:
             start_seconds=round(run.start_seconds, 3),
             student_seconds=round(run.student_seconds, 3),
             key=job.key,
+            output=run.output[-RECORD_OUTPUT:],
         )
-        return graded_text(record, results_text(run), junit)
+        # junit.xml from the check results, not pytest's (whose tracebacks quote the hidden checks)
+        return graded_text(record, results_text(run), junit_text(run))
 
 
 # -- a local pool's worker process (mslab.pool) --------------------------------------------------

@@ -56,7 +56,8 @@ RECORD_JSON = """{
   "checks": "cd",
   "seed": 1,
   "target": "local"
- }
+ },
+ "output": "x = 1\\n"
 }"""
 
 
@@ -66,7 +67,7 @@ def test_record_json_round_trips_byte_for_byte():
     assert record.checks[1] == CheckResult(
         "test_df", "f′(1) = 1", "2", 1.0, 0.0, True, False, "wrong", "see erratum 3", (3,)
     )
-    assert (record.student, record.folder, record.key["seed"]) == ("张三", "student-1a2b", 1)
+    assert (record.student, record.folder, record.key["seed"], record.output) == ("张三", "student-1a2b", 1, "x = 1\n")
     assert record.to_json() == RECORD_JSON
 
 
@@ -89,6 +90,7 @@ def test_a_record_written_by_the_grader_has_record_json_s_field_order(tmp_path):
         "start_seconds",
         "student_seconds",
         "key",
+        "output",  # added last (issue 17: the student's feedback): the fields before keep their order
     ]
     assert (data["status"], data["folder"], data["key"]) == ("unloadable", "bob", {"seed": 2})
     assert Record.read(tmp_path / "record.json") == record
@@ -126,3 +128,17 @@ def test_statuses_in_the_order_reports_list_them_and_the_max_is_the_points():
     )
     empty = Record.empty("carol", "derivatives", 20.0, Status.MISSING, "no derivatives.py")
     assert (empty.score, empty.max_score, empty.checks, empty.folder) == (0.0, 20.0, [], "carol")
+
+
+def test_a_record_written_before_output_existed_is_still_read():
+    old = RECORD_JSON.replace(',\n "output": "x = 1\\n"', "")
+    assert '"output"' not in old
+    record = Record.from_json(old)
+    assert record is not None and record.output == ""
+
+
+def test_only_the_grader_s_own_failures_are_not_gradable():
+    """Issue 17.1: error and interrupted rows hold no mark; a student's own failure is a mark."""
+    assert [s.value for s in Status if not s.gradable] == ["error", "interrupted"]
+    late = Record("a", "derivatives", 1.0, 2.0, Status.GRADED, flags=["late: 1 day"])
+    assert late.late and not Record("a", "derivatives", 1.0, 2.0, Status.GRADED, flags=["no autodiff"]).late

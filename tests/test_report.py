@@ -86,7 +86,15 @@ def read_csv(path) -> list[list[str]]:
 
 
 def test_writes_every_file(out):
-    assert sorted(p.name for p in out.iterdir()) == sorted(FILES)  # and no temporary files left
+    # the class files, and a folder per student with a safe folder name holding its feedback
+    # (the hostile name is no folder name: hand-built records only, intake never gives one)
+    assert sorted(p.name for p in out.iterdir()) == sorted([*FILES, "alice", "bob", "carol"])
+    for student in ("alice", "bob", "carol"):
+        assert sorted(p.name for p in (out / student).iterdir()) == ["feedback.html", "feedback.md"]
+    # the students' table links each to its feedback, but the hostile name (no folder) to none
+    text = (out / "summary.md").read_text(encoding="utf-8")
+    assert "| [bob](bob/feedback.md) | 24 | 60% | 12 | 12 |  |" in text
+    assert "| &lt;script&gt;alert(1)&lt;/script&gt; | 0 | 0% | 0 (did not load) |" in text
 
 
 def test_grades_csv_is_otter_like_with_points_row(out):
@@ -133,6 +141,7 @@ def test_grades_json(out):
         "max_total": 40,
         "percent": 10,
         "folder": "carol",  # where OUT keeps that student's results (records without one: the name)
+        "gradable": True,
     }
     evil = data["students"][EVIL]
     assert evil["labs"] == {"derivatives": {"score": 0, "max_score": 20, "status": "unloadable", "reason": LOAD}}
@@ -168,7 +177,9 @@ def test_summary_md(out):
         '| 1 | &lt;img src=x onerror="alert(2)"&gt; |',
         "| 1 | nth |",
     ]
-    assert "![score histogram](histogram.svg)" in text
+    assert "![Students by total percent](histogram.svg)" in text
+    assert "![Pass rate per check, lowest first](pass_rates.svg)" in text
+    assert "![Students by score in each lab](lab_scores.svg)" in text
     # rows not graded, with their reasons
     assert "| &lt;script&gt;alert(1)&lt;/script&gt; | derivatives | unloadable | =HYPERLINK(" in text
     assert "| carol | value\\_and\\_grad | missing | no value\\_and\\_grad.py |" in text
@@ -211,7 +222,7 @@ def test_histogram_svg(out):
 
 def test_same_records_give_byte_identical_files(tmp_path, out):
     def snapshot(folder):
-        return {p.name: p.read_bytes() for p in sorted(folder.iterdir())}
+        return {str(p.relative_to(folder)): p.read_bytes() for p in sorted(folder.rglob("*")) if p.is_file()}
 
     first = snapshot(out)
     write_reports(class_records(), out, labs=LABS)  # again, over the first
@@ -232,6 +243,7 @@ def test_empty_class_and_labs_without_records(tmp_path):
     assert json.loads((tmp_path / "grades.json").read_text()) == {
         "labs": {"derivatives": 20, "value_and_grad": 20.5},
         "students": {},
+        "not_gradable": [],
     }
     assert "| students | 0 |" in (tmp_path / "summary.md").read_text()
     ET.parse(tmp_path / "histogram.svg")
@@ -275,7 +287,8 @@ def test_a_rejected_student_is_listed_once_and_a_real_name_shown_as_written(tmp_
     rows = [line for line in text.split("## Not graded")[1].splitlines() if line.startswith("| 张三")]
     assert rows == ["| 张三 | all labs | rejected | rejected zip: zip-slip entry '..\\\\evil.py' |"]  # md escapes \\
     page = (tmp_path / "report.html").read_text(encoding="utf-8")
-    assert page.count("<td>张三</td>") == 1 and "zip-slip entry &#39;..\\evil.py&#39;" in page
+    not_graded = page.split("<h2>Not graded</h2>")[1]
+    assert not_graded.count("<td>张三</td>") == 1 and "zip-slip entry &#39;..\\evil.py&#39;" in page
     assert read_csv(tmp_path / "grades.csv")[2][0] == "张三"
     data = json.loads((tmp_path / "grades.json").read_text(encoding="utf-8"))
     assert data["students"]["张三"]["folder"] == "student-1a2b3c4d"
@@ -285,8 +298,8 @@ def test_summary_and_report_show_the_same_sections_in_the_same_order(out):
     text = (out / "summary.md").read_text(encoding="utf-8")
     page = (out / "report.html").read_text(encoding="utf-8")
     titles = [
-        "Labs", "Checks, lowest pass rate first", "Most common hints of failed checks", "Flagged for review",
-        "Not graded",
+        "Students, lowest total first", "Labs", "Checks, lowest pass rate first", "Most common hints of failed checks",
+        "Flagged for review", "Not graded",
     ]  # fmt: skip
     assert [line[3:] for line in text.splitlines() if line.startswith("## ")] == titles
     assert [line[4:-5] for line in page.splitlines() if line.startswith("<h2>")] == titles
@@ -298,3 +311,150 @@ def test_summary_and_report_show_the_same_sections_in_the_same_order(out):
     ) in page
     assert '<td class="n low">33.33%</td>' in page  # under 50%: marked
     assert "Nothing flagged." in text and "<p>Nothing flagged.</p>" in page
+
+
+OK = dict.fromkeys(["test_f", "test_df", "test_nth", "test_vag", "test_descent"])
+
+
+def failing(lab: str, reasons: dict[str, str]) -> list[CheckResult]:
+    """The lab's checks, all passed but those in ``reasons`` (failed with that reason, no hint)."""
+    out = checks(lab, OK)
+    for i, c in enumerate(out):
+        if c.name in reasons:
+            out[i] = dataclasses.replace(c, passed=False, score=0.0, reason=reasons[c.name])
+    return out
+
+
+def not_gradable_records() -> list[Record]:
+    return [
+        record("alice", "derivatives", "graded", checks("derivatives", OK)),
+        record("alice", "value_and_grad", "error", [], reason="grader worker failed: boom", max_score=20.0),
+        record("bob", "derivatives", "graded", checks("derivatives", OK)),
+        record("bob", "value_and_grad", "graded", checks("value_and_grad", OK)),
+        record("carol", "derivatives", "interrupted", [], max_score=20.0),
+        # the student's own timeout is the student's mark: 0, graded
+        record("carol", "value_and_grad", "timeout", failing("value_and_grad", {"test_vag": "x", "test_descent": "y"})),
+    ]
+
+
+def test_rows_the_grader_could_not_grade_are_blank_not_zero(tmp_path):
+    """Issue 17.1: a row with status error or interrupted (the grader's failure, a worker lost) is
+    no zero: its score and its student's total and percent are blank, a `note` column says why,
+    and the statistics leave the student out."""
+    write_reports(not_gradable_records(), tmp_path, labs=LABS)
+    assert (tmp_path / "grades.csv").read_text(encoding="utf-8") == (
+        "student,derivatives,value_and_grad,total,max_total,percent,note\n"
+        "POINTS POSSIBLE,20,20,40,40,100,\n"
+        "alice,20,,,40,,not gradable: the grader failed on value_and_grad; rerun inv grade\n"
+        "bob,20,20,40,40,100,\n"
+        "carol,,0,,40,,not gradable: the grader failed on derivatives; rerun inv grade\n"
+    )
+    book = {(r[0], r[1]): r for r in read_csv(tmp_path / "gradebook.csv")[1:]}
+    assert book[("alice", "value_and_grad")][2:5] == ["", "20", "error"]
+    assert book[("carol", "derivatives")][2:5] == ["", "20", "interrupted"]
+    assert book[("carol", "value_and_grad")][2:5] == ["0", "20", "timeout"]
+    data = json.loads((tmp_path / "grades.json").read_text(encoding="utf-8"))
+    assert data["not_gradable"] == ["alice", "carol"]
+    alice = data["students"]["alice"]
+    assert (alice["total"], alice["percent"], alice["gradable"]) == (None, None, False)
+    assert alice["labs"]["value_and_grad"] == {
+        "score": None, "max_score": 20, "status": "error", "reason": "grader worker failed: boom",
+    }  # fmt: skip
+    assert (data["students"]["bob"]["total"], data["students"]["bob"]["gradable"]) == (40, True)
+    text = (tmp_path / "summary.md").read_text(encoding="utf-8")
+    assert "| students | 3 |\n| not gradable | 2 |\n| mean | 100% |\n| median | 100% |\n| min | 100% |" in text
+    assert "Not gradable (2): alice, carol. The grader failed on a row of theirs" in text
+    # lab means over the rows with a mark: derivatives alice 20, bob 20; value_and_grad bob 20, carol 0
+    assert "| derivatives | 20 | 20 | graded 2, interrupted 1 |" in text
+    assert "| value\\_and\\_grad | 20 | 10 | graded 1, timeout 1, error 1 |" in text
+    table = text.split("## Students, lowest total first")[1].split("## ")[0]
+    assert [line for line in table.splitlines() if line.startswith("| ") and not line.startswith("| student")] == [
+        "| [alice](alice/feedback.md) | – | – | 20 | – (not gradable) | not gradable |",
+        "| [carol](carol/feedback.md) | – | – | – (not gradable) | 0 (timed out) | not gradable, timed out |",
+        "| [bob](bob/feedback.md) | 40 | 100% | 20 | 20 |  |",
+    ]
+    root = ET.parse(tmp_path / "histogram.svg").getroot()
+    counts = [int(r.get("data-count")) for r in root.iter("{http://www.w3.org/2000/svg}rect") if r.get("data-count")]
+    assert counts == [0] * 9 + [1]  # bob alone
+    page = (tmp_path / "report.html").read_text(encoding="utf-8")
+    # each name links to the student's feedback (a folder intake gave: here, the name itself)
+    assert '<td><a href="alice/feedback.html">alice</a></td><td class="n">–</td><td class="n">–</td>' in page
+
+
+def test_the_student_table_marks_who_needs_help_lowest_first(tmp_path):
+    """Issue 17.6: each student's total and lab scores, lowest first, with a student whose call
+    hung or whose process crashed marked even though the row is `graded`, and timed-out, missing,
+    flagged and late rows marked."""
+    hung = "f_second() timed out after 20 s"
+    crashed = "the student process was killed by signal 9 during f()"
+    records = [
+        record("dan", "derivatives", "graded", failing("derivatives", {"test_df": hung})),  # 12
+        dataclasses.replace(
+            record("dan", "value_and_grad", "graded", checks("value_and_grad", OK)),  # 20
+            flags=["no autodiff API (grad, value_and_grad, ...) reached by: train", "late: 2 days after the due date"],
+        ),
+        record("eve", "derivatives", "graded", failing("derivatives", {"test_f": crashed})),  # 16
+        record("eve", "value_and_grad", "timeout", failing("value_and_grad", {"test_vag": "x", "test_descent": "y"})),
+        record("fay", "derivatives", "missing", [], reason="no derivatives.py", max_score=20.0),
+        record("fay", "value_and_grad", "missing", [], reason="no value_and_grad.py", max_score=20.0),
+        record("gus", "derivatives", "graded", checks("derivatives", OK)),
+        record("gus", "value_and_grad", "graded", checks("value_and_grad", OK)),
+    ]
+    write_reports(records, tmp_path, labs=LABS)
+    text = (tmp_path / "summary.md").read_text(encoding="utf-8")
+    table = text.split("## Students, lowest total first")[1].split("## ")[0]
+    assert [line for line in table.splitlines() if line.startswith("| ")] == [
+        "| student | total | percent | derivatives | value\\_and\\_grad | needs a look |",
+        "| [fay](fay/feedback.md) | 0 | 0% | 0 (missing) | 0 (missing) | missing |",
+        "| [eve](eve/feedback.md) | 16 | 40% | 16 (crashed) | 0 (timed out) | crashed, timed out |",
+        "| [dan](dan/feedback.md) | 32 | 80% | 12 (hung) | 20 (flagged, late) | hung, flagged, late |",
+        "| [gus](gus/feedback.md) | 40 | 100% | 20 | 20 |  |",
+    ]
+    page = (tmp_path / "report.html").read_text(encoding="utf-8")
+    students = page.split("<h2>Students, lowest total first</h2>")[1].split("<h2>")[0]
+    names = [row.split("</td>")[0] for row in students.split("<tr><td>")[1:]]
+    assert names == [f'<a href="{s}/feedback.html">{s}</a>' for s in ("fay", "eve", "dan", "gus")]
+    assert '<td class="mark">12 (hung)</td>' in students and '<td class="mark">hung, flagged, late</td>' in students
+
+
+def test_hints_count_students_not_failed_checks(tmp_path):
+    """Issue 17.5: a student who fails three checks with one hint counts once."""
+    cs = checks("derivatives", {"test_f": "same", "test_df": "same", "test_nth": "same"})
+    records = [
+        record("ann", "derivatives", "graded", cs),
+        record("ben", "derivatives", "graded", checks("derivatives", {"test_f": None, "test_df": "same", "test_nth": "other"})),
+    ]  # fmt: skip
+    write_reports(records, tmp_path, labs={"derivatives": 20.0})
+    text = (tmp_path / "summary.md").read_text(encoding="utf-8")
+    hints = text.split("## Most common hints of failed checks")[1].split("## ")[0]
+    assert "| students | hint |" in hints
+    assert [line for line in hints.splitlines() if line.startswith("| ") and line[2].isdigit()] == [
+        "| 2 | same |",
+        "| 1 | other |",
+    ]
+
+
+def test_pass_rate_and_lab_score_charts(out):
+    """Issue 17.7: the pass rate of each check (lowest first) and each lab's score distribution,
+    as SVG files linked from summary.md and inlined in report.html (no script)."""
+    ns = "{http://www.w3.org/2000/svg}"
+    bars = [r for r in ET.parse(out / "pass_rates.svg").getroot().iter(f"{ns}rect") if r.get("data-check")]
+    assert [(b.get("data-check"), b.get("data-rate")) for b in bars] == [
+        ("derivatives/test_df", "33.33"),
+        ("value_and_grad/test_descent", "50"),
+        ("derivatives/test_nth", "66.67"),
+        ("derivatives/test_f", "100"),
+        ("value_and_grad/test_vag", "100"),
+    ]
+    assert [float(b.get("width")) for b in bars] == pytest.approx([99.99, 150, 200.01, 300, 300])
+    assert [b.get("class") for b in bars] == ["low", "bar", "bar", "bar", "bar"]
+    rects = [r for r in ET.parse(out / "lab_scores.svg").getroot().iter(f"{ns}rect") if r.get("data-lab")]
+    per_lab = {lab: [int(r.get("data-count")) for r in rects if r.get("data-lab") == lab] for lab in LABS}
+    # derivatives: 0 (hostile, unloadable), 20, 12, 4 of 20 -> 0-10: 1, 20-30: 1, 60-70: 1, 90-100: 1
+    assert per_lab["derivatives"] == [1, 0, 1, 0, 0, 0, 1, 0, 0, 1]
+    # value_and_grad: 20, 12, 0 (missing), 0 (no record)
+    assert per_lab["value_and_grad"] == [2, 0, 0, 0, 0, 0, 1, 0, 0, 1]
+    page = (out / "report.html").read_text(encoding="utf-8")
+    assert page.count("<svg") == 3 and "<script" not in page.lower()
+    for caption in ("Students by total percent", "Students by score in each lab", "Pass rate per check, lowest first"):
+        assert f"<figcaption>{caption}</figcaption>" in page

@@ -38,7 +38,7 @@ def draw(rng, families):
     return str(rng.choice(families)).format(a=a, b=b, c=c)
 
 
-@check(points=1, task="2", hint=HINT[1], errata=(1,))
+@check(points=1, task="2", hint="f′(x) = 3x² − 2: return grad(f)(x)", errata=(1,))
 def test_f_prime_hidden(student, rng):
     """f′(x) on a vector of unforeseen length and range"""
     x = rng.uniform(-5, 5, int(rng.integers(3, 10))).astype(np.float32)
@@ -48,7 +48,7 @@ def test_f_prime_hidden(student, rng):
     close(got, 3 * x64**2 - 2, "f′(x)")
 
 
-@check(points=1, task="3", hint=HINT[2], errata=(2,))
+@check(points=1, task="3", hint="f″(x) = 6x: return grad(grad(f))(x)", errata=(2,))
 def test_f_second_hidden(student, rng):
     """f″(x) on a matrix"""
     x = rng.uniform(-5, 5, (2, int(rng.integers(2, 5)))).astype(np.float32)

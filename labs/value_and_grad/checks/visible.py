@@ -77,7 +77,7 @@ def run_training(student, data, lr, steps):
     return W, b, losses
 
 
-@check(points=2, task="3", hint="step against the gradient: W − lr·∂L/∂W, not W + lr·∂L/∂W")
+@check(points=2, task="3", hint="each step goes against the gradient: W − lr·∂L/∂W, b − lr·∂L/∂b")
 def test_train_lowers_the_loss(student, rng):
     """gradient descent lowers the loss"""
     data = logistic_problem(rng, N, D)
