@@ -57,7 +57,9 @@ RECORD_JSON = """{
   "seed": 1,
   "target": "local"
  },
- "output": "x = 1\\n"
+ "output": "x = 1\\n",
+ "raw_score": null,
+ "adjustments": []
 }"""
 
 
@@ -90,7 +92,9 @@ def test_a_record_written_by_the_grader_has_record_json_s_field_order(tmp_path):
         "start_seconds",
         "student_seconds",
         "key",
-        "output",  # added last (issue 17: the student's feedback): the fields before keep their order
+        "output",  # added later (the student's feedback): the fields before keep their order
+        "raw_score",  # then the instructor's adjustments (mslab.adjust), set only in memory
+        "adjustments",
     ]
     assert (data["status"], data["folder"], data["key"]) == ("unloadable", "bob", {"seed": 2})
     assert Record.read(tmp_path / "record.json") == record
