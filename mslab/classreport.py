@@ -166,7 +166,8 @@ def _csv(rows: list[list[str]]) -> str:
 class _Class:
     """The records, deduplicated and sorted, with everything the files are made of."""
 
-    def __init__(self, records: list[Record], labs: dict[str, float]):
+    def __init__(self, records: list[Record], labs: dict[str, float], people: dict[str, dict] | None = None):
+        self.people = people or {}  # who each student is on the learning platform (id, email)
         latest: dict[tuple[str, str], Record] = {}
         for r in records:  # a student × lab graded twice (a resumed run): the last record wins
             latest[(str(r.student), str(r.lab))] = r
@@ -339,8 +340,24 @@ class _Class:
 # --- the files ---------------------------------------------------------------------------------
 
 
+def _ids(c: _Class) -> bool:
+    """Whether the sheets carry the platform's id and e-mail columns (a roster or a platform's download)."""
+    return any(p.get("id") or p.get("email") for p in c.people.values())
+
+
+def _who(c: _Class, student: str) -> list[str]:
+    p = c.people.get(student) or {}
+    return [csv_text(str(p.get("id") or "")), csv_text(str(p.get("email") or ""))]
+
+
 def gradebook_csv(c: _Class) -> str:
-    rows = [GRADEBOOK_COLUMNS + [f"{lab}/{name}" for lab, name, _ in c.checks]]
+    """A row per student × lab. With the platform's ids (roster or download), ``id`` and
+    ``email`` follow the student; with late penalties or overrides, ``raw_score`` (what the checks
+    gave) and ``adjustments`` (each with its reason) follow the final ``score``."""
+    ids, adjusted = _ids(c), any(r.adjustments for r in c.records)
+    head = GRADEBOOK_COLUMNS[:1] + (["id", "email"] if ids else []) + GRADEBOOK_COLUMNS[1:]
+    head += ["raw_score", "adjustments"] if adjusted else []
+    rows = [head + [f"{lab}/{name}" for lab, name, _ in c.checks]]
     for r in c.records:
         ran = {ch.name: ch for ch in r.checks}
         cells = [
@@ -351,6 +368,11 @@ def gradebook_csv(c: _Class) -> str:
             r.status.value,
             csv_text(r.reason or ""),
         ]
+        if ids:
+            cells[1:1] = _who(c, r.student)
+        if adjusted:
+            raw = r.raw_score if r.raw_score is not None else r.score
+            cells += [num(raw) if r.status.gradable else "", csv_text("; ".join(r.adjustments))]
         for lab, name, _ in c.checks:
             cells.append(num(ran[name].score) if lab == r.lab and name in ran else "")
         rows.append(cells)
@@ -371,12 +393,14 @@ def grades_csv(c: _Class) -> str:
     """The sheet to upload. A student the grader failed on has blank cells (the lab it failed on,
     total, percent), never 0, and then — only then — a last column ``note`` says why."""
     note = [NOTE_COLUMN] if c.not_gradable else []
-    rows = [["student", *c.labs, "total", "max_total", "percent", *note]]
-    points_row = [POINTS_ROW, *(num(c.lab_max[lab]) for lab in c.labs), num(c.max_total), num(c.max_total), "100"]
+    ids = ["id", "email"] if _ids(c) else []
+    rows = [["student", *ids, *c.labs, "total", "max_total", "percent", *note]]
+    points_row = [POINTS_ROW, *([""] * len(ids)), *(num(c.lab_max[lab]) for lab in c.labs)]
+    points_row += [num(c.max_total), num(c.max_total), "100"]
     rows.append(points_row + [""] * len(note))
     for s in c.students:
         total, pct = c.totals[s]
-        cells = [csv_text(s), *(_blank_or_num(c.score(s, lab)) for lab in c.labs)]
+        cells = [csv_text(s), *(_who(c, s) if ids else []), *(_blank_or_num(c.score(s, lab)) for lab in c.labs)]
         cells += [_blank_or_num(total), num(c.max_total), _blank_or_num(pct)]
         if note:
             cells.append(not_gradable_note(c, s) if s in c.not_gradable else "")
@@ -387,7 +411,7 @@ def grades_csv(c: _Class) -> str:
 def grades_json(c: _Class) -> str:
     students = {}
     for s in c.students:
-        labs = {}
+        labs: dict[str, dict] = {}
         for lab in c.labs:
             r = c.by_key.get((s, lab))
             if r is not None:
@@ -397,6 +421,9 @@ def grades_json(c: _Class) -> str:
                     "status": r.status.value,
                     "reason": r.reason or "",
                 }
+                if r.adjustments:
+                    labs[lab]["raw_score"] = jnum(r.raw_score if r.raw_score is not None else r.score)
+                    labs[lab]["adjustments"] = list(r.adjustments)
         total, pct = c.totals[s]
         folder = next((str(r.folder or s) for (who, _), r in c.by_key.items() if who == s), s)
         students[s] = {
@@ -407,6 +434,9 @@ def grades_json(c: _Class) -> str:
             "folder": folder,
             "gradable": s not in c.not_gradable,
         }
+        if c.people.get(s):
+            students[s]["id"] = str(c.people[s].get("id") or "")
+            students[s]["email"] = str(c.people[s].get("email") or "")
     data = {
         "labs": {lab: jnum(c.lab_max[lab]) for lab in c.labs},
         "students": students,
@@ -810,7 +840,9 @@ def report_html(parts: list[Section], svgs: dict[str, str]) -> str:
     return _TEMPLATE.render(sections=parts, svgs={k: markupsafe.Markup(v.strip()) for k, v in svgs.items()})
 
 
-def write_reports(records: list[Record], out: Path, *, labs: dict[str, float]) -> None:
+def write_reports(
+    records: list[Record], out: Path, *, labs: dict[str, float], people: dict[str, dict] | None = None
+) -> None:
     """Write every class-level file into `out` from the graded records, atomically (records.write_atomic).
 
     ``labs`` maps each lab to its max score; a lab with no records still gets its column and counts
@@ -821,7 +853,7 @@ def write_reports(records: list[Record], out: Path, *, labs: dict[str, float]) -
         for key in ("score", "max_score"):
             if not math.isfinite(float(getattr(r, key))):
                 raise ValueError(f"{r.student}/{r.lab}: {key} is {getattr(r, key)!r}")
-    c = _Class(records, labs)
+    c = _Class(records, labs, people)
     out = Path(out)
     svgs = {"histogram.svg": histogram_svg(c), "lab_scores.svg": lab_scores_svg(c), "pass_rates.svg": pass_rates_svg(c)}
     parts = sections(c)

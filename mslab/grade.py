@@ -384,7 +384,7 @@ def _grade_found(
         classreport.write_reports(_flag_names(records, found, flags), out, labs=maxima)
         raise Interrupted(len(records), total) from None
     records = _adjusted(_flag_names(records, found, flags), found, run)
-    classreport.write_reports(records, out, labs=maxima)
+    classreport.write_reports(records, out, labs=maxima, people=read_people(out))
     return records
 
 

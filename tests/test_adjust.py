@@ -113,6 +113,9 @@ def test_a_late_gradescope_class_with_an_override_that_survives_a_regrade(tmp_pa
         rows = {r["student"]: r for r in csv.DictReader(fh)}
     assert float(rows["Ann"]["score"]) == pytest.approx(19 * 0.8)  # overridden to 19, then 2 started days late
     assert float(rows["Bob"]["score"]) == 20  # his extension: due two days later
+    assert rows["Ann"]["raw_score"] == "20"  # what the checks gave, beside the final score
+    assert rows["Ann"]["adjustments"] == "override: 19 of 20 (TA regrade); late 2 day(s): -3.8 (20%)"
+    assert rows["Ann"]["id"] == "1"  # Gradescope's SID
     again = inv("grade", str(root), "--out", str(out), "--labs", "derivatives", *late, "--force")
     assert again.returncode == 0, again.stdout + again.stderr
     grades = json.loads((out / "grades.json").read_text())

@@ -55,6 +55,10 @@ def test_canvas_download_and_roster_to_canvas_import(tmp_path):
     with open(out / "gradebook.csv", newline="") as fh:
         rows = {r["student"]: r for r in csv.DictReader(fh)}
     assert rows["Absent, Ava"]["status"] == "missing"
+    assert (rows["smithjohn"]["id"], rows["Absent, Ava"]["id"]) == ("S001", "S003")  # every row carries the roster's id
+    with open(out / "grades.csv", newline="") as fh:
+        sheet = {r["student"]: r for r in csv.DictReader(fh)}
+    assert sheet["leeanna"]["id"] == "S002" and list(sheet["leeanna"])[:3] == ["student", "id", "email"]
 
     exported = inv("grade.export", "--out", str(out), "--format", "canvas", "--assignment", "Lab 1 (4411)")
     assert exported.returncode == 0, exported.stdout + exported.stderr
