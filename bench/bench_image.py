@@ -1,6 +1,9 @@
 """CPU image size against its base image plus the installed MindSpore (goal: ratio <= 1.15).
 
-    python bench/bench_image.py [--target cpu] [--base mslab/base:bookworm]
+    python bench/bench_image.py [--target cpu|cuda] [--base mslab/base:bookworm]
+
+For the cuda image, also its CUDA libraries (/opt/mslab/cuda) and what it shares with the cpu
+image: the layers both have (base, runtime stage, MindSpore's venv), which a machine stores once.
 
 Printed, not asserted. "Installed MindSpore" is the venv's site-packages/mindspore folder as it
 sits in the image; the rest of the venv (numpy, scipy, the grader's dependencies), the OS
@@ -54,6 +57,22 @@ def main() -> int:
     print(f"base             {base_tag:28s} {base_size / gb:6.2f} GB")
     print(f"MindSpore        {site:28.28s} {mindspore / gb:6.2f} GB  (venv total {venv / gb:.2f} GB)")
     print(f"ratio image / (base + MindSpore) = {ratio:.3f}  (goal <= 1.15: {'met' if ratio <= 1.15 else 'NOT met'})")
+    if image.labels.get("org.mslab.cuda.libs"):
+        cuda = du(client, tag, "/opt/mslab/cuda")
+        print(f"CUDA libraries   {'/opt/mslab/cuda':28s} {cuda / gb:6.2f} GB  ({image.labels['org.mslab.cuda.libs']})")
+        try:
+            cpu = client.images.get(images.service("cpu")["image"])
+        except Exception:  # noqa: BLE001 - no cpu image: nothing to compare
+            return 0
+        mine, theirs = image.attrs["RootFS"]["Layers"], cpu.attrs["RootFS"]["Layers"]
+        shared = 0
+        while shared < min(len(mine), len(theirs)) and mine[shared] == theirs[shared]:
+            shared += 1
+        print(
+            f"shared with {cpu.tags[0] if cpu.tags else 'the cpu image'}: the first {shared} of {len(mine)} layers;"
+            f" cpu image {cpu.attrs['Size'] / gb:.2f} GB, so the cuda image adds {(size - cpu.attrs['Size']) / gb:.2f} GB"
+            " on a machine that has both"
+        )
     return 0
 
 
