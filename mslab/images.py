@@ -322,14 +322,15 @@ def context_excludes(source: str, dockerignore: Path = ROOT / ".dockerignore", c
     return patterns
 
 
-def docker_client():
-    """A Docker SDK client for the local engine, or MslabError if no engine answers."""
+def docker_client(timeout=10):
+    """A Docker SDK client for the local engine (`timeout` seconds per API call), or MslabError
+    if no engine answers."""
     try:
         import docker
     except ImportError as e:
         raise MslabError("Docker engine not reachable: the docker Python package is missing") from e
     try:
-        client = docker.from_env(timeout=10)
+        client = docker.from_env(timeout=timeout)
         client.ping()
     except Exception as e:
         reason = str(e).splitlines()[0] if str(e) else type(e).__name__
@@ -378,7 +379,8 @@ def build(
         return _buildx(svc, context, args, platform_, push, echo)
     if push:
         raise MslabError("--push needs --platform (buildx); push a local build with `docker push`")
-    client = client or docker_client()
+    # Removing a build stage of GBs keeps a busy engine longer than the default 10 s per call.
+    client = client or docker_client(timeout=BUILD_API_TIMEOUT)
     from docker.utils.build import tar
 
     echo(f"building {svc['image']} from {svc['build']['dockerfile']}: {args}")
@@ -407,17 +409,33 @@ def build(
             if text:
                 last.append(text)
                 echo(text.rstrip("\n"))
+    try:
+        _clean_up(target, svc["image"], previous, keep_build_stage, client, echo)
+    except Exception as e:  # noqa: BLE001 - the image is built; what is left is only disk space
+        reason = str(e).splitlines()[0] if str(e) else type(e).__name__
+        echo(
+            f"note: built, but cleaning up after the build failed ({reason}): `docker image prune -f"
+            f" --filter label={BUILD_STAGE_LABEL}=build` removes the build stage's image"
+        )
+    return svc["image"]
+
+
+BUILD_API_TIMEOUT = 600
+
+
+def _clean_up(target: str, tag: str, previous: str, keep_build_stage: bool, client, echo) -> None:
+    """After a build: the build stage's dangling image (unless kept) and the image this build
+    replaced, if now unnamed (kept while a container uses it)."""
     if not keep_build_stage:
         for image in remove_build_stages(target, client):
             echo(f"removed the build stage's image {image}")
-    if previous and previous != client.images.get(svc["image"]).id:
-        try:  # the image this build replaced, if now unnamed; kept while a container uses it
+    if previous and previous != client.images.get(tag).id:
+        try:
             if not client.images.get(previous).tags:
                 client.images.remove(previous, noprune=False)
                 echo(f"removed the replaced image {previous[:19]}")
         except Exception:  # noqa: BLE001 - in use by a container
             pass
-    return svc["image"]
 
 
 BUILD_STAGE_LABEL = "org.mslab.stage"

@@ -173,6 +173,8 @@ def test_a_mirror_is_a_plain_url(no_mirror_env, mirror):
 def test_apt_mirror_replaces_the_archives_of_debian_and_ubuntu_sources(tmp_path):
     """The runtime stage's sed, run on the sources files of the three bases."""
     expr = re.search(r'sed -i -E "([^"]+)"', CPU_FILE.read_text()).group(1)
+    for target in ("cuda", "ascend"):  # the same rewrite in every image
+        assert f'sed -i -E "{expr}"' in (ROOT / "docker" / target / "Dockerfile").read_text()
     files = {
         "debian.sources": "Types: deb\nURIs: http://deb.debian.org/debian\nSuites: bookworm bookworm-updates\n"
         "Types: deb\nURIs: http://deb.debian.org/debian-security\nSuites: bookworm-security\n",
