@@ -399,6 +399,13 @@ def test_gpu_plugin_finds_every_library_but_the_drivers(client, cuda_image):
     from_wheels = {line.split("=>")[0].strip() for line in resolved.splitlines() if "=>" in line}
     # libcublas.so.11 in turn needs libcublasLt.so.11, from the same wheel
     assert from_wheels == PLUGIN_NEEDS - {"libcuda.so.1"} | {"libcublasLt.so.11"}
+    # every other libmindspore_gpu*.so*: MindSpore 2.7.2's is CUDA 11.1's, which also wants
+    # libnvrtc.so.11.1 (CUDA 11.7's is .11.2); MindSpore loads the newest plugin that loads, 11.6
+    others = run(
+        client, LDD_PLUGIN.replace("libmindspore_gpu.so.11.6 gpu11.6/*.so* gpu/*.so*", "libmindspore_gpu*.so*")
+    )
+    for name, libs in plugin_missing(others).items():
+        assert libs - {"libcuda.so.1"} <= ({"libnvrtc.so.11.1"} if name.endswith(".so.11.1") else set()), (name, libs)
     conf = run(client, "cat /etc/ld.so.conf.d/mslab-cuda.conf").split()
     assert len(conf) == 8 and all(re.fullmatch(r"/opt/mslab/cuda/nvidia/\w+/lib", d) for d in conf)
 
