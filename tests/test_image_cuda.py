@@ -410,6 +410,38 @@ def test_gpu_plugin_finds_every_library_but_the_drivers(client, cuda_image):
     assert len(conf) == 8 and all(re.fullmatch(r"/opt/mslab/cuda/nvidia/\w+/lib", d) for d in conf)
 
 
+@pytest.mark.parametrize(
+    "image,code,last",
+    [
+        (
+            "mslab-cpu",
+            1,
+            "mslab: CUDA_LIBS=base, but the base image has no libcudart.so.11.0 (a CUDA 11 + cuDNN 8 runtime image?)",
+        ),
+        ("mslab-cuda", 0, "mslab: CUDA libraries from the base image"),
+    ],
+)
+def test_cuda_libs_base_needs_a_base_with_cuda(client, image, code, last):
+    """--cuda-base nvidia's stage, run on a base without CUDA (the cpu image) and on one whose
+    loader knows CUDA 11 and cuDNN 8 (the cuda image, standing in for NVIDIA's)."""
+    container = client.containers.run(
+        image,
+        ["bash", "/mnt/cuda/install_cuda.sh"],
+        entrypoint=[],
+        user="0",
+        network_mode="none",
+        environment={"CUDA_LIBS": "base"},
+        volumes=[f"{ROOT / 'docker/cuda'}:/mnt/cuda:ro"],
+        detach=True,
+    )
+    try:
+        status = container.wait(timeout=120)["StatusCode"]
+        out = container.logs().decode().strip().splitlines()
+    finally:
+        container.remove(force=True)
+    assert (status, out[-1]) == (code, last)
+
+
 def test_the_hosts_libcuda_is_found_where_the_toolkit_mounts_it(client, cuda_image, tmp_path):
     """A stand-in mounted as the NVIDIA Container Toolkit mounts the driver's: nothing is missing."""
     standin = tmp_path / "libcuda.so.1"

@@ -16,8 +16,10 @@ mkdir -p "$dest"
 case ${CUDA_LIBS:-wheels} in
   base)
     # The base's own CUDA runtime: CUDA 11's libcudart and cuDNN 8 must be known to the loader.
+    # (The cache is read first: `ldconfig -p | grep -q` fails under pipefail when grep stops early.)
+    cache=$(ldconfig -p)
     for lib in libcudart.so.11.0 libcudnn.so.8 libcublas.so.11; do
-      if ! ldconfig -p | grep -q "$lib "; then
+      if ! grep -q "$lib " <<<"$cache"; then
         echo "mslab: CUDA_LIBS=base, but the base image has no $lib (a CUDA 11 + cuDNN 8 runtime image?)" >&2
         exit 1
       fi
