@@ -1,8 +1,10 @@
 #!/usr/bin/env bash
-# Real Docker for CI and developers: engine, local base image, host-side wheelhouse, CPU image.
-# Idempotent: every step is skipped when its result is already there. Prints timings.
-#   bash .ci/docker.sh            # engine + base + wheelhouse + build + verify of the CPU image
-#   MSLAB_SKIP_BUILD=1 bash .ci/docker.sh   # engine + base + wheelhouse only
+# Real Docker for CI and developers: engine, local base image, host-side wheelhouses, the CPU
+# image and the CUDA image (Debian + PyPI's CUDA wheels, sharing the CPU image's layers).
+# Idempotent: every step is skipped when its result is already there. Prints timings and sizes.
+#   bash .ci/docker.sh            # engine + base + wheelhouses + build + verify of both images
+#   MSLAB_SKIP_BUILD=1 bash .ci/docker.sh   # engine + base + wheelhouses only
+#   MSLAB_SKIP_CUDA=1 bash .ci/docker.sh    # the CPU image only (no 1.3 GB of CUDA wheels)
 # The engine started here keeps running; its PID is in $MSLAB_DOCKERD_PIDFILE (stop it with
 # `kill "$(cat "$MSLAB_DOCKERD_PIDFILE")"`).
 set -euo pipefail
@@ -42,7 +44,7 @@ done_ "docker engine"
 step "compose.yaml with docker-compose $(docker-compose version --short)"
 docker-compose -f compose.yaml config -q
 MSLAB_ASCEND_GID=1000 MSLAB_ASCEND_CHIP=910 docker-compose -f compose.yaml config -q
-shellcheck -x docker/*.sh .ci/docker.sh
+shellcheck -x docker/*.sh docker/*/*.sh .ci/docker.sh
 done_ "compose.yaml"
 
 step "base image $BASE_IMAGE"
@@ -66,17 +68,43 @@ fi
 "$DOCKER" image ls "$BASE_IMAGE"
 done_ "base image"
 
-step "wheelhouse"
-"${INV[@]}" image.wheelhouse --target cpu
+# The cuda target's wheelhouse is the cpu target's (docker/wheelhouse, the same files) plus
+# docker/wheelhouse-cuda. Both stay in the checkout, and pip's cache keeps what was downloaded.
+WHEELHOUSE_TARGET=cuda
+[ -z "${MSLAB_SKIP_CUDA:-}" ] || WHEELHOUSE_TARGET=cpu
+step "wheelhouse ($WHEELHOUSE_TARGET)"
+"${INV[@]}" image.wheelhouse --target "$WHEELHOUSE_TARGET"
+du -sh docker/wheelhouse docker/wheelhouse-cuda
 done_ "wheelhouse"
 
 if [ -z "${MSLAB_SKIP_BUILD:-}" ]; then
   step "build cpu image"
-  "${INV[@]}" image.build --target cpu
+  # The build stage is kept for the cuda build, which reuses its layers (MindSpore's venv) and
+  # then removes it.
+  keep=(--keep-build-stage)
+  [ -z "${MSLAB_SKIP_CUDA:-}" ] || keep=()
+  "${INV[@]}" image.build --target cpu "${keep[@]}"
   done_ "build cpu image"
 
   step "verify cpu image"
   "${INV[@]}" image.verify --target cpu
   done_ "verify cpu image"
+
+  if [ -z "${MSLAB_SKIP_CUDA:-}" ]; then
+    step "build cuda image"
+    "${INV[@]}" image.build --target cuda
+    done_ "build cuda image"
+
+    step "verify cuda image (no GPU here: links, run_check and the labs' checks on the CPU)"
+    "${INV[@]}" image.verify --target cuda --labs yes
+    done_ "verify cuda image"
+  fi
+
+  step "image sizes"
+  for tag in mslab-cpu mslab-cuda; do
+    "$DOCKER" image inspect -f "{{ index .RepoTags 0 }}: {{ .Size }} bytes, {{ len .RootFS.Layers }} layers" "$tag" 2>/dev/null || true
+  done
+  "$DOCKER" system df -v | sed -n '/^REPOSITORY/,/^$/p' | grep -E '^(REPOSITORY|mslab-)' || true
+  done_ "image sizes"
 fi
 printf '\n== .ci/docker.sh total: %ss\n' "$((SECONDS - t0))"

@@ -3,8 +3,10 @@
 # grader's pinned dependencies and extra pip arguments, checking the MindSpore wheel's SHA-256.
 #   install.sh PYTHON [EXTRA_PIP_ARGS...]
 # Build args (empty = docker/pins.env): MINDSPORE_VERSION, MINDSPORE_SOURCE, MINDSPORE_SHA256;
-# PYTHON_VERSION (compose.yaml) must match PYTHON's version.
+# PYTHON_VERSION (compose.yaml) must match PYTHON's version; PIP_INDEX_URL, when not empty, is
+# the PyPI mirror pip uses (sources pypi and official; a wheelhouse build needs no index).
 set -euo pipefail
+[ -n "${PIP_INDEX_URL:-}" ] || unset PIP_INDEX_URL
 here=$(cd "$(dirname "$0")" && pwd)
 python=$1
 shift

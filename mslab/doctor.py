@@ -256,7 +256,19 @@ def _gpu_checks(path: str | None) -> tuple[bool, list[Check]]:
             f"{driver} ({'>=' if good else '<'} {CUDA_MIN_DRIVER}, the CUDA 11.6 minimum)",
         )
     )
+    if gpus:
+        checks.append(_cuda_driver_library(path))
     return bool(gpus) and good, checks
+
+
+def _cuda_driver_library(path: str | None) -> Check:
+    """The cuda image has CUDA's runtime libraries but not the driver's libcuda.so.1: the NVIDIA
+    Container Toolkit (nvidia-container-cli) mounts this host's into each container."""
+    toolkit = shutil.which("nvidia-container-cli", path=path)
+    where = "libcuda.so.1 is this host driver's, not the cuda image's"
+    if toolkit:
+        return Check("CUDA driver library", OK, f"{where}: the NVIDIA Container Toolkit ({toolkit}) mounts it")
+    return Check("CUDA driver library", WARN, f"{where}: install the NVIDIA Container Toolkit, which mounts it")
 
 
 def _npu_checks(root: Path, path: str | None) -> tuple[bool, list[Check]]:

@@ -7,6 +7,7 @@ them. The Docker SDK builds with the classic builder, which the multi-stage Dock
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import os
 import platform
@@ -27,6 +28,17 @@ COMPOSE = ROOT / "compose.yaml"
 PINS = ROOT / "docker" / "pins.env"
 REQUIREMENTS = ROOT / "docker" / "requirements.txt"
 WHEELHOUSE = ROOT / "docker" / "wheelhouse"
+# The cuda image's second wheelhouse: NVIDIA's CUDA wheels (GBs), sent only to a cuda build.
+WHEELHOUSE_CUDA = ROOT / "docker" / "wheelhouse-cuda"
+CUDA_REQUIREMENTS = ROOT / "docker" / "cuda" / "requirements.txt"
+# Where the cuda image's CUDA libraries come from: PyPI's wheels on the cpu image's Debian (the
+# default), or NVIDIA's CUDA base image (compose.yaml's x-cuda-nvidia-base).
+CUDA_BASES = ("wheels", "nvidia")
+NVIDIA_BASE_KEY = "x-cuda-nvidia-base"
+# Where a cuda container computes: GPU or CPU (default: GPU when nvidia-smi lists one).
+CUDA_DEVICE_VAR = "MSLAB_CUDA_DEVICE"
+# A mirror's address goes into a build's sources.list or pip: a plain http(s) URL, nothing else.
+_MIRROR = re.compile(r"https?://[A-Za-z0-9.-]+(:[0-9]+)?(/[A-Za-z0-9._~/%+-]*)?")
 SOURCES = ("official", "wheelhouse", "pypi")
 # Run-time keys of a compose service that map one-to-one onto `containers.run` arguments.
 _RUN_KEYS = (
@@ -166,6 +178,8 @@ def service(target: str, path: Path = COMPOSE, env: dict[str, str] | None = None
     kwargs["devices"] = [d if d.count(":") else f"{d}:{d}" for d in svc.get("devices") or []]
     kwargs["volumes"] = list(svc.get("volumes") or [])
     gpus = svc.get("deploy", {}).get("resources", {}).get("reservations", {}).get("devices", [])
+    if gpus and gpu_device(env) != "GPU":
+        gpus = []  # no GPU here: the container computes on the CPU (gpu_device)
     # The devices this process was given (Ray sets these for a worker that holds a GPU or an
     # NPU; an admin may too): the container gets those, not compose.yaml's first ones.
     cuda_ids = _visible(env.get("CUDA_VISIBLE_DEVICES"))
@@ -201,9 +215,47 @@ def _split_tmpfs(entry: str) -> tuple[str, str]:
     return mount, options
 
 
-def device(target: str, path: Path = COMPOSE) -> str:
-    """MindSpore device_target of a target's containers: CPU, GPU or Ascend (compose label)."""
-    return (_service(target, path).get("labels") or {}).get("org.mslab.device", "CPU")
+def device(target: str, path: Path = COMPOSE, env: dict[str, str] | None = None) -> str:
+    """MindSpore device_target of a target's containers: CPU, GPU or Ascend (compose label);
+    a GPU target computes on the CPU where gpu_device(env) says there is no GPU."""
+    found = (_service(target, path).get("labels") or {}).get("org.mslab.device", "CPU")
+    if found == "GPU":
+        return gpu_device(dict(os.environ) if env is None else env)
+    return found
+
+
+def gpu_device(env: dict[str, str]) -> str:
+    """Where a GPU target's containers compute: "GPU" or "CPU".
+
+    MSLAB_CUDA_DEVICE=GPU|CPU decides; unset, a device Ray (or an admin) gave this process
+    (CUDA_VISIBLE_DEVICES) means GPU, else GPU when `nvidia-smi` lists one (on env's PATH),
+    else CPU: the cuda image then grades on a machine without a GPU as the cpu image does.
+    """
+    chosen = (env.get(CUDA_DEVICE_VAR) or "").strip()
+    if chosen:
+        if chosen.upper() not in ("GPU", "CPU"):
+            raise MslabError(f"{CUDA_DEVICE_VAR} must be GPU or CPU, not {chosen!r}")
+        return chosen.upper()
+    if _visible(env.get("CUDA_VISIBLE_DEVICES")):
+        return "GPU"
+    return "GPU" if _nvidia_gpus(env.get("PATH", "")) else "CPU"
+
+
+@functools.lru_cache(maxsize=8)
+def _nvidia_gpus(path: str) -> int:
+    """How many GPUs `nvidia-smi` lists, read as `inv doctor` reads it (0 without nvidia-smi or
+    when it fails); asked once per PATH."""
+    from mslab.doctor import parse_nvidia_smi
+
+    exe = shutil.which("nvidia-smi", path=path or None)
+    if not exe:
+        return 0
+    try:
+        done = subprocess.run([exe], capture_output=True, text=True, timeout=30)
+    except (OSError, subprocess.TimeoutExpired):
+        return 0
+    driver, gpus = parse_nvidia_smi(done.stdout)
+    return len(gpus) if done.returncode == 0 and driver else 0
 
 
 def build_args(
@@ -214,9 +266,15 @@ def build_args(
     sha256: str = "",
     path: Path = COMPOSE,
     chip: str = "",
+    cuda_base: str = "",
+    apt_mirror: str = "",
+    pip_index: str = "",
 ) -> dict[str, str]:
     """Build args: compose.yaml's for the target, the pins, then the given overrides.
-    chip: the Ascend chip of the CANN base (910b, 910), as MSLAB_ASCEND_CHIP in compose.yaml."""
+    chip: the Ascend chip of the CANN base (910b, 910), as MSLAB_ASCEND_CHIP in compose.yaml.
+    cuda_base: wheels (compose.yaml's cuda args) or nvidia (its x-cuda-nvidia-base args).
+    apt_mirror, pip_index: a Debian/Ubuntu archive and a PyPI index to build from (else
+    compose.yaml's MSLAB_APT_MIRROR and PIP_INDEX_URL, from the environment)."""
     pins = read_pins()
     source = source or pins["MINDSPORE_SOURCE_PIN"]
     if source not in SOURCES:
@@ -226,8 +284,22 @@ def build_args(
         env[ASCEND_CHIP_VAR] = chip
     if (env.get(ASCEND_CHIP_VAR) or "910b") not in ASCEND_CHIPS:
         raise MslabError(f"Ascend chip must be one of {', '.join(ASCEND_CHIPS)}, not {env[ASCEND_CHIP_VAR]!r}")
-    svc = load_compose(path, env)["services"].get(target) or _service(target, path)
+    compose = load_compose(path, env)
+    svc = compose["services"].get(target) or _service(target, path)
     args = {k: str(v) for k, v in (svc["build"].get("args") or {}).items()}
+    if cuda_base and cuda_base not in CUDA_BASES:
+        raise MslabError(f"CUDA base must be one of {', '.join(CUDA_BASES)}, not {cuda_base!r}")
+    if cuda_base == "nvidia":
+        if target != "cuda":
+            raise MslabError(f"--cuda-base is for the cuda target, not {target}")
+        args.update({k: str(v) for k, v in (compose.get(NVIDIA_BASE_KEY) or {}).items()})
+    for key, value in (("APT_MIRROR", apt_mirror), ("PIP_INDEX_URL", pip_index)):
+        if value:
+            args[key] = value
+        if args.get(key) and not _MIRROR.fullmatch(args[key]):
+            raise MslabError(
+                f"{key} must be a plain http(s) URL such as http://mirror.example/debian, not {args[key]!r}"
+            )
     args["MINDSPORE_VERSION"] = version or pins["MINDSPORE_VERSION_PIN"]
     args["MINDSPORE_SOURCE"] = source
     if base_image:
@@ -237,24 +309,28 @@ def build_args(
     return args
 
 
-def context_excludes(source: str, dockerignore: Path = ROOT / ".dockerignore") -> list[str]:
-    """The build context's exclusions: .dockerignore's, and the wheelhouse's wheels unless the
-    build installs from it (they are hundreds of MB the engine would receive for nothing)."""
+def context_excludes(source: str, dockerignore: Path = ROOT / ".dockerignore", cuda_wheels: bool = False) -> list[str]:
+    """The build context's exclusions: .dockerignore's, and the wheelhouses' wheels unless the
+    build installs from them (hundreds of MB, GBs for CUDA, the engine would receive for
+    nothing). cuda_wheels: the build installs the CUDA wheels (a cuda build with CUDA_LIBS=wheels)."""
     lines = dockerignore.read_text().splitlines() if dockerignore.is_file() else []
     patterns = [p.strip() for p in lines if p.strip() and not p.strip().startswith("#")]
     if source != "wheelhouse":
         patterns.append("docker/wheelhouse/*.whl")
+    if source != "wheelhouse" or not cuda_wheels:
+        patterns.append("docker/wheelhouse-cuda/*.whl")
     return patterns
 
 
-def docker_client():
-    """A Docker SDK client for the local engine, or MslabError if no engine answers."""
+def docker_client(timeout=10):
+    """A Docker SDK client for the local engine (`timeout` seconds per API call), or MslabError
+    if no engine answers."""
     try:
         import docker
     except ImportError as e:
         raise MslabError("Docker engine not reachable: the docker Python package is missing") from e
     try:
-        client = docker.from_env(timeout=10)
+        client = docker.from_env(timeout=timeout)
         client.ping()
     except Exception as e:
         reason = str(e).splitlines()[0] if str(e) else type(e).__name__
@@ -274,6 +350,9 @@ def build(
     chip: str = "",
     push: bool = False,
     keep_build_stage: bool = False,
+    cuda_base: str = "",
+    apt_mirror: str = "",
+    pip_index: str = "",
 ) -> str:
     """Build the target's image from compose.yaml; returns its tag. Streams the log to echo.
 
@@ -281,18 +360,27 @@ def build(
     platform_ (e.g. linux/arm64 or linux/amd64,linux/arm64): `docker buildx build`, which must
     be installed; several platforms can only be pushed (push=True, the tag names a registry).
     After a build, the dangling image of the build stage (the venv before it is copied, GBs)
-    is removed unless keep_build_stage.
+    is removed unless keep_build_stage (the cpu and cuda images share it: keep it when building
+    cpu and then cuda, and the cuda image reuses the cpu image's MindSpore layer).
     """
     svc = _service(target)
-    args = build_args(target, version, source, base_image, sha256, chip=chip)
-    if args["MINDSPORE_SOURCE"] == "wheelhouse" and not (WHEELHOUSE / "SHA256SUMS").is_file():
+    args = build_args(
+        target, version, source, base_image, sha256, chip=chip, cuda_base=cuda_base,
+        apt_mirror=apt_mirror, pip_index=pip_index,
+    )  # fmt: skip
+    wheelhouse_build = args["MINDSPORE_SOURCE"] == "wheelhouse"
+    if wheelhouse_build and not (WHEELHOUSE / "SHA256SUMS").is_file():
         raise MslabError(f"{WHEELHOUSE / 'SHA256SUMS'} missing: run `inv image.wheelhouse` first")
+    cuda_wheels = args.get("CUDA_LIBS") == "wheels"
+    if wheelhouse_build and cuda_wheels and not (WHEELHOUSE_CUDA / "SHA256SUMS").is_file():
+        raise MslabError(f"{WHEELHOUSE_CUDA / 'SHA256SUMS'} missing: run `inv image.wheelhouse --target cuda` first")
     context = (COMPOSE.parent / svc["build"].get("context", ".")).resolve()
     if platform_:
         return _buildx(svc, context, args, platform_, push, echo)
     if push:
         raise MslabError("--push needs --platform (buildx); push a local build with `docker push`")
-    client = client or docker_client()
+    # Removing a build stage of GBs keeps a busy engine longer than the default 10 s per call.
+    client = client or docker_client(timeout=BUILD_API_TIMEOUT)
     from docker.utils.build import tar
 
     echo(f"building {svc['image']} from {svc['build']['dockerfile']}: {args}")
@@ -300,7 +388,7 @@ def build(
         previous = client.images.get(svc["image"]).id
     except Exception:  # noqa: BLE001 - not built yet
         previous = ""
-    excludes = context_excludes(args["MINDSPORE_SOURCE"], context / ".dockerignore")
+    excludes = context_excludes(args["MINDSPORE_SOURCE"], context / ".dockerignore", cuda_wheels)
     last: list[str] = []
     with tar(str(context), exclude=excludes, dockerfile=(svc["build"]["dockerfile"], None), gzip=False) as ctx:
         stream = client.api.build(
@@ -321,28 +409,45 @@ def build(
             if text:
                 last.append(text)
                 echo(text.rstrip("\n"))
+    try:
+        _clean_up(target, svc["image"], previous, keep_build_stage, client, echo)
+    except Exception as e:  # noqa: BLE001 - the image is built; what is left is only disk space
+        reason = str(e).splitlines()[0] if str(e) else type(e).__name__
+        echo(
+            f"note: built, but cleaning up after the build failed ({reason}): `docker image prune -f"
+            f" --filter label={BUILD_STAGE_LABEL}=build` removes the build stage's image"
+        )
+    return svc["image"]
+
+
+BUILD_API_TIMEOUT = 600
+
+
+def _clean_up(target: str, tag: str, previous: str, keep_build_stage: bool, client, echo) -> None:
+    """After a build: the build stage's dangling image (unless kept) and the image this build
+    replaced, if now unnamed (kept while a container uses it)."""
     if not keep_build_stage:
         for image in remove_build_stages(target, client):
             echo(f"removed the build stage's image {image}")
-    if previous and previous != client.images.get(svc["image"]).id:
-        try:  # the image this build replaced, if now unnamed; kept while a container uses it
+    if previous and previous != client.images.get(tag).id:
+        try:
             if not client.images.get(previous).tags:
                 client.images.remove(previous, noprune=False)
                 echo(f"removed the replaced image {previous[:19]}")
         except Exception:  # noqa: BLE001 - in use by a container
             pass
-    return svc["image"]
 
 
 BUILD_STAGE_LABEL = "org.mslab.stage"
 
 
-def remove_build_stages(target: str, client=None) -> list[str]:
-    """Remove the dangling build-stage images of a target (labelled org.mslab.stage=build by the
-    Dockerfiles); the final image does not need them. Returns their short ids."""
+def remove_build_stages(target: str = "", client=None) -> list[str]:
+    """Remove the dangling build-stage images (labelled org.mslab.stage=build by the Dockerfiles;
+    the cpu and cuda images share theirs, so every target's); the final images do not need them.
+    Returns their short ids."""
     client = client or docker_client()
     removed = []
-    filters = {"dangling": True, "label": [f"{BUILD_STAGE_LABEL}=build", f"org.mslab.target={target}"]}
+    filters = {"dangling": True, "label": [f"{BUILD_STAGE_LABEL}=build"]}
     for image in client.images.list(filters=filters):
         try:
             client.images.remove(image.id, noprune=False)
@@ -395,16 +500,21 @@ def _buildx(svc: dict, context: Path, args: dict[str, str], platform_: str, push
     return svc["image"]
 
 
-def image_version(target: str, client=None) -> str:
-    """The MindSpore version the target's image was built with (its org.mslab.mindspore.version
-    label), or MslabError if the image is not built."""
+def image_labels(target: str, client=None) -> dict[str, str]:
+    """The labels of the target's image, or MslabError if the image is not built."""
     client = client or docker_client()
     tag = _service(target)["image"]
     try:
         image = client.images.get(tag)
     except Exception as e:
         raise MslabError(f"image {tag} is not built: run `inv image.build --target {target}`") from e
-    return (image.labels or {}).get("org.mslab.mindspore.version", "")
+    return dict(image.labels or {})
+
+
+def image_version(target: str, client=None) -> str:
+    """The MindSpore version the target's image was built with (its org.mslab.mindspore.version
+    label), or MslabError if the image is not built."""
+    return image_labels(target, client).get("org.mslab.mindspore.version", "")
 
 
 # How the grader starts Python in a container (mslab.containers): isolated mode, a module of the
@@ -419,27 +529,40 @@ def verify(
     timeout: int = 300,
     client=None,
     echo: Callable[[str], None] = print,
+    labs: bool | None = None,
+    seed: int = 0,
 ) -> str:
     """Run the image's self-check in a container started as the grader starts them (compose.yaml,
     the grader's environment, limits and labels; `python -I -m`).
 
     Checks: MindSpore version == `version` (default: the image's own label), run_check on the
-    target's device, every mslab module imports. Returns the self-check's output; MslabError
-    when anything fails.
+    target's device, every mslab module imports; in the cuda image, that its GPU plugin finds
+    every library but the host's libcuda.so.1. With labs (default: when the device is a GPU),
+    the labs' checks of the reference solutions in the image must give what they give on this
+    machine's CPU (compare_labs). Returns the output; MslabError when anything fails.
     """
     from mslab import containers
     from mslab.sandbox import Limits
 
     client = client or docker_client()
+    labels = image_labels(target, client)
     if not version:
-        version = image_version(target, client)
+        version = labels.get("org.mslab.mindspore.version", "")
         pin = read_pins()["MINDSPORE_VERSION_PIN"]
         if not version:
             version = pin
         elif version != pin:
             echo(f"note: the image says it has MindSpore {version} (label); the pin is {pin}")
+    where = device(target)
+    if labels.get("org.mslab.device") == "GPU" and where != "GPU":
+        echo(
+            f"note: no NVIDIA GPU here (nvidia-smi lists none, {CUDA_DEVICE_VAR} unset): the {target}"
+            " image is checked on the CPU, as it grades here"
+        )
     kwargs = containers._run_kwargs(target, Limits(), [], "verify", client)
-    command = [*SELFCHECK, "--device", device(target), "--version", version]
+    command = [*SELFCHECK, "--device", where, "--version", version]
+    if labels.get("org.mslab.cuda.plugin"):
+        command += ["--links", labels["org.mslab.cuda.plugin"]]
     try:
         container = client.containers.run(command=command, detach=True, **kwargs)
     except Exception as e:
@@ -457,7 +580,53 @@ def verify(
     if status != 0:
         lines = [line for line in output.splitlines() if line.strip()]
         raise MslabError(f"verify {target} failed (exit {status}): {lines[-1] if lines else 'no output'}")
+    if labs if labs is not None else where == "GPU":
+        output += compare_labs(target, seed=seed)
     return output
+
+
+def compare_labs(target: str, seed: int = 0) -> str:
+    """Every lab's checks (visible and hidden, one seed) on its reference solution, once with
+    the student side in the target's image (on its device: the GPU for cuda where there is one)
+    and once on this machine's CPU (the local target): every check must pass both times, within
+    the target's tolerances (mslab.checks). Returns one line per lab and a last summary line;
+    MslabError naming the checks that differ."""
+    from mslab import checker
+    from mslab.labs import all_labs
+    from mslab.target import LOCAL_TARGET, resolve
+
+    there = resolve(target)
+    lines, bad, total = [], [], 0
+    for lab in all_labs():
+        runs = {}
+        for chosen in (LOCAL_TARGET, there):
+            run = checker.run_checks(lab, lab.solution, hidden=True, target=chosen, seed=seed)
+            if run.load_error:
+                bad.append(f"{lab.name} on {chosen.name}: {run.load_error.splitlines()[-1]}")
+            runs[chosen.name] = {c.name: c for c in run.checks}
+        cpu, dev = runs[LOCAL_TARGET.name], runs[there.name]
+        for name in sorted(set(cpu) | set(dev)):
+            a, b = cpu.get(name), dev.get(name)
+            if a is None or b is None or not (a.passed and b.passed) or a.score != b.score:
+                shown = b if b is not None else a
+                why = shown.reason if shown is not None else ""
+                bad.append(
+                    f"{lab.name}::{name} (CPU {_verdict(a)}, {there.device} {_verdict(b)}{': ' + why if why else ''})"
+                )
+        total += len(dev)
+        line = f"labs: {lab.name}: {len(dev)} checks on {there.device} in {there.image} == on this machine's CPU"
+        lines.append(line)
+    if bad:
+        raise MslabError(f"verify {target}: the labs' checks differ from the CPU's: {'; '.join(bad[:5])}")
+    last = (
+        f"labs OK: {total} checks of {len(lines)} labs pass on {there.device} in {there.image}"
+        f" as on this machine's CPU (seed {seed})"
+    )
+    return "".join(f"{line}\n" for line in [*lines, last])
+
+
+def _verdict(check) -> str:
+    return "missing" if check is None else "passed" if check.passed else "failed"
 
 
 def wheelhouse(
@@ -468,19 +637,29 @@ def wheelhouse(
     dest: Path = WHEELHOUSE,
     pip: list[str] | None = None,
     echo: Callable[[str], None] = print,
+    cuda_base: str = "",
+    pip_index: str = "",
+    cuda_dest: Path | None = None,
 ) -> Path:
     """Download on the host every wheel the target's image needs, for offline builds.
 
     source "official": the official MindSpore wheel, checked against pins.env; "pypi": PyPI's.
-    Dependencies come from PyPI for the target's Python and arch. Writes dest/SHA256SUMS, which
-    the build checks. Returns dest.
+    Dependencies come from PyPI (or pip_index, else $PIP_INDEX_URL) for the target's Python and
+    arch. Writes dest/SHA256SUMS, which the build checks. The cuda target (unless cuda_base is
+    nvidia) also gets NVIDIA's CUDA wheels in cuda_dest (default: dest's sibling
+    wheelhouse-cuda), with their own SHA256SUMS: dest then holds what the cpu image's holds, so
+    both builds share their MindSpore layer. Returns dest.
     """
     pins = read_pins()
     version = version or pins["MINDSPORE_VERSION_PIN"]
     source = source or ("official" if version == pins["MINDSPORE_VERSION_PIN"] else "pypi")
     if source not in ("official", "pypi"):
         raise MslabError(f"the wheelhouse takes MindSpore from official or pypi, not {source!r}")
-    python = str(_service(target)["build"].get("args", {}).get("PYTHON_VERSION", ""))
+    args = build_args(target, version, cuda_base=cuda_base, pip_index=pip_index)
+    python = args.get("PYTHON_VERSION", "")
+    env = dict(os.environ)
+    if args.get("PIP_INDEX_URL"):
+        env["PIP_INDEX_URL"] = args["PIP_INDEX_URL"]
     if not python:
         raise MslabError(f"compose.yaml gives no PYTHON_VERSION build arg for {target}")
     arch = arch or platform.machine()
@@ -499,23 +678,42 @@ def wheelhouse(
         str(REQUIREMENTS),
     ]
     extra = REQUIREMENTS.parent / target / "requirements.txt"
-    if extra.is_file():
+    if extra.is_file() and extra != CUDA_REQUIREMENTS:
         cmd += ["-r", str(extra)]
     here = f"{sys.version_info[0]}.{sys.version_info[1]}"
+    plats = [f"manylinux{v}_{arch}" for v in ("_2_28", "_2_17", "2014", "2010", "1")] + [f"linux_{arch}"]
+    cross = ["--python-version", python, "--only-binary=:all:"] + [x for p in plats for x in ("--platform", p)]
     if (python, arch) != (here, platform.machine()):
-        plats = [f"manylinux{v}_{arch}" for v in ("_2_28", "_2_17", "2014", "2010", "1")] + [f"linux_{arch}"]
-        cmd += ["--python-version", python, "--only-binary=:all:"]
-        for p in plats:
-            cmd += ["--platform", p]
+        cmd += cross
+    _download(cmd, dest, env, echo)
+    if args.get("CUDA_LIBS") == "wheels":
+        cuda_dest = Path(cuda_dest) if cuda_dest else dest.parent / WHEELHOUSE_CUDA.name
+        cuda_dest.mkdir(parents=True, exist_ok=True)
+        # Exactly the pinned wheels: their Requires-Dist (setuptools, wheel, each other) adds nothing.
+        cmd = list(pip or [sys.executable, "-m", "pip"]) + [
+            "download",
+            "--disable-pip-version-check",
+            "--no-deps",
+            "--dest",
+            str(cuda_dest),
+            "-r",
+            str(CUDA_REQUIREMENTS),
+            *cross,
+        ]
+        _download(cmd, cuda_dest, env, echo)
+    return dest
+
+
+def _download(cmd: list[str], dest: Path, env: dict[str, str], echo) -> None:
+    """Run a `pip download` into dest and write dest/SHA256SUMS of its wheels."""
     echo(" ".join(cmd))
-    done = subprocess.run(cmd, capture_output=True, text=True)
+    done = subprocess.run(cmd, capture_output=True, text=True, env=env)
     if done.returncode != 0:
         tail = [line for line in done.stderr.splitlines() if line.strip()][-1:]
         raise MslabError(f"pip download failed: {tail[0] if tail else done.returncode}")
     sums = "".join(f"{_sha256(w)}  {w.name}\n" for w in sorted(dest.glob("*.whl")))
     (dest / "SHA256SUMS").write_text(sums)
     echo(f"{dest}: {sums.count(chr(10))} wheels, SHA256SUMS written")
-    return dest
 
 
 def _fetch_official(version, arch, python, dest, pins, echo) -> Path:

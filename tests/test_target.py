@@ -23,7 +23,8 @@ def test_local_is_this_machine_forked_from_a_zygote():
         ("ascend", "mslab-ascend", "Ascend", {"float32": (2e-3, 1e-3)}),
     ],
 )
-def test_an_image_target_has_its_compose_image_and_device(name, image, device, tolerances):
+def test_an_image_target_has_its_compose_image_and_device(name, image, device, tolerances, monkeypatch):
+    monkeypatch.setenv("MSLAB_CUDA_DEVICE", "GPU")  # a machine without a GPU computes on its CPU
     target = resolve(name)
     assert (target.name, target.image, target.device, target.isolation) == (name, image, device, "container")
     assert target.tolerances == tolerances

@@ -7,6 +7,7 @@ variables (e.g. INVOKE_MSLAB_IMAGE_MINDSPORE_VERSION=2.7.2, as .ci/docker.sh doe
 from invoke import Collection, task
 
 from mslab import images
+from mslab.errors import MslabError
 from mslab.tasks import user_errors
 
 TARGET_HELP = "cpu, cuda, ascend (compose.yaml services), or auto: what `inv doctor` recommends"
@@ -37,7 +38,13 @@ def _cfg(c, key: str, value: str) -> str:
         "linux/amd64,linux/arm64 (several need --push; foreign ones binfmt/qemu)",
         "push": "with --platform: push the result (compose.yaml's image must name a registry)",
         "ascend_chip": "ascend: 910b (Atlas 800T A2, default) or 910: which CANN base image",
-        "keep_build_stage": "keep the build stage's dangling image (a cache for the next build)",
+        "keep_build_stage": "keep the build stage's dangling image (a cache for the next build: "
+        "build cpu with it, then cuda, and cuda reuses cpu's MindSpore layer)",
+        "cuda_base": "cuda: wheels (Debian + NVIDIA's CUDA wheels from PyPI, default) or nvidia "
+        "(NVIDIA's CUDA base image from Docker Hub, compose.yaml's x-cuda-nvidia-base)",
+        "apt_mirror": "a Debian (Ubuntu for Ubuntu bases) archive URL to install from "
+        "(default $MSLAB_APT_MIRROR), e.g. http://mirrors.example.edu.cn/debian",
+        "pip_index": "a PyPI index URL to install from (default $PIP_INDEX_URL)",
     }
 )
 @user_errors
@@ -52,6 +59,9 @@ def build(
     push=False,
     ascend_chip="",
     keep_build_stage=False,
+    cuda_base="",
+    apt_mirror="",
+    pip_index="",
 ):
     """Build the image of a target with the Docker engine (compose.yaml has tag and args)."""
     tag = images.build(
@@ -64,6 +74,9 @@ def build(
         chip=ascend_chip,
         push=push,
         keep_build_stage=keep_build_stage,
+        cuda_base=cuda_base,
+        apt_mirror=apt_mirror,
+        pip_index=pip_index,
     )
     print(f"built {tag}")
 
@@ -74,13 +87,22 @@ def build(
         "mindspore_version": "the version the image must have (default: the image's own "
         "org.mslab.mindspore.version label)",
         "timeout": "seconds the self-check may take",
+        "labs": "auto (on a GPU), yes or no: also run every lab's checks on its reference "
+        "solution in the image and compare them with this machine's CPU",
+        "seed": "seed of the hidden checks' random draws in that comparison",
     }
 )
 @user_errors
-def verify(c, target="cpu", mindspore_version="", timeout=300):
+def verify(c, target="cpu", mindspore_version="", timeout=300, labs="auto", seed=0):
     """Check an image in a container started as the grader starts them (python -I -m):
-    version, run_check on the device, imports."""
-    output = images.verify(_target(target), version=mindspore_version, timeout=int(timeout))
+    version, run_check on the device, imports, the GPU plugin's libraries (cuda); on a GPU,
+    the labs' checks against the CPU's."""
+    choice = {"auto": None, "yes": True, "no": False}
+    if labs not in choice:
+        raise MslabError(f"--labs must be auto, yes or no, not {labs!r}")
+    output = images.verify(
+        _target(target), version=mindspore_version, timeout=int(timeout), labs=choice[labs], seed=int(seed)
+    )
     print(output, end="")
 
 
@@ -90,11 +112,16 @@ def verify(c, target="cpu", mindspore_version="", timeout=300):
         "mindspore_version": "MindSpore version (default: docker/pins.env, 2.4.0)",
         "mindspore_source": "official (the published wheel, SHA-256 checked) or pypi",
         "arch": "x86_64 or aarch64 (default: this machine's)",
-        "dest": "folder to fill (default docker/wheelhouse, which builds read)",
+        "dest": "folder to fill (default docker/wheelhouse, which builds read; cuda's CUDA "
+        "wheels go to docker/wheelhouse-cuda)",
+        "cuda_base": "cuda: wheels (default: also download NVIDIA's CUDA wheels) or nvidia",
+        "pip_index": "a PyPI index URL to download from (default $PIP_INDEX_URL)",
     }
 )
 @user_errors
-def wheelhouse(c, target="cpu", mindspore_version="", mindspore_source="", arch="", dest=""):
+def wheelhouse(
+    c, target="cpu", mindspore_version="", mindspore_source="", arch="", dest="", cuda_base="", pip_index=""
+):
     """Download the wheels an image needs into docker/wheelhouse, for offline builds."""
     source = _cfg(c, "mindspore_source", mindspore_source)
     images.wheelhouse(
@@ -103,6 +130,9 @@ def wheelhouse(c, target="cpu", mindspore_version="", mindspore_source="", arch=
         source="" if source == "wheelhouse" else source,
         arch=arch,
         dest=dest or images.WHEELHOUSE,
+        cuda_base=cuda_base,
+        pip_index=pip_index,
+        cuda_dest=None if dest else images.WHEELHOUSE_CUDA,
     )
 
 
