@@ -126,6 +126,17 @@ def test_each_disguise_alone_is_found(lab, disguise):
         assert found[0].score >= similarity.THRESHOLD
 
 
+def test_a_whole_file_pasted_into_a_longer_one_is_found():
+    """Why a pair is judged by its larger similarity: the copier's own extra code lowers only
+    the copier's share."""
+    source = (FIXTURES / "value_and_grad" / "honest02.py.txt").read_text()
+    own = (FIXTURES / "logistic_gradients" / "honest04.py.txt").read_text().split("\n\n\n", 1)[1]
+    longer = source + "\n\n# my own experiments from the previous lab\n" + own
+    (p,) = similarity.pairs({"a": source.encode(), "b": longer.encode()}, _boilerplate("value_and_grad"))
+    assert p.similarity == 1.0
+    assert round(p.other_similarity, 3) == 0.418  # the smaller share alone would miss it
+
+
 # ---- boilerplate, identical files, line ranges --------------------------------------------------
 
 
