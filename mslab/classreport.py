@@ -600,9 +600,23 @@ class Chart:
 
 
 @dataclass(frozen=True)
+class Fragment:
+    """HTML made by a module that escapes every piece of student text itself (the similar files
+    side by side, mslab.similarity.side_by_side_html): inlined in report.html; summary.md says
+    where to see it."""
+
+    html: str
+    text: str  # what summary.md says instead
+    kind = "fragment"
+
+
+Blocks = list[Table | Paragraph | Chart | Fragment]
+
+
+@dataclass(frozen=True)
 class Section:
     title: str  # "" for the overview at the top
-    blocks: list[Table | Paragraph | Chart]
+    blocks: Blocks
 
 
 def _statuses(statuses: list[tuple[str, int]]) -> str:
@@ -651,7 +665,7 @@ def sections(c: _Class) -> list[Section]:
     if c.not_gradable:
         overall.append(["not gradable", str(len(c.not_gradable))])
     overall += [[k, fmt(o[k])] for k in ("mean", "median", "min", "max")]
-    top: list[Table | Paragraph | Chart] = [
+    top: Blocks = [
         _table(["", ""], overall, {1}),
         Paragraph(f"Total points: {num(c.max_total)}."),
     ]
@@ -680,7 +694,7 @@ def sections(c: _Class) -> list[Section]:
     )
 
     rates = c.pass_rates()
-    checks: list[Table | Paragraph | Chart] = [Paragraph("No checks ran.")]
+    checks: Blocks = [Paragraph("No checks ran.")]
     if rates:
         checks = [
             _table(
@@ -769,6 +783,8 @@ def summary_md(parts: list[Section]) -> str:
                 blocks.append("\n".join(lines))
             elif isinstance(block, Paragraph):
                 blocks.append(md_text(block.text))
+            elif isinstance(block, Fragment):
+                blocks.append(md_text(block.text))
             else:
                 blocks.append(f"![{block.caption}]({block.file})")
     return "\n\n".join(blocks) + "\n"
@@ -794,6 +810,9 @@ td.n{text-align:right;font-variant-numeric:tabular-nums}
 td.why{white-space:pre-wrap;max-width:36em;overflow-wrap:anywhere}
 .low{background:#fde8e8}
 td.mark{background:#fff3cd}
+table.similarity td{max-width:30em;overflow:auto}
+table.similarity pre{margin:0;font-size:.85em}
+mark{background:#ffe08a}
 </style>
 </head>
 <body>
@@ -819,6 +838,8 @@ td.mark{background:#fff3cd}
 </table>
 {% elif block.kind == "paragraph" %}
 <p>{{ block.text }}</p>
+{% elif block.kind == "fragment" %}
+{{ block.html | safe }}
 {% else %}
 <figure>
 {{ svgs[block.file] }}
@@ -840,8 +861,43 @@ def report_html(parts: list[Section], svgs: dict[str, str]) -> str:
     return _TEMPLATE.render(sections=parts, svgs={k: markupsafe.Markup(v.strip()) for k, v in svgs.items()})
 
 
+def _similar_section(similar: dict | None) -> Section | None:
+    """The pairs of similar files (OUT/similarity.json), each side by side: a flag for a person
+    to read, never a mark."""
+    if not similar:
+        return None
+    from mslab import similarity
+
+    blocks: Blocks = [
+        Paragraph(
+            "Pairs of students whose files share more than the lab's starter and tutorial code "
+            f"(copydetect's fingerprints; {similar.get('threshold', similarity.THRESHOLD):.0%} of a file or more). "
+            "A flag for a person to read: no mark is changed."
+        )
+    ]
+    if similar.get("note"):
+        blocks.append(Paragraph(str(similar["note"])))
+    found = 0
+    for lab, entry in sorted((similar.get("labs") or {}).items()):
+        texts = entry.get("files") or {}
+        for data in entry.get("pairs") or []:
+            pair = similarity.Pair.from_dict(data)
+            found += 1
+            blocks.append(Paragraph(f"{lab}: {pair.student} and {pair.other}"))
+            fragment = similarity.side_by_side_html(pair, texts.get(pair.student, ""), texts.get(pair.other, ""))
+            blocks.append(Fragment(fragment, f"{pair.similarity:.0%} / {pair.other_similarity:.0%}: see report.html"))
+    if not found and not similar.get("note"):
+        blocks.append(Paragraph("No pair of files reaches the threshold."))
+    return Section("Similar files", blocks)
+
+
 def write_reports(
-    records: list[Record], out: Path, *, labs: dict[str, float], people: dict[str, dict] | None = None
+    records: list[Record],
+    out: Path,
+    *,
+    labs: dict[str, float],
+    people: dict[str, dict] | None = None,
+    similar: dict | None = None,
 ) -> None:
     """Write every class-level file into `out` from the graded records, atomically (records.write_atomic).
 
@@ -857,6 +913,9 @@ def write_reports(
     out = Path(out)
     svgs = {"histogram.svg": histogram_svg(c), "lab_scores.svg": lab_scores_svg(c), "pass_rates.svg": pass_rates_svg(c)}
     parts = sections(c)
+    extra = _similar_section(similar)
+    if extra is not None:
+        parts.append(extra)
     write_atomic(out / "gradebook.csv", gradebook_csv(c))
     write_atomic(out / "grades.csv", grades_csv(c))
     write_atomic(out / "grades.json", grades_json(c))

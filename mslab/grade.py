@@ -35,7 +35,7 @@ from dataclasses import dataclass
 from multiprocessing import resource_tracker
 from pathlib import Path
 
-from mslab import adjust, classreport, version, worker
+from mslab import adjust, classreport, similarity, version, worker
 from mslab import roster as roster_module
 from mslab.checker import collect
 from mslab.cluster import Cluster
@@ -52,7 +52,7 @@ STATE = "grading.json"
 STAGING = ".staging"
 PEOPLE = "people.json"  # who each student is on the learning platform (roster or download)
 #: Names in OUT that are the grader's own: no student's folder may take one.
-RESERVED = {*classreport.FILES, STATE, STAGING, PEOPLE, "overrides.csv"}
+RESERVED = {*classreport.FILES, STATE, STAGING, PEOPLE, "overrides.csv", "similarity.json"}
 
 
 class Interrupted(Exception):
@@ -384,7 +384,9 @@ def _grade_found(
         classreport.write_reports(_flag_names(records, found, flags), out, labs=maxima)
         raise Interrupted(len(records), total) from None
     records = _adjusted(_flag_names(records, found, flags), found, run)
-    classreport.write_reports(records, out, labs=maxima, people=read_people(out))
+    staged = {sub.student: sub.files for sub in found if sub.files}  # intake's copies, in OUT/.staging
+    similar = similarity.write_similarity(out, staged, [lab.name for lab in shown])
+    classreport.write_reports(records, out, labs=maxima, people=read_people(out), similar=similar)
     return records
 
 

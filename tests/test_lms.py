@@ -11,7 +11,7 @@ import json
 
 import pytest
 
-from conftest import LABS, inv
+from conftest import LABS, ROOT, inv
 from mslab import exports
 from mslab.records import Record, Status
 
@@ -112,3 +112,24 @@ def test_canvas_needs_the_assignment_id():
 
     with pytest.raises(MslabError, match="assignment id"):
         exports.export("canvas", _totals(), assignment="Lab 1")
+
+
+@pytest.mark.slow
+def test_a_planted_copy_is_shown_side_by_side_in_the_report_and_changes_no_mark(tmp_path):
+    fixtures = ROOT / "tests" / "fixtures" / "similarity" / "value_and_grad"
+    files = {"ann": "honest02", "ben": "planted_rename", "cai": "honest06"}  # ben copied ann, renaming
+    for student, name in files.items():
+        (tmp_path / "class" / student).mkdir(parents=True)
+        (tmp_path / "class" / student / "value_and_grad.py").write_text((fixtures / f"{name}.py.txt").read_text())
+    out = tmp_path / "out"
+    graded = inv("grade", str(tmp_path / "class"), "--out", str(out), "--labs", "value_and_grad")
+    assert graded.returncode == 0, graded.stdout + graded.stderr
+    similar = json.loads((out / "similarity.json").read_text())
+    pairs = [(p["student"], p["other"]) for p in similar["labs"]["value_and_grad"]["pairs"]]
+    assert pairs == [("ann", "ben")]
+    page = (out / "report.html").read_text()
+    assert page.count('<table class="similarity"') == 1 and "<mark>" in page
+    assert "Similar files" in (out / "summary.md").read_text()
+    with open(out / "gradebook.csv", newline="") as fh:
+        scores = {r["student"]: r["score"] for r in csv.DictReader(fh)}
+    assert scores["ben"] == scores["ann"] == "20"  # flagged for a person to read, never a mark
