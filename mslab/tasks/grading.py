@@ -23,6 +23,7 @@ from mslab.tasks import INTERRUPTED, TARGET_HELP, integer, split_names, user_err
         "regrade": "comma-separated students to regrade even if already graded",
         "seed": "seed of the hidden checks' draws (default: the one this --out already uses, else a new one)",
         "cluster": "grade on a Ray cluster: ray://HOST:10001, HOST:6379, or auto (needs pip install -e '.[cluster]')",
+        "allow_weaker": "comma-separated walls student code may run without where this host cannot raise them (e.g. cgroup,uid; all): see docs/walls.md",
     }
 )
 @user_errors
@@ -38,10 +39,12 @@ def grade(
     regrade=None,
     seed=None,
     cluster=None,
+    allow_weaker=None,
 ):
     """Grade every student × lab under SUBMISSIONS with all checks; resumable (rerun to continue)."""
     from mslab import grade as grading
     from mslab.present import plain
+    from mslab.sandbox import Limits, parse_walls
     from mslab.target import resolve
 
     jobs, seed = integer(jobs, "--jobs", minimum=1), integer(seed, "--seed")
@@ -82,6 +85,7 @@ def grade(
             seed=seed,
             progress=show,
             cluster=cluster or None,
+            limits=Limits(allow_weaker=parse_walls(allow_weaker or "")),
         )
     except grading.Interrupted as stop:
         raise Exit(str(stop), code=INTERRUPTED) from None
