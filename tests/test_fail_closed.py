@@ -19,13 +19,16 @@ import secrets
 import shutil
 import subprocess
 import tempfile
+from dataclasses import asdict
 from pathlib import Path
 
 import pytest
 from test_sandbox_users import NOBODY, _interpreter
 
 from conftest import LABS
-from mslab.sandbox import cgroups
+from mslab import doctor
+from mslab.errors import MslabError
+from mslab.sandbox import WALLS, Limits, cgroups, missing_walls, parse_walls, preflight
 
 pytestmark = [
     pytest.mark.slow,
@@ -82,7 +85,7 @@ if args.get("deny_userns"):  # a host that refuses user namespaces (Docker's def
     flt.add_rule(seccomp.ERRNO(errno.ENOSYS), "clone3")
     ctypes.CDLL(None).prctl(38, 1, 0, 0, 0)  # no_new_privs, which an unprivileged filter needs
     flt.load()
-from mslab.sandbox import Limits, Sandbox, StudentError, WallsMissing, Zygote
+from mslab.sandbox import Limits, Sandbox, StudentError, WallsMissing, Zygote, preflight
 if args.get("claim_all"):  # fool the grader's own check: the child must still stop by itself
     ready = Zygote.ready
     def claim(self):
@@ -94,6 +97,10 @@ limits = Limits(load_seconds=60, call_seconds=30, memory_bytes=args.get("memory"
                 allow_weaker=tuple(args.get("allow", ())))
 out = {}
 try:
+    if args.get("preflight"):
+        walls, isolation = preflight(limits)
+        print(json.dumps({"walls": walls, "isolation": isolation}))
+        sys.exit(0)
     with Sandbox(args["file"], "canary", limits=limits) as sb:
         for name in args["calls"]:
             try:
@@ -196,6 +203,8 @@ def test_a_grader_without_subuids_or_cgroup_refuses_in_one_line(world):
     assert "cgroup: as root, once:" in message or "cgroup: run the grader in a delegated scope" in message
     assert message.endswith("--allow-weaker uid,cgroup (docs/walls.md)")
     assert not world[1].exists()  # the canary never ran
+    code, got, err = _grade_as(world, NOBODY, NOBODY, preflight=True)  # what inv grade asks first
+    assert code == 3 and got["refused"] == message, err
 
 
 def test_no_user_namespaces_refuses_and_never_loads_the_file(world):
@@ -247,6 +256,8 @@ def test_a_normal_user_with_subuids_and_a_cgroup_grades_behind_every_wall(world)
     assert got["ids"] == [1000, 1000, "/sandbox"]
     assert got["lease"] in ("EACCES", "EPERM")  # the venv is not the student's
     assert walls["cgroup"] == cgroups.mounted()
+    # outside the sandbox: the grader and the classmates after it are untouched
+    assert got["ids"] == [1000, 1000, "/sandbox"]
     assert got["hoard"].startswith("error: the student process was killed for using more than 256 MiB")
     assert not world[1].exists()
 
@@ -262,3 +273,19 @@ def test_a_normal_user_without_a_cgroup_refuses_unless_allowed(world):
     assert code == 0, err
     assert got["isolation"] == "weaker: cgroup" and got["walls"]["uid"] not in (0, uid)
     assert not world[1].exists()
+
+
+def test_wall_names_parse_and_travel():
+    assert parse_walls("cgroup, uid,cgroup") == ("cgroup", "uid")
+    assert parse_walls("all") == WALLS and parse_walls("") == ()
+    with pytest.raises(MslabError) as caught:
+        parse_walls("cgroup,memory")
+    assert str(caught.value) == f"unknown wall 'memory' (the walls are: all, {', '.join(WALLS)})"
+    limits = Limits(allow_weaker=["uid"])  # as a worker rebuilds it from asdict() and JSON
+    assert limits.allow_weaker == ("uid",) and Limits(**json.loads(json.dumps(asdict(limits)))) == limits
+    assert set(WALLS) == set(doctor.WALLS)
+
+
+def test_a_root_grader_preflight_stands_behind_every_wall():
+    walls, isolation = preflight(Limits(load_seconds=60))
+    assert isolation == "full" and missing_walls(walls) == []
