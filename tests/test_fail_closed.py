@@ -61,6 +61,18 @@ def lease():  # write leases on the venv's files blocked every pytest of the gra
     finally:
         os.close(fd)
 
+def init_mem():  # PID 1 (init) has the student's uid under a normal user's grader, and is dumpable
+    found = []
+    for path in ("/proc/1/mem", "/proc/1/task/1/mem"):
+        try:
+            fd = os.open(path, os.O_RDWR)
+        except OSError as exc:
+            found.append(errno.errorcode[exc.errno])
+        else:
+            found.append("/dev/null" if os.fstat(fd).st_rdev == os.stat("/dev/null").st_rdev else "init's memory")
+            os.close(fd)
+    return found
+
 def hoard():  # memory no rlimit sees: pages written to memfds, never mapped
     block, fds = b"\x5a" * (1 << 20), []
     for _ in range(1024):
@@ -243,7 +255,7 @@ def test_allowed_weaker_runs_and_says_so(world):
 
 def test_a_normal_user_with_subuids_and_a_cgroup_grades_behind_every_wall(world):
     uid, gid = _grader_user()
-    code, got, err = _grade_as(world, uid, gid, calls=["ids", "lease", "hoard", "ids"], memory=256 << 20)
+    code, got, err = _grade_as(world, uid, gid, calls=["ids", "lease", "init_mem", "hoard", "ids"], memory=256 << 20)
     assert code == 0, err
     first, count = next(
         (int(f[1]), int(f[2]))
@@ -255,6 +267,7 @@ def test_a_normal_user_with_subuids_and_a_cgroup_grades_behind_every_wall(world)
     assert first < walls["uid"] < first + count  # as the host sees it (/proc/<pid>/status): subordinate
     assert got["ids"] == [1000, 1000, "/sandbox"]
     assert got["lease"] in ("EACCES", "EPERM")  # the venv is not the student's
+    assert all(x in ("/dev/null", "EACCES", "EPERM") for x in got["init_mem"]), got["init_mem"]
     assert walls["cgroup"] == cgroups.mounted()
     # outside the sandbox: the grader and the classmates after it are untouched
     assert got["ids"] == [1000, 1000, "/sandbox"]

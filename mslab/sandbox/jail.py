@@ -374,6 +374,11 @@ def build(
         for name in PROC_MASKED:
             if (proc / name).is_file():
                 _mount("/dev/null", proc / name, None, MS_BIND)
+        # This process is PID 1 there, and (under a normal user's grader) dumpable, with the
+        # student's uid: its memory is closed to the student, who could otherwise write it.
+        for name in ("1/mem", "1/task/1/mem"):
+            if (proc / name).exists():
+                _mount("/dev/null", proc / name, None, MS_BIND)
     (root / ".old").mkdir()
     os.chdir(root)
     _call(_libc.syscall(_PIVOT_ROOT, b".", b".old"), "pivot_root")
