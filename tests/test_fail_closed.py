@@ -30,10 +30,10 @@ from mslab import doctor
 from mslab.errors import MslabError
 from mslab.sandbox import WALLS, Limits, cgroups, missing_walls, parse_walls, preflight
 
-pytestmark = [
-    pytest.mark.slow,
-    pytest.mark.skipif(os.geteuid() != 0 or not shutil.which("setpriv"), reason="needs root to become other users"),
-]
+slow = pytest.mark.slow  # sandboxes under attack: minutes (pytest -m 'not slow' skips them)
+as_users = pytest.mark.skipif(
+    os.geteuid() != 0 or not shutil.which("setpriv"), reason="needs root to become other users"
+)
 
 GRADER = "mslab-test-grader"  # provisioned by .ci/normal-user.sh
 CHECKS = LABS["derivatives"].hidden_checks  # what the canary tries to copy out
@@ -205,6 +205,8 @@ def _grade_as(world, uid: int, gid: int, env: dict | None = None, **args) -> tup
     return done.returncode, (json.loads(lines[-1]) if lines else {}), done.stderr[-2000:]
 
 
+@slow
+@as_users
 def test_a_grader_without_subuids_or_cgroup_refuses_in_one_line(world):
     """nobody: no subordinate uids (the student would run as the grader's uid) and no cgroup."""
     code, got, err = _grade_as(world, NOBODY, NOBODY)
@@ -219,6 +221,8 @@ def test_a_grader_without_subuids_or_cgroup_refuses_in_one_line(world):
     assert code == 3 and got["refused"] == message, err
 
 
+@slow
+@as_users
 def test_no_user_namespaces_refuses_and_never_loads_the_file(world):
     """A host that refuses user namespaces: before, the student ran with no jail as the grader and
     read the hidden checks; now the grader refuses, naming the namespaces' walls."""
@@ -233,6 +237,8 @@ def test_no_user_namespaces_refuses_and_never_loads_the_file(world):
     assert not world[1].exists()
 
 
+@slow
+@as_users
 def test_the_child_stops_by_itself_when_the_grader_is_fooled(world):
     """The grader's check before forking is told every wall can rise; the child's own check still
     stops it before the file is read, and the grader reports it as its own failure."""
@@ -244,6 +250,8 @@ def test_the_child_stops_by_itself_when_the_grader_is_fooled(world):
     assert not world[1].exists()
 
 
+@slow
+@as_users
 def test_allowed_weaker_runs_and_says_so(world):
     """The same host, with the namespaces allowed weaker: it runs (the canary does, as the
     instructor chose) and the isolation names every missing wall."""
@@ -253,6 +261,8 @@ def test_allowed_weaker_runs_and_says_so(world):
     assert world[1].read_text().startswith("ran\n")
 
 
+@slow
+@as_users
 def test_a_normal_user_with_subuids_and_a_cgroup_grades_behind_every_wall(world):
     uid, gid = _grader_user()
     code, got, err = _grade_as(world, uid, gid, calls=["ids", "lease", "init_mem", "hoard", "ids"], memory=256 << 20)
@@ -275,6 +285,8 @@ def test_a_normal_user_with_subuids_and_a_cgroup_grades_behind_every_wall(world)
     assert not world[1].exists()
 
 
+@slow
+@as_users
 def test_a_normal_user_without_a_cgroup_refuses_unless_allowed(world):
     uid, gid = _grader_user()
     env = {"MSLAB_CGROUP": "mslab-nobody-made-this"}
@@ -299,6 +311,32 @@ def test_wall_names_parse_and_travel():
     assert set(WALLS) == set(doctor.WALLS)
 
 
+@slow
+@pytest.mark.skipif(os.geteuid() != 0, reason="as root, as CI runs the grader")
 def test_a_root_grader_preflight_stands_behind_every_wall():
     walls, isolation = preflight(Limits(load_seconds=60))
     assert isolation == "full" and missing_walls(walls) == []
+
+
+def test_lab_check_allows_every_wall_and_warns_of_the_missing_ones(monkeypatch, capsys, tmp_path):
+    """A student's own machine: lab.check runs whatever walls stand, and says which do not."""
+    from mslab import checker
+    from mslab.tasks import lab as lab_task
+
+    seen = {}
+
+    def fake_run_checks(lab, path, **options):
+        seen.update(options)
+        return checker.CheckRun(
+            lab=lab.name, submission=str(path), target="local", seed=1, isolation="weaker: uid, cgroup"
+        )
+
+    monkeypatch.setattr(checker, "run_checks", fake_run_checks)
+    monkeypatch.setattr(checker, "collect", lambda lab, hidden: [])
+    submission = tmp_path / "derivatives.py"
+    submission.write_text("")
+    lab_task._check("derivatives", str(submission), False, 1, None, None)
+    assert seen["limits"].allow_weaker == WALLS
+    assert capsys.readouterr().out == (
+        "warning: this machine cannot raise every wall of the sandbox (uid, cgroup): see docs/walls.md\n"
+    )
