@@ -95,6 +95,10 @@ if args.get("deny_userns"):  # a host that refuses user namespaces (Docker's def
     flt.add_rule(seccomp.ERRNO(errno.EPERM), "unshare", seccomp.Arg(0, seccomp.MASKED_EQ, 0x10000000, 0x10000000))
     flt.add_rule(seccomp.ERRNO(errno.EPERM), "clone", seccomp.Arg(0, seccomp.MASKED_EQ, 0x10000000, 0x10000000))
     flt.add_rule(seccomp.ERRNO(errno.ENOSYS), "clone3")
+    if args.get("deny_namespaces"):  # and any namespace at all (a root grader without CAP_SYS_ADMIN)
+        flt.add_rule(seccomp.ERRNO(errno.EPERM), "unshare")
+        for flag in (0x20000, 0x2000000, 0x4000000, 0x8000000, 0x20000000, 0x40000000):
+            flt.add_rule(seccomp.ERRNO(errno.EPERM), "clone", seccomp.Arg(0, seccomp.MASKED_EQ, flag, flag))
     ctypes.CDLL(None).prctl(38, 1, 0, 0, 0)  # no_new_privs, which an unprivileged filter needs
     flt.load()
 from mslab.sandbox import Limits, Sandbox, StudentError, WallsMissing, Zygote, preflight
@@ -247,6 +251,22 @@ def test_the_child_stops_by_itself_when_the_grader_is_fooled(world):
     message = got["refused"]
     assert "\n" not in message and "usermod --add-subuids" in message
     assert message.startswith("the sandbox cannot raise these walls here (no subordinate uid range")
+    assert not world[1].exists()
+
+
+@slow
+@as_users
+def test_a_root_grader_that_cannot_unshare_refuses_even_when_allowed(world):
+    """Root in a container with Docker's default profile: no namespaces at all. A root grader
+    has no weaker mode: it refuses, and says so."""
+    for allow in ([], ["all"]):
+        code, got, err = _grade_as(world, 0, 0, deny_userns=True, deny_namespaces=True, allow=allow)
+        assert code == 3, err
+        message = got["refused"]
+        assert "\n" not in message and message.startswith(
+            "the sandbox cannot raise these walls here (a root grader cannot run without them): user_ns, mount_ns,"
+        )
+        assert message.endswith("Provide them, or grade with --isolation container (docs/walls.md)")
     assert not world[1].exists()
 
 

@@ -134,7 +134,7 @@ class WallsMissing(MslabError):
     """Walls the sandbox cannot raise here and that were not allowed to be missing: the grader
     refuses to run student code (a grader failure, never a student's). One line."""
 
-    def __init__(self, walls: Iterable[str], detail: str = ""):
+    def __init__(self, walls: Iterable[str], detail: str = "", allowable: bool = True):
         self.walls = tuple(walls)
         groups: dict[str, list[str]] = {}
         for wall in self.walls:
@@ -142,10 +142,11 @@ class WallsMissing(MslabError):
         parts = [f"{', '.join(names)}: {text}" for text, names in groups.items()]
         said = f" ({detail})" if detail else ""
         if self.walls:
-            message = (
-                f"the sandbox cannot raise these walls here{said}: {'; '.join(parts)}."
-                f" Provide them, or run without them: --allow-weaker {','.join(self.walls)} (docs/walls.md)"
-            )
+            message = f"the sandbox cannot raise these walls here{said}: {'; '.join(parts)}."
+            if allowable:
+                message += f" Provide them, or run without them: --allow-weaker {','.join(self.walls)} (docs/walls.md)"
+            else:
+                message += " Provide them, or grade with --isolation container (docs/walls.md)"
         else:
             message = f"the sandbox could not raise its walls{said} (docs/walls.md)"
         super().__init__(message)
@@ -303,6 +304,12 @@ class ForkedChild:
         self.cgroup = cgroups.create(limits.memory_bytes, limits.processes)
         root, subids = info.get("uid") == 0, info.get("subids")
         expected = [] if self.cgroup else ["cgroup"]  # the walls this host will not raise
+        if root and info.get("namespaces") is False:  # root in a container without CAP_SYS_ADMIN
+            if self.cgroup:
+                self.cgroup.remove(0.5)
+            raise WallsMissing(jail.NAMESPACE_WALLS, "a root grader cannot run without them", allowable=False)
+        if root and not info.get("userns"):
+            expected.append("user_ns")  # the student's own user namespace (jail.drop)
         if not root:
             expected += [] if subids else ["uid"]
             expected += [] if info.get("userns") else list(jail.NAMESPACE_WALLS)

@@ -318,6 +318,7 @@ def _setup() -> dict:
         "userns": jail.userns_allowed(),
         "root": os.geteuid() == 0,
         "subids": jail.subordinate_ids() if os.geteuid() != 0 else None,
+        "namespaces": jail.namespaces_allowed() if os.geteuid() == 0 else None,
         "filter": seccomp.build(),
     }
 
@@ -356,6 +357,7 @@ def main() -> None:
                 return
 
     ready = {"op": "ready", "userns": setup["userns"], "uid": os.geteuid(), "subids": setup["subids"]}
+    ready["namespaces"] = setup["namespaces"]
     control.sendall(wire.dumps(ready))
     buffer = b""
     while True:
