@@ -360,3 +360,40 @@ def test_lab_check_allows_every_wall_and_warns_of_the_missing_ones(monkeypatch, 
     assert capsys.readouterr().out == (
         "warning: this machine cannot raise every wall of the sandbox (uid, cgroup): see docs/walls.md\n"
     )
+
+
+def _fake_v2(tmp_path: Path, monkeypatch, own: str) -> Path:
+    """A cgroup v2 tree in a folder (this project's machines are v1): the kernel's files as plain files."""
+    monkeypatch.setattr(cgroups, "ROOT", tmp_path)
+    (tmp_path / "cgroup.controllers").write_text("cpuset cpu io memory pids\n")
+    parent = tmp_path / "mslab-alice"
+    parent.mkdir()
+    (parent / "cgroup.controllers").write_text("cpu memory pids\n")
+    (parent / "cgroup.subtree_control").write_text("\n")
+    (parent / "cgroup.procs").write_text("")
+    monkeypatch.setattr(cgroups, "_own_v2", lambda: tmp_path / own)
+    monkeypatch.setenv("MSLAB_CGROUP", "/sys/fs/cgroup/mslab-alice")
+    monkeypatch.setattr(cgroups, "mounted", lambda: "v2")
+    return parent
+
+
+def test_v2_a_delegated_folder_holding_the_grader_is_used_and_the_grader_moves_to_a_leaf(tmp_path, monkeypatch):
+    parent = _fake_v2(tmp_path, monkeypatch, "mslab-alice")
+    assert cgroups._user_parents("v2") == [parent]
+    cgroups._enable_v2_delegated(parent)
+    assert (parent / cgroups.GRADER_LEAF / "cgroup.procs").read_text() == "0"  # this process, moved
+    assert (parent / "cgroup.subtree_control").read_text() == "+cpu +memory +pids"
+
+
+def test_v2_a_delegated_folder_the_grader_is_outside_of_is_no_cgroup(tmp_path, monkeypatch):
+    """v2 moves a process only where the mover may write the common ancestor's cgroup.procs."""
+    _fake_v2(tmp_path, monkeypatch, "user.slice/session-1.scope")
+    assert cgroups._user_parents("v2") == []
+
+
+def test_v2_a_delegated_folder_without_the_controllers_is_refused(tmp_path, monkeypatch):
+    parent = _fake_v2(tmp_path, monkeypatch, "mslab-alice/mslab-grader")
+    (parent / "cgroup.controllers").write_text("cpu pids\n")
+    assert cgroups._user_parents("v2") == [parent]
+    with pytest.raises(OSError, match="lacks controllers: memory"):
+        cgroups._enable_v2_delegated(parent)
