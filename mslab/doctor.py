@@ -206,7 +206,7 @@ WALLS = {
     "capabilities": "no capabilities",
     "jail": "new root (no checkout)",
     "scratch": "tmpfs scratch",
-    "cgroup": "cgroup (memory, pids, CPU)",
+    "cgroup": "memory, pids and CPU limits",
 }
 
 

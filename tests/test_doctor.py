@@ -249,7 +249,7 @@ def test_doctor_lists_the_walls_a_sandbox_gets_here():
     }
     assert rows["Wall: user_ns (user namespace)"].status == doctor.FAIL
     assert rows["Wall: user_ns (user namespace)"].detail == "missing: do user_ns"
-    assert rows["Wall: cgroup (cgroup (memory, pids, CPU))"].detail == "missing: do cgroup"
+    assert rows["Wall: cgroup (memory, pids and CPU limits)"].detail == "missing: do cgroup"
     assert rows["Wall: seccomp (seccomp filter)"].status == doctor.OK
     # uid 1000 is a normal user's own (the grader's) unless this test runs as uid 1000's grader
     assert rows["Wall: uid (a uid that owns nothing the sandbox sees)"].status == (
