@@ -25,7 +25,7 @@ from pathlib import Path
 import pytest
 from test_sandbox_users import NOBODY, _interpreter
 
-from conftest import LABS
+from conftest import LABS, inv
 from mslab import doctor
 from mslab.errors import MslabError
 from mslab.sandbox import WALLS, Limits, cgroups, missing_walls, parse_walls, preflight
@@ -397,3 +397,10 @@ def test_v2_a_delegated_folder_without_the_controllers_is_refused(tmp_path, monk
     assert cgroups._user_parents("v2") == [parent]
     with pytest.raises(OSError, match="lacks controllers: memory"):
         cgroups._enable_v2_delegated(parent)
+
+
+def test_inv_grade_refuses_an_unknown_wall_in_one_line(tmp_path):
+    done = inv("grade", str(tmp_path), "--allow-weaker", "cgroup,memory", "--out", str(tmp_path / "out"))
+    assert done.returncode == 2
+    assert done.stderr == f"error: unknown wall 'memory' (the walls are: all, {', '.join(WALLS)})\n"
+    assert not (tmp_path / "out").exists()
