@@ -250,7 +250,7 @@ def test_the_child_stops_by_itself_when_the_grader_is_fooled(world):
     assert code == 3, err
     message = got["refused"]
     assert "\n" not in message and "usermod --add-subuids" in message
-    assert message.startswith("the sandbox cannot raise these walls here (no subordinate uid range")
+    assert message.startswith("the sandbox cannot raise these walls here (no subordinate uid mapping")
     assert not world[1].exists()
 
 
@@ -302,6 +302,23 @@ def test_a_normal_user_with_subuids_and_a_cgroup_grades_behind_every_wall(world)
     # outside the sandbox: the grader and the classmates after it are untouched
     assert got["ids"] == [1000, 1000, "/sandbox"]
     assert got["hoard"].startswith("error: the student process was killed for using more than 256 MiB")
+    assert not world[1].exists()
+
+
+@slow
+@as_users
+def test_subordinate_ids_without_user_namespaces_still_miss_the_uid_wall(world):
+    """Subordinate ids are mapped into a user namespace: without one the student would run as the
+    grader even with the namespaces allowed weaker. Refused by the grader, and by the child when
+    the grader is fooled."""
+    uid, gid = _grader_user()
+    allow = ["user_ns", "mount_ns", "pid_ns", "net_ns", "ipc_ns", "uts_ns", "cgroup_ns", "jail", "scratch"]
+    code, got, err = _grade_as(world, uid, gid, deny_userns=True, allow=allow)
+    assert code == 3, err
+    assert got["refused"].startswith("the sandbox cannot raise these walls here: uid: as root: apt-get install uidmap")
+    code, got, err = _grade_as(world, uid, gid, deny_userns=True, claim_all=True, allow=allow)
+    assert code == 3, err
+    assert got["refused"].startswith("the sandbox cannot raise these walls here (no subordinate uid mapping")
     assert not world[1].exists()
 
 

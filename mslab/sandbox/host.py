@@ -311,7 +311,7 @@ class ForkedChild:
         if root and not info.get("userns"):
             expected.append("user_ns")  # the student's own user namespace (jail.drop)
         if not root:
-            expected += [] if subids else ["uid"]
+            expected += [] if subids and info.get("userns") else ["uid"]  # the mapping needs a user namespace
             expected += [] if info.get("userns") else list(jail.NAMESPACE_WALLS)
         lacking = [w for w in WALLS if w in expected and w not in limits.allow_weaker]
         if lacking:
@@ -326,8 +326,9 @@ class ForkedChild:
         if root:
             first, last = _uid_range()
             uid = first + secrets.randbelow(last - first + 1)
-        elif subids:  # uid 1… of the first user namespace: a subordinate uid (mslab.sandbox.jail)
-            uid = 1 + secrets.randbelow(min(subids["uid"][1], subids["gid"][1]) - 1)
+        subordinate = False
+        if subids and not root and info.get("userns"):  # uid 1… of the first user namespace: a subordinate uid
+            uid, subordinate = 1 + secrets.randbelow(min(subids["uid"][1], subids["gid"][1]) - 1), True
         request = {
             "op": "spawn",
             "module": module_name,
@@ -335,7 +336,7 @@ class ForkedChild:
             "env": {"PATH": "/usr/local/bin:/usr/bin:/bin", "LANG": "C.UTF-8", "GLOG_v": "3"},
             "limits": asdict(limits),
             "uid": uid,
-            "subordinate": bool(subids) and not root,
+            "subordinate": subordinate,
             "cgroup_procs": self.cgroup.procs_files if self.cgroup else [],
         }
         try:

@@ -202,9 +202,13 @@ def _sandbox(request: dict, channel: int, output: int, source: int, setup: dict)
         allowed = set(limits.get("allow_weaker") or ())
         if not request["cgroup_procs"]:
             jail.require(allowed, ["cgroup"], "no cgroup for the sandbox")
-        subids = setup["subids"] if not setup["root"] and request.get("subordinate") else None
+        subids = setup["subids"] if not setup["root"] and request.get("subordinate") and setup["userns"] else None
         if not setup["root"] and not subids:
-            jail.require(allowed, ["uid"], "no subordinate uid range: the student would run as the grader's uid")
+            jail.require(
+                allowed,
+                ["uid"],
+                "no subordinate uid mapping (it needs a subordinate range and a user namespace): the student would run as the grader's uid",
+            )
         if not setup["root"] and not setup["userns"]:
             jail.require(allowed, list(jail.NAMESPACE_WALLS), "this host refuses unprivileged user namespaces")
         # A normal user's RLIMIT_NPROC counts all its threads: leave room for those it has.
