@@ -214,21 +214,19 @@ def _map_subordinate(pid: int, subids: dict, go: int, done: int) -> None:
     ok = b"0"
     try:
         if os.read(go, 1) == b"g":
-            results = []
+            children = []  # both helpers at once: each is a setuid program's start-up
             for kind, own in (("uid", os.getuid()), ("gid", os.getgid())):
                 first, count = subids[kind]
                 argv = [subids[f"new{kind}map"], str(pid), "0", str(own), "1", "1", str(first), str(count)]
-                child = os.fork()
-                if child == 0:
-                    try:
-                        devnull = os.open(os.devnull, os.O_RDWR)
-                        for fd in (0, 1, 2):
-                            os.dup2(devnull, fd)
-                        os.execv(argv[0], argv)
-                    finally:
-                        os._exit(127)
-                results.append(os.waitpid(child, 0)[1] == 0)
-            ok = b"1" if all(results) else b"0"
+                quiet = [
+                    (os.POSIX_SPAWN_OPEN, 0, os.devnull, os.O_RDWR, 0),
+                    (os.POSIX_SPAWN_DUP2, 0, 1),
+                    (os.POSIX_SPAWN_DUP2, 0, 2),
+                ]
+                # posix_spawn, not fork: this process holds MindSpore's memory, a fork copies its tables
+                children.append(os.posix_spawn(argv[0], argv, {"PATH": HELPER_PATH}, file_actions=quiet))
+            statuses = [os.waitpid(child, 0)[1] for child in children]
+            ok = b"1" if statuses == [0, 0] else b"0"
     finally:
         os.write(done, ok)
         os._exit(0)
