@@ -191,49 +191,63 @@ def orphan_check(reap: Callable[[], list[str]] | None = None) -> Check:
     return Check("Orphaned containers", OK, "none")
 
 
-#: The sandbox's walls as doctor names them, in the order of docs/protocol.md.
-WALLS = (
-    ("uid", "unprivileged uid"),
-    ("user_ns", "user namespace"),
-    ("seccomp", "seccomp filter"),
-    ("no_new_privs", "no_new_privs"),
-    ("caps", "no capabilities"),
-    ("mount_ns", "mount namespace"),
-    ("jail", "new root (no checkout)"),
-    ("pid_ns", "PID namespace"),
-    ("net_ns", "network namespace"),
-    ("ipc_ns", "IPC namespace"),
-    ("uts_ns", "UTS namespace"),
-    ("cgroup_ns", "cgroup namespace"),
-    ("cgroup", "cgroup (memory, pids, CPU)"),
-    ("scratch", "tmpfs scratch"),
-)
+#: What each wall (mslab.sandbox.host.WALLS, by the names --allow-weaker takes) is, for doctor's rows.
+WALLS = {
+    "uid": "a uid that owns nothing the sandbox sees",
+    "user_ns": "user namespace",
+    "mount_ns": "mount namespace",
+    "pid_ns": "PID namespace",
+    "net_ns": "network namespace",
+    "ipc_ns": "IPC namespace",
+    "uts_ns": "UTS namespace",
+    "cgroup_ns": "cgroup namespace",
+    "seccomp": "seccomp filter",
+    "no_new_privs": "no_new_privs",
+    "capabilities": "no capabilities",
+    "jail": "new root (no checkout)",
+    "scratch": "tmpfs scratch",
+    "cgroup": "memory, pids and CPU limits",
+}
 
 
-def walls_checks(probe: Callable[[], tuple[dict, str]]) -> list[Check]:
-    """One row per wall of a sandbox started here (``probe`` = mslab.sandbox.probe), as measured."""
+def walls_checks(probe: Callable[[], tuple[dict, str]], how: Callable[[str], str] | None = None) -> list[Check]:
+    """One row per wall of a sandbox started here for the user running doctor (``probe`` =
+    mslab.sandbox.probe, every wall allowed missing), as measured: whether it stands and, where
+    it does not, the command that provides it (``how`` = mslab.sandbox.host.how); then whether
+    `inv grade` would run here or refuse."""
+    from mslab.sandbox import host
+
+    explain_wall = how or host.how
     try:
         walls, isolation = probe()
     except Exception as e:  # noqa: BLE001 - doctor reports, it does not crash
         return [Check("Sandbox walls", FAIL, f"no sandbox could start: {e}")]
     if not walls:
         return [Check("Sandbox walls", FAIL, isolation)]
+    missing = host.missing_walls(walls)
     rows = []
-    for key, name in WALLS:
+    for key, name in WALLS.items():
+        if key in missing:
+            rows.append(Check(f"Wall: {key} ({name})", FAIL, f"missing: {explain_wall(key)}"))
+            continue
         value = walls.get(key)
-        if key == "uid":
-            up, detail = value not in (None, 0), f"uid {value} as the host sees it"
-        elif key == "caps":
-            up, detail = value == 0, "none" if value == 0 else f"effective {value:#x}"
-        elif key == "cgroup":
-            up, detail = (
-                bool(value),
-                f"cgroup {value}" if value else "none: run the grader as root (or under a delegated cgroup)",
-            )
-        else:
-            up, detail = bool(value), "up" if value else "refused by this host"
-        rows.append(Check(f"Wall: {name}", OK if up else WARN, detail))
+        detail = {
+            "uid": f"uid {walls.get('uid')} as the host sees it",
+            "capabilities": "none",
+            "cgroup": f"cgroup {value}",
+        }.get(key, "up")
+        rows.append(Check(f"Wall: {key} ({name})", OK, detail))
     rows.append(Check("Sandbox isolation", OK if isolation == "full" else WARN, isolation))
+    if missing:
+        rows.append(
+            Check(
+                "inv grade here",
+                FAIL,
+                f"refuses (provide the walls above, or: --allow-weaker {','.join(missing)}); lab.check runs with a warning",
+            )
+        )
+    else:
+        rows.append(Check("inv grade here", OK, "every wall stands"))
     return rows
 
 

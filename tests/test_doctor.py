@@ -244,11 +244,20 @@ def test_doctor_lists_the_walls_a_sandbox_gets_here():
         "cgroup": "",
         "scratch": True,
     }
-    rows = {c.name: c for c in doctor.walls_checks(lambda: (measured, "weaker: user_ns, cgroup"))}
-    assert rows["Wall: user namespace"].status == doctor.WARN
-    assert rows["Wall: cgroup (memory, pids, CPU)"].status == doctor.WARN
-    assert rows["Wall: seccomp filter"].status == doctor.OK
+    rows = {
+        c.name: c for c in doctor.walls_checks(lambda: (measured, "weaker: user_ns, cgroup"), how=lambda w: f"do {w}")
+    }
+    assert rows["Wall: user_ns (user namespace)"].status == doctor.FAIL
+    assert rows["Wall: user_ns (user namespace)"].detail == "missing: do user_ns"
+    assert rows["Wall: cgroup (memory, pids and CPU limits)"].detail == "missing: do cgroup"
+    assert rows["Wall: seccomp (seccomp filter)"].status == doctor.OK
+    # uid 1000 is a normal user's own (the grader's) unless this test runs as uid 1000's grader
+    assert rows["Wall: uid (a uid that owns nothing the sandbox sees)"].status == (
+        doctor.FAIL if os.getuid() == 1000 else doctor.OK
+    )
     assert rows["Sandbox isolation"].detail == "weaker: user_ns, cgroup"
+    assert rows["inv grade here"].status == doctor.FAIL
+    assert "--allow-weaker user_ns,cgroup" in rows["inv grade here"].detail or os.getuid() == 1000
     failing = doctor.walls_checks(lambda: (_ for _ in ()).throw(RuntimeError("zygote stopped")))
     assert [(c.status, c.detail) for c in failing] == [(doctor.FAIL, "no sandbox could start: zygote stopped")]
 
@@ -258,3 +267,4 @@ def test_inv_doctor_measures_the_walls_of_this_host():
     done = inv("doctor")
     assert done.returncode == 0, done.stderr
     assert "Sandbox isolation" in done.stdout and "full" in done.stdout
+    assert "every wall stands" in done.stdout

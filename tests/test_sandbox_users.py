@@ -1,8 +1,10 @@
-"""The walls as a normal user grades: a grader run by an unprivileged uid gets user namespaces
-(no cgroup: it cannot make one), and the student is still never uid 0 and still filtered.
+"""The walls as a normal user grades: a grader run by an unprivileged uid gets user namespaces,
+and the student is still never uid 0 and still filtered.
 
 As root the same walls are checked by test_walls.py and the hostile corpus; here the grader
-itself runs as ``nobody`` (uid 65534) with an interpreter that user can reach.
+itself runs as ``nobody`` (uid 65534) with an interpreter that user can reach. ``nobody`` has no
+subordinate uids and no delegated cgroup, so it grades only with ``uid`` and ``cgroup`` allowed
+weaker (test_fail_closed.py: refused otherwise, and every wall for a user that has both).
 """
 
 from __future__ import annotations
@@ -55,7 +57,8 @@ def numeric():
 DRIVER = """
 import json, sys
 from mslab.sandbox import Sandbox, Limits
-with Sandbox(sys.argv[1], "probe", limits=Limits(load_seconds=60, call_seconds=20)) as sb:
+limits = Limits(load_seconds=60, call_seconds=20, allow_weaker=("uid", "cgroup"))
+with Sandbox(sys.argv[1], "probe", limits=limits) as sb:
     out = {name: sb.call(name) for name in ("ids", "unshare_user", "write_sysctl", "grad", "keyctl",
                                             "processes", "numeric")}
     out["sees_labs"] = sb.call("sees", sys.argv[2])
@@ -64,8 +67,8 @@ print(json.dumps(out))
 """
 
 
-def _interpreter(folder: Path) -> list[str] | None:
-    """A Python that ``nobody`` can run, seeing this venv's packages (mindspore, mslab)."""
+def _interpreter(folder: Path, uid: int = NOBODY, gid: int = NOBODY) -> list[str] | None:
+    """A Python that ``uid`` (default ``nobody``) can run, seeing this venv's packages (mindspore, mslab)."""
     site = sysconfig.get_paths()["purelib"]
     candidates = [sys.executable]
     system = Path(f"/usr/bin/python{sys.version_info.major}.{sys.version_info.minor}")
@@ -79,8 +82,8 @@ def _interpreter(folder: Path) -> list[str] | None:
         check = subprocess.run(
             [
                 "setpriv",
-                f"--reuid={NOBODY}",
-                f"--regid={NOBODY}",
+                f"--reuid={uid}",
+                f"--regid={gid}",
                 "--clear-groups",
                 python,
                 "-I",
@@ -137,4 +140,5 @@ def test_a_normal_users_grader_still_walls_the_student_in():
     assert walls["uid"] == NOBODY and walls["caps"] == 0
     assert walls["seccomp"] and walls["no_new_privs"] and walls["jail"] and walls["scratch"]
     assert all(walls[f"{ns}_ns"] for ns in ("user", "mount", "pid", "net", "ipc", "uts", "cgroup"))
-    assert walls["cgroup"] == "" and got["isolation"] == "weaker: cgroup"  # a normal user makes none
+    # nobody has neither a delegated cgroup nor subordinate uids: the student runs as its uid
+    assert walls["cgroup"] == "" and got["isolation"] == "weaker: uid, cgroup"

@@ -29,6 +29,11 @@ _HOST = {
     "summary",
     "sweep",
     "probe",
+    "preflight",
+    "parse_walls",
+    "missing_walls",
+    "WALLS",
+    "WallsMissing",
     "ForkedChild",
     "Shared",
 }

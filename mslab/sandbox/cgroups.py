@@ -14,6 +14,13 @@ by process names.
 - **cgroup v1** (one hierarchy per controller, as on this project's CI machines): ``memory``
   (``memory.limit_in_bytes`` and, where swap is accounted, ``memory.memsw.limit_in_bytes``),
   ``pids`` (``pids.max``), ``cpu`` (``cpu.shares``), each under the grader's own cgroup.
+- **A normal user** makes its sandboxes' cgroups inside a folder delegated to it once by the
+  admin (:func:`how`): ``$MSLAB_CGROUP`` (default ``mslab-<user>``) under the cgroup root —
+  one folder on v2, one per controller on v1 — owned by the grader. On v2 the grader's own
+  cgroup may be the delegated one instead (``systemd-run --user --scope -p Delegate=yes``): the
+  grader then moves itself into a leaf of it, since a v2 cgroup with processes cannot have
+  children with controllers. Without one, the sandbox has no cgroup and the ``cgroup`` wall is
+  missing (docs/walls.md): the grader refuses unless it is allowed weaker.
 
 Names are ``mslab-<grader pid>-<its start time>-<random>``, so :func:`sweep` can tell the
 cgroups of a dead grader (kill -9) from those of one that still runs on the same host.
@@ -49,15 +56,98 @@ def _alive(name: str) -> bool:
     return _start_time(int(parts[1])) == parts[2]
 
 
-def version() -> str:
-    """ "v2", "v1", or "" when this process cannot make cgroups (not root, or none mounted)."""
-    if os.geteuid() != 0:
-        return ""
+def mounted() -> str:
+    """ "v2", "v1", or "" by what is mounted at /sys/fs/cgroup (whoever this process is)."""
     if (ROOT / "cgroup.controllers").exists():
         return "v2"
     if all((ROOT / c / "cgroup.procs").exists() for c in V1_CONTROLLERS):
         return "v1"
     return ""
+
+
+def version() -> str:
+    """ "v2", "v1", or "" when this process cannot make cgroups (none mounted, or a normal user
+    without a delegated folder: :func:`delegated`)."""
+    kind = mounted()
+    if os.geteuid() != 0 and kind and not _user_parents(kind):
+        return ""
+    return kind
+
+
+def _user_name() -> str:
+    import pwd
+
+    try:
+        return pwd.getpwuid(os.getuid()).pw_name
+    except KeyError:
+        return str(os.getuid())
+
+
+def delegated_name() -> str:
+    """The delegated folder's path under the cgroup root (and under each v1 controller):
+    ``$MSLAB_CGROUP`` (relative, or absolute under /sys/fs/cgroup), default ``mslab-<user>``."""
+    name = os.environ.get("MSLAB_CGROUP", "").strip() or f"mslab-{_user_name()}"
+    path = Path(name)
+    if path.is_absolute():
+        try:
+            path = path.relative_to(ROOT)
+        except ValueError:
+            return ""
+        if path.parts and path.parts[0] in V1_CONTROLLERS and mounted() == "v1":
+            path = Path(*path.parts[1:])
+    return str(path) if path.parts and ".." not in path.parts else ""
+
+
+def _own_v2() -> Path:
+    for line in Path("/proc/self/cgroup").read_text().splitlines():
+        if line.startswith("0::"):
+            return ROOT / line[3:].strip().lstrip("/")
+    return ROOT
+
+
+def _ours(path: Path) -> bool:
+    """Whether this user may make cgroups in ``path`` and move its processes there."""
+    try:
+        return (
+            path.is_dir() and path.stat().st_uid == os.getuid() and (path / "cgroup.procs").stat().st_uid == os.getuid()
+        )
+    except OSError:
+        return False
+
+
+def _user_parents(kind: str) -> list[Path]:
+    """A normal user's delegated folders (see the module's docstring), or [] with none."""
+    name = delegated_name()
+    if kind == "v1":
+        paths = [ROOT / c / name for c in V1_CONTROLLERS] if name else []
+        return paths if paths and all(_ours(p) for p in paths) else []
+    if kind != "v2":
+        return []
+    own = _own_v2()
+    for parent in ([ROOT / name] if name else []) + [own.parent if own.name == GRADER_LEAF else own]:
+        if _ours(parent) and (parent == own or parent in own.parents):
+            return [parent]
+    return []
+
+
+GRADER_LEAF = "mslab-grader"  # v2: the leaf a normal user's grader moves itself into
+
+
+def how(user: str | None = None) -> str:
+    """The admin's commands that give ``user`` (default: this one) a delegated cgroup."""
+    user = user or _user_name()
+    name = os.environ.get("MSLAB_CGROUP", "").strip() or f"mslab-{user}"
+    if mounted() == "v1":
+        return (
+            f"as root, once: for c in {' '.join(V1_CONTROLLERS)}; do mkdir -p /sys/fs/cgroup/$c/{name}"
+            f" && chown -R {user}: /sys/fs/cgroup/$c/{name}; done"
+        )
+    return (
+        f"run the grader in a delegated scope (systemd-run --user --scope -p Delegate=yes inv grade ...),"
+        f" or as root, once: mkdir /sys/fs/cgroup/{name} && echo '+memory +pids +cpu' >"
+        f" /sys/fs/cgroup/cgroup.subtree_control && chown -R {user}: /sys/fs/cgroup/{name}"
+        f" and start the grader inside it (echo $$ > /sys/fs/cgroup/{name}/cgroup.procs)"
+    )
 
 
 def _own_v1(controller: str) -> str:
@@ -70,6 +160,8 @@ def _own_v1(controller: str) -> str:
 
 def _parents() -> list[Path]:
     kind = version()
+    if os.geteuid() != 0:
+        return _user_parents(kind)
     if kind == "v2":
         return [ROOT / PARENT]
     if kind == "v1":
@@ -165,7 +257,9 @@ def create(memory_bytes: int, max_pids: int) -> Cgroup | None:
     name = f"mslab-{os.getpid()}-{start}-{secrets.token_hex(6)}"
     paths = [p / name for p in parents]
     try:
-        if kind == "v2":
+        if kind == "v2" and os.geteuid() != 0:
+            _enable_v2_delegated(parents[0])
+        elif kind == "v2":
             _enable_v2(parents[0])
         for path in paths:
             path.mkdir(parents=True)
@@ -204,13 +298,30 @@ def _enable_v2(parent: Path) -> None:
         _write(parent / "cgroup.subtree_control", enable)
 
 
+def _enable_v2_delegated(parent: Path) -> None:
+    """A normal user's delegated v2 folder: controllers on for its children. A cgroup that holds
+    processes cannot have children with controllers, so a grader sitting in it moves into a
+    leaf of its own first (the zygote it starts later is born there)."""
+    wanted = {"memory", "pids", "cpu"}
+    lacking = wanted - set((parent / "cgroup.controllers").read_text().split())
+    if lacking:
+        raise OSError(f"the delegated cgroup lacks controllers: {' '.join(sorted(lacking))}")
+    if wanted <= set((parent / "cgroup.subtree_control").read_text().split()):
+        return
+    if _own_v2() == parent:
+        leaf = parent / GRADER_LEAF
+        leaf.mkdir(exist_ok=True)
+        _write(leaf / "cgroup.procs", "0")
+    _write(parent / "cgroup.subtree_control", " ".join(f"+{c}" for c in sorted(wanted)))
+
+
 def sweep() -> None:
     """Kill and remove the cgroups that dead graders left behind (kill -9 before cleanup)."""
     for parent in _parents():
         if not parent.is_dir():
             continue
         for path in parent.iterdir():
-            if path.is_dir() and not _alive(path.name):
+            if path.is_dir() and path.name.startswith("mslab-") and not _alive(path.name):
                 group = Cgroup(version(), [path])
                 group.kill(1.0)
                 group.remove(0.2)
@@ -218,8 +329,8 @@ def sweep() -> None:
 
 def available() -> str:
     """What :func:`create` would give here: "cgroup v2", "cgroup v1", or why none."""
-    if os.geteuid() != 0:
-        return "none (not root: run the grader as root, or under a delegated cgroup)"
+    if os.geteuid() != 0 and not version():
+        return f"none (a normal user without a delegated cgroup: {how()})"
     group = create(64 * 1024**2, 16)
     if group is None:
         return "none (cannot create a cgroup with memory, pids and cpu controllers here)"

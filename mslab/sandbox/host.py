@@ -18,6 +18,11 @@ What the grader trusts, and what it does not:
   a function that timed out once fails its other checks at once.
 - **Teardown it cannot dodge:** SIGKILL to the sandbox's PID-namespace init (which takes every
   process in it), then the cgroup's own kill, checked empty by membership.
+- **Every wall, or no student code at all** (docs/walls.md): before a child is forked, the walls
+  this host cannot raise for this user (:data:`WALLS`) are checked against
+  ``Limits.allow_weaker``, and a missing one raises :class:`WallsMissing` — a grader failure,
+  never a student's; the child itself stops before reading the file if a wall fails to rise,
+  and the walls measured once it is ready are checked again.
 """
 
 from __future__ import annotations
@@ -31,13 +36,14 @@ import select
 import signal
 import socket
 import time
-from dataclasses import asdict, dataclass
+from collections.abc import Iterable
+from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 from typing import Protocol
 
 from mslab.errors import MslabError
-from mslab.sandbox import cgroups, wire
-from mslab.sandbox.zygote import MAX_SOURCE_BYTES, Zygote, ZygoteError, read_line
+from mslab.sandbox import cgroups, jail, wire
+from mslab.sandbox.zygote import MAX_SOURCE_BYTES, WALLS_EXIT, Zygote, ZygoteError, read_line
 
 OUTPUT_TAIL = 64 * 1024  # bytes of printed output kept (the last ones)
 OUTPUT_FLOOD = 1024 * 1024  # past this, the output is called a flood and the note says so
@@ -61,6 +67,89 @@ class Limits:
     file_bytes: int = 16 * 1024**2  # largest file (containers: RLIMIT_FSIZE)
     open_files: int = 1024
     cpus: float | None = None  # CPUs a container may use (containers only); None: all of them
+    allow_weaker: tuple[str, ...] = ()  # walls student code may run without (--allow-weaker; WALLS)
+
+    def __post_init__(self) -> None:  # a list after a trip through asdict and JSON (workers)
+        object.__setattr__(self, "allow_weaker", parse_walls(self.allow_weaker))
+
+
+#: Every wall of a sandbox, by the names :func:`summary`, doctor and ``--allow-weaker`` use
+#: (docs/walls.md).
+WALLS: tuple[str, ...] = jail.WALLS
+
+
+def parse_walls(names: str | Iterable[str]) -> tuple[str, ...]:
+    """``"cgroup,uid"`` (or a list of names; ``all`` for every wall) as a tuple of wall names;
+    MslabError for a name that is not a wall."""
+    items = names.split(",") if isinstance(names, str) else list(names)
+    found: list[str] = []
+    for item in items:
+        name = str(item).strip()
+        if name == "all":
+            found.extend(WALLS)
+        elif name and name not in WALLS:
+            raise MslabError(f"unknown wall {name!r} (the walls are: all, {', '.join(WALLS)})")
+        elif name:
+            found.append(name)
+    return tuple(dict.fromkeys(found))
+
+
+def _user() -> str:
+    import pwd
+
+    try:
+        return pwd.getpwuid(os.getuid()).pw_name
+    except KeyError:
+        return str(os.getuid())
+
+
+def how(wall: str) -> str:
+    """How to provide ``wall`` on this host, for the user running this (one clause)."""
+    root = os.geteuid() == 0
+    if wall == "cgroup":
+        if root:
+            return "mount cgroup v2 (memory, pids, cpu controllers) or v1's memory, pids and cpu hierarchies writable by root"
+        return cgroups.how()
+    if wall == "uid":
+        if root:
+            return "set MSLAB_SANDBOX_UIDS to a range of uids nobody uses"
+        user = _user()
+        return (
+            f"as root: apt-get install uidmap && usermod --add-subuids 100000-165535 --add-subgids 100000-165535 {user}"
+        )
+    if wall in jail.NAMESPACE_WALLS:
+        if root:
+            return "grade on the host, or in a container allowed to unshare (docker run --security-opt seccomp=unconfined --cap-add SYS_ADMIN)"
+        return (
+            "allow unprivileged user namespaces (as root: sysctl -w kernel.unprivileged_userns_clone=1"
+            " user.max_user_namespaces=15000; Ubuntu 24.04: kernel.apparmor_restrict_unprivileged_userns=0;"
+            " in Docker: --security-opt seccomp=unconfined), or grade as root"
+        )
+    if wall == "seccomp":
+        return "install libseccomp2 and pyseccomp (pip install -e .)"
+    return "a Linux kernel of 3.5 or later"
+
+
+class WallsMissing(MslabError):
+    """Walls the sandbox cannot raise here and that were not allowed to be missing: the grader
+    refuses to run student code (a grader failure, never a student's). One line."""
+
+    def __init__(self, walls: Iterable[str], detail: str = "", allowable: bool = True):
+        self.walls = tuple(walls)
+        groups: dict[str, list[str]] = {}
+        for wall in self.walls:
+            groups.setdefault(how(wall), []).append(wall)
+        parts = [f"{', '.join(names)}: {text}" for text, names in groups.items()]
+        said = f" ({detail})" if detail else ""
+        if self.walls:
+            message = f"the sandbox cannot raise these walls here{said}: {'; '.join(parts)}."
+            if allowable:
+                message += f" Provide them, or run without them: --allow-weaker {','.join(self.walls)} (docs/walls.md)"
+            else:
+                message += " Provide them, or grade with --isolation container (docs/walls.md)"
+        else:
+            message = f"the sandbox could not raise its walls{said} (docs/walls.md)"
+        super().__init__(message)
 
 
 class StudentError(Exception):
@@ -160,6 +249,22 @@ def measure(pid: int, cgroup: str) -> dict:
     return walls
 
 
+def missing_walls(walls: dict) -> list[str]:
+    """The names (:data:`WALLS`) of the walls that do not stand in measured ``walls``: uid is
+    missing when the student runs as root or as the grader's own uid (which owns its files)."""
+    missing = []
+    for name in WALLS:
+        if name == "uid":
+            up = walls.get("uid", 0) not in (0, os.getuid())
+        elif name == "capabilities":
+            up = walls.get("caps") == 0
+        else:
+            up = bool(walls.get(name))
+        if not up:
+            missing.append(name)
+    return missing
+
+
 def summary(walls: dict) -> str:
     """ "full" when every wall stands, else "weaker: " and the missing ones; "container" for a
     container's child (its walls are the engine's: see mslab.containers)."""
@@ -167,29 +272,9 @@ def summary(walls: dict) -> str:
         return "container"
     if not walls:
         return "not measured (the sandbox ended before the grader could look)"
-    missing = [
-        name
-        for name in (
-            "user_ns",
-            "mount_ns",
-            "pid_ns",
-            "net_ns",
-            "ipc_ns",
-            "uts_ns",
-            "cgroup_ns",
-            "seccomp",
-            "no_new_privs",
-            "jail",
-            "scratch",
-        )
-        if not walls.get(name)
-    ]
-    if walls.get("uid", 0) == 0:
-        missing.insert(0, "runs as uid 0")
-    if walls.get("caps"):
-        missing.append("capabilities")
-    if not walls.get("cgroup"):
-        missing.append("cgroup")
+    missing = missing_walls(walls)
+    if walls.get("uid", 0) == 0 and "uid" in missing:
+        missing[missing.index("uid")] = "runs as uid 0"
     return "full" if not missing else "weaker: " + ", ".join(missing)
 
 
@@ -222,14 +307,33 @@ class ForkedChild:
         self.zygote, self.limits = zygote, limits
         self.output = OutputTail()
         self.cgroup = cgroups.create(limits.memory_bytes, limits.processes)
+        root, subids = info.get("uid") == 0, info.get("subids")
+        expected = [] if self.cgroup else ["cgroup"]  # the walls this host will not raise
+        if root and info.get("namespaces") is False:  # root in a container without CAP_SYS_ADMIN
+            if self.cgroup:
+                self.cgroup.remove(0.5)
+            raise WallsMissing(jail.NAMESPACE_WALLS, "a root grader cannot run without them", allowable=False)
+        if root and not info.get("userns"):
+            expected.append("user_ns")  # the student's own user namespace (jail.drop)
+        if not root:
+            expected += [] if subids and info.get("userns") else ["uid"]  # the mapping needs a user namespace
+            expected += [] if info.get("userns") else list(jail.NAMESPACE_WALLS)
+        lacking = [w for w in WALLS if w in expected and w not in limits.allow_weaker]
+        if lacking:
+            if self.cgroup:
+                self.cgroup.remove(0.5)
+            raise WallsMissing(lacking)
         ours, theirs = socket.socketpair()
         out_r, out_w = os.pipe()
         memfd = os.memfd_create("submission", os.MFD_CLOEXEC)
         os.write(memfd, source)
         uid = os.getuid()
-        if info.get("uid") == 0:
+        if root:
             first, last = _uid_range()
             uid = first + secrets.randbelow(last - first + 1)
+        subordinate = False
+        if subids and not root and info.get("userns"):  # uid 1… of the first user namespace: a subordinate uid
+            uid, subordinate = 1 + secrets.randbelow(min(subids["uid"][1], subids["gid"][1]) - 1), True
         request = {
             "op": "spawn",
             "module": module_name,
@@ -237,6 +341,7 @@ class ForkedChild:
             "env": {"PATH": "/usr/local/bin:/usr/bin:/bin", "LANG": "C.UTF-8", "GLOG_v": "3"},
             "limits": asdict(limits),
             "uid": uid,
+            "subordinate": subordinate,
             "cgroup_procs": self.cgroup.procs_files if self.cgroup else [],
         }
         try:
@@ -626,6 +731,11 @@ class Sandbox:
             assert self._proc is not None
             self.walls = self._proc.measure()
             self.isolation = summary(self.walls)
+            if self.walls and not self.walls.get("container"):  # unmeasured: the student's end, not ours
+                lacking = [w for w in missing_walls(self.walls) if w not in self.limits.allow_weaker]
+                if lacking:
+                    self._stop()
+                    raise WallsMissing(lacking, "measured once the sandbox was ready")
             return
         self._stop()
         if msg.get("op") == "load_error" and isinstance(msg.get("error"), dict):
@@ -673,6 +783,8 @@ class Sandbox:
             proc.drain()
             tail = _last_line(proc.output.text(2048))
             self._stop()
+            if not self._ready and isinstance(proc, ForkedChild) and reason == f"exited with code {WALLS_EXIT}":
+                raise _walls_missing(tail) from None  # the sandbox's own side stopped: no student code ran
             detail = f"; last output: {tail}" if tail else ""
             if not self._ready:
                 self._load_error = StudentLoadError(
@@ -703,6 +815,18 @@ class Shared:
             self.last = None
 
 
+def _walls_missing(line: str) -> WallsMissing:
+    """The grader's error for a sandbox that stopped before reading the file (zygote._sandbox's
+    last line: ``mslab sandbox: walls missing: uid, cgroup (why)``)."""
+    text = line.removeprefix("mslab sandbox: ")
+    if text.startswith("walls missing: "):
+        names, _, why = text.removeprefix("walls missing: ").partition(" (")
+        walls = [n for n in names.split(", ") if n in WALLS]
+        if walls:
+            return WallsMissing(walls, why.rstrip(")"))
+    return WallsMissing([], text[:300] or "the sandbox stopped before loading the file")
+
+
 def _last_line(text: str) -> str:
     lines = [ln.strip() for ln in text.splitlines() if ln.strip()]
     return lines[-1][:300] if lines else ""
@@ -725,13 +849,19 @@ def sweep() -> None:
     cgroups.sweep()
 
 
-def probe(limits: Limits | None = None) -> tuple[dict, str]:
-    """Start one sandbox on this host and measure its walls (for `inv doctor`)."""
-    import tempfile
-
-    with tempfile.TemporaryDirectory() as tmp:
-        source = Path(tmp) / "probe.py"
-        source.write_text("def ping():\n    return 1\n")
-        with Sandbox(source, "probe", limits=limits) as sandbox:
+def preflight(limits: Limits | None = None) -> tuple[dict, str]:
+    """Start one sandbox exactly as a run with ``limits`` would, call it once and return its
+    measured walls and their summary; :class:`WallsMissing` if a wall ``limits`` does not allow
+    to be missing cannot be raised here, MslabError with the cause if it cannot start at all."""
+    with Sandbox(b"def ping():\n    return 1\n", "mslab_preflight", limits=limits) as sandbox:
+        try:
             sandbox.call("ping")
-            return sandbox.walls, sandbox.isolation
+        except StudentError as exc:
+            raise MslabError(f"a sandbox cannot start here: {exc}") from None
+        return sandbox.walls, sandbox.isolation
+
+
+def probe(limits: Limits | None = None) -> tuple[dict, str]:
+    """Start one sandbox on this host, every wall allowed to be missing, and measure its walls
+    (for `inv doctor`: what stands, not whether a run would go)."""
+    return preflight(replace(limits or Limits(), allow_weaker=WALLS))

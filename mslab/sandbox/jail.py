@@ -17,13 +17,18 @@ read-only; its own ``/etc/passwd``. Then ``pivot_root`` and the host's tree is d
 
 :func:`drop` makes the process an unprivileged user for good: as root, an otherwise unused uid
 from a configurable range (``MSLAB_SANDBOX_UIDS``, default ``900000-965535``), then a user
-namespace of its own in which it is uid 1000; as a normal user, a second user namespace in which
-it is uid 1000. Every capability goes, ``no_new_privs`` is set and the seccomp filter
+namespace of its own in which it is uid 1000. A normal user's first user namespace maps its
+uid 0 to the grader and uids 1… to the grader's subordinate range (``/etc/subuid``,
+``/etc/subgid``, written by the setuid helpers ``newuidmap``/``newgidmap`` as rootless
+containers do: :func:`subordinate_ids`), so init drops to a subordinate uid exactly as root
+drops to one of its range: the student never runs as the grader's uid, which owns the venv.
+Every capability goes, ``no_new_privs`` is set and the seccomp filter
 (:mod:`mslab.sandbox.seccomp`) is loaded.
 
-Where the kernel refuses a wall (no unprivileged user namespaces, no new ``/proc`` inside a
-container), the process goes on without it; the grader measures from outside which walls
-stand (:func:`mslab.sandbox.host.measure`) and the row says which are missing.
+Where the kernel refuses a wall (no unprivileged user namespaces, no subordinate ids, no
+cgroup), the sandbox stops with :class:`WallDown` before the student file is even read —
+unless the grader's request names that wall in ``allow_weaker`` (docs/walls.md); the grader
+also measures from outside which walls stand (:func:`mslab.sandbox.host.measure`).
 """
 
 from __future__ import annotations
@@ -49,6 +54,45 @@ PR_SET_DUMPABLE = 4
 INSIDE_UID = 1000  # the student's uid inside its user namespace
 SCRATCH = "/sandbox"  # the student's working folder (a size-capped tmpfs)
 _PIVOT_ROOT = {"x86_64": 155, "aarch64": 41}.get(os.uname().machine)
+#: Every wall of a sandbox, by the names the grader measures, prints and accepts in
+#: ``--allow-weaker`` (mslab.sandbox.host.WALLS; docs/walls.md).
+WALLS = (
+    "uid",
+    "user_ns",
+    "mount_ns",
+    "pid_ns",
+    "net_ns",
+    "ipc_ns",
+    "uts_ns",
+    "cgroup_ns",
+    "seccomp",
+    "no_new_privs",
+    "capabilities",
+    "jail",
+    "scratch",
+    "cgroup",
+)
+#: The walls that come with the namespaces (none of them stands without a user namespace for a
+#: normal user, or without unshare for root).
+NAMESPACE_WALLS = ("user_ns", "mount_ns", "pid_ns", "net_ns", "ipc_ns", "uts_ns", "cgroup_ns", "jail", "scratch")
+#: Where the setuid helpers are looked for (never the grader's PATH).
+HELPER_PATH = "/usr/bin:/bin:/usr/sbin:/sbin"
+
+
+class WallDown(Exception):
+    """A wall the kernel or the host refused, which the request does not allow to be missing."""
+
+    def __init__(self, walls: list[str], why: str):
+        self.walls = walls
+        super().__init__(f"{', '.join(walls)} ({why})")
+
+
+def require(allowed, walls, why: str) -> None:
+    """Stop (:class:`WallDown`) unless every one of ``walls`` may be missing."""
+    lacking = [w for w in walls if w not in allowed]
+    if lacking:
+        raise WallDown(lacking, why)
+
 
 #: What a student process sees of the host, read-only: the system's programs and libraries and
 #: the few files of /etc that loading them needs. Everything else — home folders, /root, /opt,
@@ -129,9 +173,82 @@ def userns_allowed() -> bool:
     return os.waitpid(pid, 0)[1] == 0
 
 
-def outer(cgroup_procs: list[str], userns: bool) -> bool:
+def subordinate_ids() -> dict | None:
+    """This user's subordinate uid and gid ranges and the helpers that map them, or None:
+    ``{"uid": [first, count], "gid": [first, count], "newuidmap": path, "newgidmap": path}``.
+    A range that holds uid 0 or the grader's own uid does not count."""
+    import pwd
+    import shutil
+
+    uid, gid = os.getuid(), os.getgid()
+    try:
+        names = {pwd.getpwuid(uid).pw_name, str(uid)}
+    except KeyError:
+        names = {str(uid)}
+    found: dict = {}
+    for kind, path, own in (("uid", "/etc/subuid", uid), ("gid", "/etc/subgid", gid)):
+        try:
+            lines = Path(path).read_text().splitlines()
+        except OSError:
+            return None
+        for line in lines:
+            parts = line.strip().split(":")
+            if len(parts) == 3 and parts[0] in names and parts[1].isdigit() and parts[2].isdigit():
+                first, count = int(parts[1]), int(parts[2])
+                if first > 0 and count >= 2 and not first <= own < first + count:
+                    found[kind] = [first, count]
+                    break
+        else:
+            return None
+        helper = shutil.which(f"new{kind}map", path=HELPER_PATH)
+        if helper is None:
+            return None
+        found[f"new{kind}map"] = helper
+    return found
+
+
+def _map_subordinate(pid: int, subids: dict, go: int, done: int) -> None:
+    """In a helper forked before ``pid`` unshares its user namespace: once told to (``go``),
+    map that namespace's uid/gid 0 to the grader and 1… to the subordinate ranges, through
+    the setuid helpers; say on ``done`` whether both worked. Never returns."""
+    ok = b"0"
+    try:
+        if os.read(go, 1) == b"g":
+            children = []  # both helpers at once: each is a setuid program's start-up
+            for kind, own in (("uid", os.getuid()), ("gid", os.getgid())):
+                first, count = subids[kind]
+                argv = [subids[f"new{kind}map"], str(pid), "0", str(own), "1", "1", str(first), str(count)]
+                quiet = [
+                    (os.POSIX_SPAWN_OPEN, 0, os.devnull, os.O_RDWR, 0),
+                    (os.POSIX_SPAWN_DUP2, 0, 1),
+                    (os.POSIX_SPAWN_DUP2, 0, 2),
+                ]
+                # posix_spawn, not fork: this process holds MindSpore's memory, a fork copies its tables
+                children.append(os.posix_spawn(argv[0], argv, {"PATH": HELPER_PATH}, file_actions=quiet))
+            statuses = [os.waitpid(child, 0)[1] for child in children]
+            ok = b"1" if statuses == [0, 0] else b"0"
+    finally:
+        os.write(done, ok)
+        os._exit(0)
+
+
+def namespaces_allowed() -> bool:
+    """Whether this process (root) may unshare the sandbox's namespaces here (asked once, by a
+    fork): a root grader in a container without CAP_SYS_ADMIN may not."""
+    pid = os.fork()
+    if pid == 0:
+        try:
+            unshare(CLONE_NEWNS | CLONE_NEWPID | CLONE_NEWNET | CLONE_NEWIPC | CLONE_NEWUTS | CLONE_NEWCGROUP)
+            os._exit(0)
+        except BaseException:  # noqa: BLE001 - any failure means no
+            os._exit(1)
+    return os.waitpid(pid, 0)[1] == 0
+
+
+def outer(cgroup_procs: list[str], userns: bool, subids: dict | None = None) -> bool:
     """In the sandbox's outer process: join the cgroup, make the namespaces. Returns whether
-    namespaces were made (a normal user without user namespaces gets none)."""
+    namespaces were made (a normal user without user namespaces gets none). A normal user
+    with ``subids`` gets them mapped (:func:`subordinate_ids`); :class:`WallDown` if that fails."""
     for procs in cgroup_procs:
         Path(procs).write_text(str(os.getpid()))
     flags = CLONE_NEWNS | CLONE_NEWPID | CLONE_NEWNET | CLONE_NEWIPC | CLONE_NEWUTS | CLONE_NEWCGROUP
@@ -139,10 +256,35 @@ def outer(cgroup_procs: list[str], userns: bool) -> bool:
         if not userns:
             return False
         uid, gid = os.geteuid(), os.getegid()
-        unshare(CLONE_NEWUSER | flags)
-        _map_ids(0, uid, gid)
+        if subids:
+            go_r, go_w = os.pipe()
+            done_r, done_w = os.pipe()
+            me = os.getpid()
+            helper = os.fork()
+            if helper == 0:
+                os.close(go_w)
+                os.close(done_r)
+                _map_subordinate(me, subids, go_r, done_w)
+            os.close(go_r)
+            os.close(done_w)
+            try:
+                unshare(CLONE_NEWUSER | flags)
+            finally:
+                os.write(go_w, b"g")
+                mapped = os.read(done_r, 1) == b"1"
+                os.waitpid(helper, 0)
+                os.close(go_w)
+                os.close(done_r)
+            if not mapped:
+                raise WallDown(["uid"], "newuidmap/newgidmap refused the subordinate ranges")
+        else:
+            unshare(CLONE_NEWUSER | flags)
+            _map_ids(0, uid, gid)
     else:
-        unshare(flags)
+        try:
+            unshare(flags)
+        except OSError as exc:  # a root grader always needs them: they cannot be allowed weaker
+            raise WallDown(list(NAMESPACE_WALLS), f"unshare: {exc.strerror}") from None
     _mount(None, "/", None, MS_REC | MS_PRIVATE)
     return True
 
@@ -246,6 +388,11 @@ def build(
         for name in PROC_MASKED:
             if (proc / name).is_file():
                 _mount("/dev/null", proc / name, None, MS_BIND)
+        # This process is PID 1 there, and (under a normal user's grader) dumpable, with the
+        # student's uid: its memory is closed to the student, who could otherwise write it.
+        for name in ("1/mem", "1/task/1/mem"):
+            if (proc / name).exists():
+                _mount("/dev/null", proc / name, None, MS_BIND)
     (root / ".old").mkdir()
     os.chdir(root)
     _call(_libc.syscall(_PIVOT_ROOT, b".", b".old"), "pivot_root")
@@ -260,11 +407,12 @@ def build(
     return notes
 
 
-def drop(uid: int, gid: int) -> list[str]:
+def drop(uid: int, gid: int, subordinate: bool = False) -> list[str]:
     """Become the unprivileged student for good (see the module's docstring). Returns notes on
-    walls the kernel refused (no user namespace)."""
+    walls the kernel refused (no user namespace). ``subordinate``: a normal user's first user
+    namespace maps ``uid`` to a subordinate uid (:func:`outer`): drop to it as root does."""
     notes: list[str] = []
-    if os.geteuid() == 0 and uid != 0 and not _in_user_namespace():
+    if os.geteuid() == 0 and uid != 0 and (subordinate or not _in_user_namespace()):
         _drop_bounding_set()
         os.setgroups([])
         os.setresgid(gid, gid, gid)
@@ -278,8 +426,11 @@ def drop(uid: int, gid: int) -> list[str]:
         except OSError as exc:
             notes.append(f"no user namespace ({exc.strerror}); uid {uid}")
         # Non-dumpable for good: no core dump, whatever the host's core_pattern (the filter
-        # denies PR_SET_DUMPABLE).
-        _libc.prctl(PR_SET_DUMPABLE, 0, 0, 0, 0)
+        # denies PR_SET_DUMPABLE). Under a normal user's grader it stays dumpable (RLIMIT_CORE
+        # still stops core dumps): a non-dumpable process's /proc/<pid>/ns is closed to every
+        # process without CAP_SYS_PTRACE on the host, so the grader could not measure its walls.
+        if not subordinate:
+            _libc.prctl(PR_SET_DUMPABLE, 0, 0, 0, 0)
     else:  # a normal user's sandbox: uid 0 of its first user namespace is the grader's own uid
         uid, gid = os.geteuid(), os.getegid()  # as the first user namespace sees them
         try:

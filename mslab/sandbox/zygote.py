@@ -38,6 +38,9 @@ import time
 from mslab.sandbox import wire
 
 MAX_SOURCE_BYTES = 1024 * 1024
+#: How a sandbox ends that stopped before the student's file was read (a wall it could not
+#: raise): only outer and init, never the student, end with it (init turns a student's 86 into 1).
+WALLS_EXIT = 86
 
 
 # -- host half ---------------------------------------------------------------------------------
@@ -180,19 +183,37 @@ def _read_source(fd: int) -> bytes:
 
 
 def _sandbox(request: dict, channel: int, output: int, source: int, setup: dict) -> None:
-    """In the process the zygote forked (``outer``): raise the walls, serve. Never returns."""
+    """In the process the zygote forked (``outer``): raise the walls, serve. Never returns.
+
+    Every wall is raised, and checked, before the student's file is read: a wall that cannot be
+    raised, and that the request does not allow to be missing (``limits["allow_weaker"]``),
+    ends the sandbox with :data:`WALLS_EXIT` and one line on the output pipe, and the student's
+    code never runs (docs/walls.md)."""
     from mslab.sandbox import jail, seccomp, serve
 
     zygote = os.getppid()
+    started = False  # whether the student's server was forked (then its end is the student's)
     try:
         jail.die_with_parent()
         if os.getppid() != zygote:
             os._exit(70)
         os.setsid()
         limits = request["limits"]
+        allowed = set(limits.get("allow_weaker") or ())
+        if not request["cgroup_procs"]:
+            jail.require(allowed, ["cgroup"], "no cgroup for the sandbox")
+        subids = setup["subids"] if not setup["root"] and request.get("subordinate") and setup["userns"] else None
+        if not setup["root"] and not subids:
+            jail.require(
+                allowed,
+                ["uid"],
+                "no subordinate uid mapping (it needs a subordinate range and a user namespace): the student would run as the grader's uid",
+            )
+        if not setup["root"] and not setup["userns"]:
+            jail.require(allowed, list(jail.NAMESPACE_WALLS), "this host refuses unprivileged user namespaces")
         # A normal user's RLIMIT_NPROC counts all its threads: leave room for those it has.
-        extra = _threads_of(os.getuid()) if os.geteuid() != 0 else 0
-        namespaces = jail.outer(request["cgroup_procs"], setup["userns"])
+        extra = _threads_of(os.getuid()) if os.geteuid() != 0 and not subids else 0
+        namespaces = jail.outer(request["cgroup_procs"], setup["userns"], subids)
         init = os.fork()
         if init:
             for fd in (channel, output, source):
@@ -203,31 +224,36 @@ def _sandbox(request: dict, channel: int, output: int, source: int, setup: dict)
         for sig in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP):
             signal.signal(sig, signal.SIG_DFL)
         module = request["module"]
-        files = {f"{module}.py": _read_source(source)}
-        os.close(source)
         if namespaces:
-            uid = request["uid"] if setup["root"] else 0  # a normal user's: uid 0 of its user namespace
+            # root's (or, with subordinate ids, the first user namespace's) student uid; a normal
+            # user's without: uid 0 of its user namespace, the grader's own uid
+            uid = request["uid"] if setup["root"] or subids else 0
             jail.build(
                 setup["mountpoint"],
                 setup["keep"],
                 setup["mask"],
-                files,
+                {},
                 limits["scratch_bytes"],
                 limits["scratch_inodes"],
                 owner=uid,
             )
             home = jail.SCRATCH
-        else:  # no namespaces at all (a normal user without user namespaces): no jail
+        else:  # no namespaces at all (allowed weaker: a normal user without user namespaces): no jail
             import tempfile
 
             home = tempfile.mkdtemp(dir=setup["fallback_scratch"])
-            for name, data in files.items():
-                with open(os.path.join(home, name), "wb") as fh:
-                    fh.write(data)
-        jail.drop(request["uid"], request["uid"])
+        notes = jail.drop(request["uid"], request["uid"], subordinate=bool(subids and namespaces))
+        if any(note.startswith("no user namespace") for note in notes):
+            jail.require(allowed, ["user_ns"], notes[0])
         jail.die_with_parent()  # cleared by the change of credentials
         _set_limits(limits, extra)
         seccomp.load(setup["filter"])
+        # Every wall stands (or is allowed missing): only now the student's file is read.
+        path = os.path.join(home, f"{module}.py")
+        with open(path, "wb") as fh:
+            fh.write(_read_source(source))
+        os.chmod(path, 0o444)
+        os.close(source)
         server = os.fork()
         if server == 0:
             os.dup2(channel, 0)
@@ -239,20 +265,30 @@ def _sandbox(request: dict, channel: int, output: int, source: int, setup: dict)
             signal.signal(signal.SIGTERM, signal.SIG_DFL)
             os.environ.clear()
             os.environ.update(request["env"], HOME=home, TMPDIR=home)
-            serve.serve(module, os.path.join(home, f"{module}.py"), request["device"])
+            serve.serve(module, path, request["device"])
             os._exit(0)
+        started = True
         os.closerange(0, 1 << 16)
         while True:  # reap whatever the student's processes leave to PID 1
             pid, status = os.waitpid(-1, 0)
             if pid == server:
                 if not namespaces:
                     jail.remove_tree(home)
+                if os.WIFEXITED(status) and os.WEXITSTATUS(status) == WALLS_EXIT:
+                    os._exit(1)  # the code is the trusted side's alone: a student cannot claim it
                 _mirror(status)
     except BaseException as exc:  # noqa: BLE001 - say why the sandbox could not start
-        try:
-            os.write(output, f"mslab sandbox: {type(exc).__name__}: {exc}\n".encode()[:2000])
-        finally:
+        if started:
             os._exit(70)
+        try:
+            what = (
+                "walls missing"
+                if isinstance(exc, jail.WallDown)
+                else f"could not raise the walls: {type(exc).__name__}"
+            )
+            os.write(output, f"mslab sandbox: {what}: {exc}\n".encode()[:2000])
+        finally:
+            os._exit(WALLS_EXIT)
 
 
 def _setup() -> dict:
@@ -285,6 +321,8 @@ def _setup() -> dict:
         "fallback_scratch": str(fallback),
         "userns": jail.userns_allowed(),
         "root": os.geteuid() == 0,
+        "subids": jail.subordinate_ids() if os.geteuid() != 0 else None,
+        "namespaces": jail.namespaces_allowed() if os.geteuid() == 0 else None,
         "filter": seccomp.build(),
     }
 
@@ -322,7 +360,9 @@ def main() -> None:
             if pid != -1:
                 return
 
-    control.sendall(wire.dumps({"op": "ready", "userns": setup["userns"], "uid": os.geteuid()}))
+    ready = {"op": "ready", "userns": setup["userns"], "uid": os.geteuid(), "subids": setup["subids"]}
+    ready["namespaces"] = setup["namespaces"]
+    control.sendall(wire.dumps(ready))
     buffer = b""
     while True:
         fds: list[int] = []

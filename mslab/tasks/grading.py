@@ -28,6 +28,7 @@ from mslab.tasks import INTERRUPTED, NOT_GRADED, TARGET_HELP, integer, split_nam
         "late_penalty": "per day late, e.g. 10%/day or 10%/day,max=50% (a started day counts)",
         "extensions": "a CSV of student,due (an ISO date or +N days) for extensions",
         "overrides": "a CSV of student,lab,check,points,reason (check: a check's name or total); kept in OUT for later runs",
+        "allow_weaker": "comma-separated walls student code may run without where this host cannot raise them (e.g. cgroup,uid; all): see docs/walls.md",
     }
 )
 @user_errors
@@ -48,6 +49,7 @@ def grade(
     late_penalty=None,
     extensions=None,
     overrides=None,
+    allow_weaker=None,
 ):
     """Grade every student × lab under SUBMISSIONS with all checks; resumable (rerun to continue).
 
@@ -57,6 +59,7 @@ def grade(
     """
     from mslab import grade as grading
     from mslab.present import plain
+    from mslab.sandbox import Limits, parse_walls
     from mslab.target import resolve
 
     jobs, seed = integer(jobs, "--jobs", minimum=1), integer(seed, "--seed")
@@ -105,6 +108,7 @@ def grade(
             late_penalty=late_penalty,
             extensions=Path(extensions) if extensions else None,
             overrides=Path(overrides) if overrides else None,
+            limits=Limits(allow_weaker=parse_walls(allow_weaker or "")),
         )
     except grading.Interrupted as stop:
         raise Exit(str(stop), code=INTERRUPTED) from None
