@@ -341,12 +341,6 @@ def test_classmates_graded_one_after_the_other_pass_nothing_through_the_page_cac
     assert (dropped, found) == ("EPERM", ["EPERM", "EPERM", "EPERM"])
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="open (issue 16): pages a sandbox brought into the page cache outlive it; the cgroup's "
-    "teardown (mslab/sandbox/cgroups.py, not the filter) must drop them: memory.force_empty (v1), "
-    "memory.reclaim (v2). Done by hand there, the receiver read 0 of 16 bits",
-)
 def test_a_classmate_graded_later_reads_nothing_from_major_faults(probe, cold_file):
     """The sender reads the pages of a cold shared file whose bit is 1 (a read needs no probe
     call); the receiver, graded next, touches each page and counts its major faults."""

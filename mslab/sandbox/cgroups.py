@@ -227,8 +227,26 @@ class Cgroup:
                 return False
             time.sleep(0.005)
 
+    def forget_pages(self) -> None:
+        """Drop the page cache charged to the emptied cgroup: pages a sandbox read into the cache
+        would otherwise outlive it, and a classmate graded next could count its own major faults
+        on them (measured: 16 of 16 bits through a shared file's pages). v1: memory.force_empty;
+        v2: memory.reclaim of what is still charged."""
+        for path in self.paths:
+            try:
+                if (path / "memory.force_empty").exists():
+                    (path / "memory.force_empty").write_text("0")
+                elif (path / "memory.reclaim").exists():
+                    charged = int((path / "memory.current").read_text())
+                    if charged:
+                        (path / "memory.reclaim").write_text(str(charged))
+            except (OSError, ValueError):
+                pass  # what cannot be reclaimed now goes with the cgroup, as the kernel sees fit
+
     def remove(self, seconds: float = 2.0) -> None:
-        """Remove the emptied cgroup (left for :func:`sweep` if it will not go in time)."""
+        """Remove the emptied cgroup (left for :func:`sweep` if it will not go in time), its page
+        cache dropped first (:meth:`forget_pages`)."""
+        self.forget_pages()
         deadline = time.monotonic() + seconds
         for path in self.paths:
             while True:
