@@ -90,6 +90,9 @@ def lab_view(r: Record, max_score: float) -> dict:
         output=output_tail(r.output, OUTPUT_LINES) if r.output else [],
         command=f"inv lab.check {r.lab} --submission {r.lab}.py",
         has_checks=bool(r.checks),
+        # the instructor's late penalties and overrides, each with its reason (mslab.adjust)
+        adjustments=[plain(a) for a in r.adjustments] if r.status.gradable else [],
+        raw_score=num(r.raw_score) if r.raw_score is not None else "",
     )
 
 
@@ -143,6 +146,11 @@ def feedback_md(v: dict) -> str:
         out.append(f"Score 得分: **{score}** — {md_text(lab['status'][0])} · {md_text(lab['status'][1])}")
         if lab["reason"]:
             out.append(md_text(lab["reason"]))
+        if lab["adjustments"]:
+            out.append(
+                f"The checks gave 检查得分 {lab['raw_score']}; then 然后: "
+                + "; ".join(md_text(a) for a in lab["adjustments"])
+            )
         if lab["has_checks"]:
             lines = [
                 "| # | check 检查 | task 任务 | points 分数 | result 结果 | why / hint 原因 / 提示 |",
@@ -208,6 +216,9 @@ pre{background:#f6f8fa;border:1px solid #ddd;padding:.5em;overflow-x:auto;white-
 <p>Score 得分: <strong>{% if lab.gradable %}{{ lab.score }}{% else %}–{% endif %} / {{ lab.max_score }}</strong> — {{ lab.status[0] }} · <span class="zh">{{ lab.status[1] }}</span></p>
 {% if lab.reason %}
 <p class="why">{{ lab.reason }}</p>
+{% endif %}
+{% if lab.adjustments %}
+<p>The checks gave <span class="zh">检查得分</span> {{ lab.raw_score }}; then <span class="zh">然后</span>: {{ lab.adjustments | join("; ") }}</p>
 {% endif %}
 {% if lab.has_checks %}
 <table>

@@ -116,6 +116,8 @@ def test_a_late_gradescope_class_with_an_override_that_survives_a_regrade(tmp_pa
     assert rows["Ann"]["raw_score"] == "20"  # what the checks gave, beside the final score
     assert rows["Ann"]["adjustments"] == "override: 19 of 20 (TA regrade); late 2 day(s): -3.8 (20%)"
     assert rows["Ann"]["id"] == "1"  # Gradescope's SID
+    feedback = (out / "Ann" / "feedback.md").read_text()
+    assert "The checks gave 检查得分 20; then 然后: override: 19 of 20 (TA regrade); late 2 day(s)" in feedback
     again = inv("grade", str(root), "--out", str(out), "--labs", "derivatives", *late, "--force")
     assert again.returncode == 0, again.stdout + again.stderr
     grades = json.loads((out / "grades.json").read_text())

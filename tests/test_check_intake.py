@@ -54,3 +54,35 @@ def test_check_run_inside_work_finds_the_lab_file(tmp_path):
     (work / "derivatives.ipynb").write_text(_notebook(LAB.solution.read_text()))
     beside = inv("lab.check", "derivatives", cwd=tmp_path)  # work/<lab>.ipynb from the folder above
     assert beside.returncode == 0, beside.stdout + beside.stderr
+
+
+def test_the_same_answers_as_a_py_and_as_the_notebook_starter_give_the_same_record(tmp_path):
+    """The notebook starter (inv lab.start --notebook) filled in with the reference's functions,
+    check cell included, is graded as the .py with the same answers is."""
+    import ast
+
+    import nbformat
+
+    from mslab.grade import grade_class
+    from mslab.notebook import starter
+
+    notebook = nbformat.reads(starter(LAB), as_version=4)
+    solution = LAB.solution.read_text()
+    bodies = {
+        node.name: ast.get_source_segment(solution, node)
+        for node in ast.parse(solution).body
+        if isinstance(node, ast.FunctionDef)
+    }
+    for cell in notebook.cells:
+        if cell.cell_type == "code" and cell.source.startswith("def "):
+            cell.source = bodies[cell.source.split("(")[0][4:]]
+    assert any("from mslab import check" in c.source for c in notebook.cells)  # the check cell stays in
+    records = {}
+    for kind in ("py", "ipynb"):
+        (tmp_path / kind / "ann").mkdir(parents=True)
+        path = tmp_path / kind / "ann" / f"derivatives.{kind}"
+        path.write_text(solution if kind == "py" else nbformat.writes(notebook))
+        (records[kind],) = grade_class(tmp_path / kind, tmp_path / f"out-{kind}", labs=["derivatives"], jobs=1, seed=3)
+    py, ipynb = records["py"], records["ipynb"]
+    assert py.score == ipynb.score == 20 and py.checks == ipynb.checks
+    assert "without 1 IPython line(s)" in ipynb.reason or ipynb.reason.startswith("graded from")
