@@ -44,7 +44,7 @@ from pathlib import Path
 import jinja2
 import markupsafe
 
-from mslab.records import LATE_FLAG, CheckResult, Record, Status, write_atomic
+from mslab.records import LATE_FLAG, SCHEMA_VERSION, CheckResult, Record, Status, write_atomic
 
 GRADEBOOK_COLUMNS = ["student", "lab", "score", "max_score", "status", "reason"]
 #: The first data row of grades.csv, as in Otter's final_grades.csv.
@@ -438,6 +438,7 @@ def grades_json(c: _Class) -> str:
             students[s]["id"] = str(c.people[s].get("id") or "")
             students[s]["email"] = str(c.people[s].get("email") or "")
     data = {
+        "schema_version": SCHEMA_VERSION,  # docs/results.md
         "labs": {lab: jnum(c.lab_max[lab]) for lab in c.labs},
         "students": students,
         "not_gradable": c.not_gradable,

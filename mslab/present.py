@@ -19,7 +19,7 @@ from rich.table import Table
 from rich.text import Text
 
 from mslab.checker import CheckRun
-from mslab.records import Record, Status, write_atomic
+from mslab.records import SCHEMA_VERSION, Record, Status, write_atomic
 
 #: Lines of the student's printed output shown by `lab.check` (when a check fails, or --verbose).
 OUTPUT_LINES = 20
@@ -101,6 +101,7 @@ def gradescope(run: CheckRun) -> dict:
             "isolation": run.isolation,
             "seed": run.seed,
             "student_output": run.output,
+            "schema_version": SCHEMA_VERSION,  # docs/results.md
         },
         "tests": tests,
         "leaderboard": [],

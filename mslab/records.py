@@ -52,6 +52,9 @@ WRITTEN = frozenset({Status.GRADED, Status.UNLOADABLE, Status.TIMEOUT})
 RECORD_OUTPUT = 16384
 #: A record's flag that starts with this marks late work (the reports mark such rows "late").
 LATE_FLAG = "late"
+#: The version of the published form of record.json, grades.json and results.json
+#: (docs/results.md): raised when a field changes meaning or goes.
+SCHEMA_VERSION = 1
 
 
 @dataclass
@@ -118,6 +121,8 @@ class Record:
     def to_dict(self) -> dict:
         data = dataclasses.asdict(self)
         data["status"] = self.status.value
+        data["gradable"] = self.status.gradable  # False: the grader's own failure, not a mark
+        data["schema_version"] = SCHEMA_VERSION  # docs/results.md
         return data
 
     def to_json(self) -> str:
@@ -130,7 +135,7 @@ class Record:
         if not isinstance(data, dict):
             raise ValueError("a record is a JSON object")
         try:
-            fields = dict(data)
+            fields = {k: v for k, v in data.items() if k not in ("gradable", "schema_version")}
             fields["checks"] = [
                 CheckResult(**{**c, "errata": tuple(c.get("errata") or ())}) for c in fields.get("checks") or []
             ]

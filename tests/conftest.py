@@ -49,6 +49,7 @@ TIERS = {
         "test_numeric",
         "test_records",
         "test_roster",
+        "test_results_schema",
         "test_references",
         "test_report",
         "test_submissions",

@@ -59,7 +59,9 @@ RECORD_JSON = """{
  },
  "output": "x = 1\\n",
  "raw_score": null,
- "adjustments": []
+ "adjustments": [],
+ "gradable": true,
+ "schema_version": 1
 }"""
 
 
@@ -95,6 +97,8 @@ def test_a_record_written_by_the_grader_has_record_json_s_field_order(tmp_path):
         "output",  # added later (the student's feedback): the fields before keep their order
         "raw_score",  # then the instructor's adjustments (mslab.adjust), set only in memory
         "adjustments",
+        "gradable",  # derived from status; docs/results.md
+        "schema_version",
     ]
     assert (data["status"], data["folder"], data["key"]) == ("unloadable", "bob", {"seed": 2})
     assert Record.read(tmp_path / "record.json") == record
