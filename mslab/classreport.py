@@ -44,7 +44,9 @@ from pathlib import Path
 import jinja2
 import markupsafe
 
+from mslab import feedback
 from mslab.records import LATE_FLAG, SCHEMA_VERSION, CheckResult, Record, Status, write_atomic
+from mslab.text import csv_text, jnum, md_text, num, percent
 
 GRADEBOOK_COLUMNS = ["student", "lab", "score", "max_score", "status", "reason"]
 #: The first data row of grades.csv, as in Otter's final_grades.csv.
@@ -74,21 +76,6 @@ _CRASHED = re.compile(r"the student process (?!sent)")
 
 
 # --- formatting --------------------------------------------------------------------------------
-
-
-def num(x: float) -> str:
-    """``12`` or ``12.5``: the one way every file writes a number."""
-    return f"{float(x) + 0.0:g}"  # + 0.0 turns -0.0 into 0.0
-
-
-def jnum(x: float) -> int | float:
-    """A number for JSON: an int when whole, so that it reads like :func:`num`."""
-    x = float(x) + 0.0
-    return int(x) if x.is_integer() else x
-
-
-def percent(score: float, max_score: float) -> float:
-    return round(100.0 * score / max_score, 2) if max_score else 0.0
 
 
 def feedback_folders(records: list[Record]) -> dict[str, str]:
@@ -131,27 +118,6 @@ def row_marks(r: Record) -> list[str]:
     if r.late:
         marks.append("late")
     return marks
-
-
-_FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
-_NUMBER = re.compile(r"-\d+(?:\.\d+)?")
-
-
-def csv_text(s: str) -> str:
-    """A text cell a spreadsheet will not evaluate (``=HYPERLINK(...)`` becomes ``'=HYPERLINK(...)``);
-    a negative number (a student ID ``-5``) stays as it is: a spreadsheet reads it as a number."""
-    if s.startswith(_FORMULA_STARTS) and not _NUMBER.fullmatch(s):
-        return "'" + s
-    return s
-
-
-def md_text(s: str) -> str:
-    """Text for a Markdown table cell: one line, no raw HTML, no emphasis, links or column breaks."""
-    s = " ".join(str(s).split())
-    s = s.replace("\\", "\\\\")
-    for ch in "`*_[]|#!~":
-        s = s.replace(ch, "\\" + ch)
-    return html.escape(s, quote=False)
 
 
 def _csv(rows: list[list[str]]) -> str:
@@ -924,6 +890,4 @@ def write_reports(
         write_atomic(out / name, svg)
     write_atomic(out / "summary.md", summary_md(parts))
     write_atomic(out / "report.html", report_html(parts, svgs))
-    from mslab import feedback  # it uses this module's formatting: imported here, not at the top
-
-    feedback.write_feedback(c.records, out, lab_max=c.lab_max)
+    feedback.write_feedback(c.records, out, lab_max=c.lab_max, folders=feedback_folders(c.records))

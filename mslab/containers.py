@@ -22,11 +22,14 @@ import socket
 import struct
 import subprocess
 import sys
+import tempfile
 import time
 from pathlib import Path
 
 from mslab import images
 from mslab.errors import MslabError
+from mslab.labs import Lab
+from mslab.target import LOCAL_TARGET, Target
 
 SUBMISSION_DIR = "/submission"
 _LABEL = "org.mslab.role"
@@ -327,6 +330,17 @@ def _watch(token: str, wait: bool = True) -> int:
             remove_run(token)
         time.sleep(1)
     return 0
+
+
+def run_walkthrough(lab: Lab, *, target: Target = LOCAL_TARGET) -> int:
+    """Run the lab's walk-through script, printing what it prints; returns its exit code."""
+    from mslab.sandbox import Limits
+
+    if not target.local:
+        return run_script(target.name, lab.walkthrough, Limits())
+    env = {**os.environ, "GLOG_v": "3"}
+    with tempfile.TemporaryDirectory(prefix="mslab-run-") as scratch:  # MindSpore may write rank_0/ here
+        return subprocess.call([sys.executable, str(lab.walkthrough)], cwd=scratch, env=env)
 
 
 if __name__ == "__main__":

@@ -29,6 +29,7 @@ from pathlib import Path
 
 from mslab.errors import MslabError
 from mslab.records import Record, Status
+from mslab.roster import read_people
 
 FORMATS = ("canvas", "moodle", "gradescope", "csv")
 
@@ -75,8 +76,6 @@ def totals(records: Iterable[Record], people: dict[str, Person], maxima: dict[st
 def from_out(out: Path, fmt: str, *, assignment: str = "") -> str:
     """The ``fmt`` export of what ``inv grade`` wrote in ``out``: its ``grades.json`` (every row,
     graded or not) and ``people.json`` (who each student is)."""
-    from mslab.grade import read_people
-
     try:
         data = json.loads((out / "grades.json").read_text(encoding="utf-8"))
         maxima = {str(k): float(v) for k, v in data["labs"].items()}

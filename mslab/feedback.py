@@ -22,11 +22,11 @@ from pathlib import Path
 
 import jinja2
 
-from mslab.classreport import feedback_folders, md_text, num, percent
 from mslab.errors import MslabError
 from mslab.labs import get_lab
 from mslab.present import output_tail, plain
 from mslab.records import Record, Status, write_atomic
+from mslab.text import md_text, num, percent
 
 #: Lines of printed output shown per lab (each cut to present.OUTPUT_LINE_CHARS characters).
 OUTPUT_LINES = 30
@@ -250,13 +250,14 @@ def feedback_html(v: dict) -> str:
     return _TEMPLATE.render(v=v)
 
 
-def write_feedback(records: list[Record], out: Path, *, lab_max: Mapping[str, float]) -> list[str]:
+def write_feedback(
+    records: list[Record], out: Path, *, lab_max: Mapping[str, float], folders: Mapping[str, str]
+) -> list[str]:
     """Write ``feedback.html`` and ``feedback.md`` into ``out/<folder>/`` for every student of
-    ``records`` (one record per student × lab); returns the folders written. A folder that is no
-    safe name, or that holds records of two students, gets nothing
-    (:func:`mslab.classreport.feedback_folders`)."""
+    ``records`` (one record per student × lab) that ``folders`` gives a folder; returns the
+    folders written (:func:`mslab.classreport.feedback_folders` says which get one)."""
     written = []
-    for student, folder in sorted(feedback_folders(records).items(), key=lambda kv: kv[1]):
+    for student, folder in sorted(folders.items(), key=lambda kv: kv[1]):
         v = view([r for r in records if r.student == student], lab_max)
         write_atomic(out / folder / "feedback.md", feedback_md(v))
         write_atomic(out / folder / "feedback.html", feedback_html(v))

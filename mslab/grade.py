@@ -50,9 +50,8 @@ from mslab.worker import Job, by_student, graded_text
 
 STATE = "grading.json"
 STAGING = ".staging"
-PEOPLE = "people.json"  # who each student is on the learning platform (roster or download)
 #: Names in OUT that are the grader's own: no student's folder may take one.
-RESERVED = {*classreport.FILES, STATE, STAGING, PEOPLE, "overrides.csv", "similarity.json"}
+RESERVED = {*classreport.FILES, STATE, STAGING, roster_module.PEOPLE, "overrides.csv", "similarity.json"}
 
 
 class Interrupted(Exception):
@@ -291,7 +290,7 @@ def _grade(run: _Run, regrade: list[str] | None) -> list[Record]:
         adjust.check_overrides(
             run.policy["overrides"], {s.student for s in found}, {k: set(v) for k, v in names.items()}
         )
-    _write_people(run.out, people)
+    roster_module.write_people(run.out, people)
     records: list[Record] = []
     try:
         return _grade_found(run, state, shown, found, regrade_set, maxima, names, records, flags)
@@ -386,7 +385,7 @@ def _grade_found(
     records = _adjusted(_flag_names(records, found, flags), found, run)
     staged = {sub.student: sub.files for sub in found if sub.files}  # intake's copies, in OUT/.staging
     similar = similarity.write_similarity(out, staged, [lab.name for lab in shown])
-    classreport.write_reports(records, out, labs=maxima, people=read_people(out), similar=similar)
+    classreport.write_reports(records, out, labs=maxima, people=roster_module.read_people(out), similar=similar)
     return records
 
 
@@ -492,22 +491,6 @@ def _absent_folder(student_id: str, used: set[str]) -> str:
         n += 1
         folder = f"{base}-{n}"
     return folder
-
-
-def _write_people(out: Path, people: dict) -> None:
-    try:
-        write_atomic(out / PEOPLE, json.dumps(people, indent=1, ensure_ascii=False, sort_keys=True) + "\n")
-    except OSError as exc:
-        raise MslabError(f"cannot write {out / PEOPLE}: {exc.strerror or exc}") from None
-
-
-def read_people(out: Path) -> dict[str, dict]:
-    """``OUT/people.json``: who each student is on the learning platform ({} before any run)."""
-    try:
-        data = json.loads((Path(out) / PEOPLE).read_text(encoding="utf-8"))
-    except (OSError, ValueError):
-        return {}
-    return data if isinstance(data, dict) else {}
 
 
 def _limits_digest(limits: Limits) -> str:

@@ -20,9 +20,6 @@ from __future__ import annotations
 
 import os
 import shutil
-import subprocess
-import sys
-import tempfile
 from dataclasses import dataclass
 from functools import cached_property
 from pathlib import Path
@@ -30,7 +27,6 @@ from pathlib import Path
 import yaml
 
 from mslab.errors import MslabError
-from mslab.target import LOCAL_TARGET, Target
 
 
 def labs_root() -> Path:
@@ -131,15 +127,3 @@ def start_lab(lab: Lab, dest: Path, *, force: bool = False) -> Path:
     target.parent.mkdir(parents=True, exist_ok=True)
     shutil.copyfile(lab.starter, target)
     return target
-
-
-def run_walkthrough(lab: Lab, *, target: Target = LOCAL_TARGET) -> int:
-    """Run the lab's walk-through script, printing what it prints; returns its exit code."""
-    from mslab import containers
-    from mslab.sandbox import Limits
-
-    if not target.local:
-        return containers.run_script(target.name, lab.walkthrough, Limits())
-    env = {**os.environ, "GLOG_v": "3"}
-    with tempfile.TemporaryDirectory(prefix="mslab-run-") as scratch:  # MindSpore may write rank_0/ here
-        return subprocess.call([sys.executable, str(lab.walkthrough)], cwd=scratch, env=env)

@@ -21,13 +21,16 @@ from __future__ import annotations
 
 import csv
 import io
+import json
 import unicodedata
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from mslab.errors import MslabError
+from mslab.records import write_atomic
 
 ROSTER_LIMIT = 8 * 1024 * 1024  # bytes of a roster file
+PEOPLE = "people.json"  # in OUT: who each student is on the learning platform (roster or download)
 
 #: Each field of an enrolled student, and the column names platforms' exports give it.
 COLUMNS = {
@@ -141,3 +144,19 @@ def match(roster: list[Enrolled], *, name: str, platform_id: str = "", email: st
     if len(by_name) > 1:
         return Match(None, f"the name {name!r} is shared by {len(by_name)} students of the roster")
     return Match(None, "on no roster row (by id, e-mail, login or name)")
+
+
+def write_people(out: Path, people: dict) -> None:
+    try:
+        write_atomic(Path(out) / PEOPLE, json.dumps(people, indent=1, ensure_ascii=False, sort_keys=True) + "\n")
+    except OSError as exc:
+        raise MslabError(f"cannot write {out / PEOPLE}: {exc.strerror or exc}") from None
+
+
+def read_people(out: Path) -> dict[str, dict]:
+    """``OUT/people.json``: who each student is on the learning platform ({} before any run)."""
+    try:
+        data = json.loads((Path(out) / PEOPLE).read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return {}
+    return data if isinstance(data, dict) else {}

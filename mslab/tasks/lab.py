@@ -68,9 +68,10 @@ def start(c, lab, dest="work", force=False, notebook=False):
 @user_errors
 def run(c, lab, target="local"):
     """Run a lab's walk-through: the tutorial's code, corrected, with what it prints."""
+    from mslab.containers import run_walkthrough
     from mslab.target import resolve
 
-    code = labs.run_walkthrough(labs.get_lab(lab), target=resolve(target))
+    code = run_walkthrough(labs.get_lab(lab), target=resolve(target))
     if code != 0:
         raise Exit(f"error: the walk-through exited with code {code}", code=code)
 
