@@ -180,7 +180,8 @@ def test_the_gradebook_has_a_row_for_everyone_and_nothing_forged(graded):
         rows = {r["student"]: r for r in csv.DictReader(fh)}
     assert set(rows) == set(EXPECTED)
     junit = (out / "forger" / "derivatives" / "junit.xml").read_text()
-    assert 'failures="11"' in junit and 'tests="11"' in junit
+    count = len(collect(LABS["derivatives"]))
+    assert f'failures="{count}"' in junit and f'tests="{count}"' in junit
     results = json.loads((out / "forger" / "derivatives" / "results.json").read_text())
     assert results["score"] == 0 and all(t["status"] == "failed" for t in results["tests"])
 
@@ -227,8 +228,8 @@ def test_a_slow_loader_costs_its_submission_budget_not_one_per_check(graded):
 def test_an_oracle_without_autodiff_is_flagged(graded):
     """oracle's file reaches no autodiff API: its row says so (with the word "autodiff"); a correct one's does not."""
     _, records = graded
-    assert "autodiff" in json.dumps(records["oracle"]).lower()
-    assert "autodiff" not in json.dumps(records["escaper"]).lower()
+    assert any("autodiff" in flag for flag in records["oracle"]["flags"])
+    assert records["escaper"]["flags"] == []
 
 
 def test_isolation_is_measured_not_reported(graded):

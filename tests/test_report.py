@@ -241,6 +241,7 @@ def test_empty_class_and_labs_without_records(tmp_path):
         "student,derivatives,value_and_grad,total,max_total,percent\nPOINTS POSSIBLE,20,20.5,40.5,40.5,100\n"
     )
     assert json.loads((tmp_path / "grades.json").read_text()) == {
+        "schema_version": 1,
         "labs": {"derivatives": 20, "value_and_grad": 20.5},
         "students": {},
         "not_gradable": [],

@@ -501,7 +501,7 @@ class Sandbox:
         self._zygote = zygote
         self._own_zygote = False
         self._proc: Child | None = None
-        self._last_output = OutputTail()
+        self._ended: list[OutputTail] = []  # what children that served this sandbox printed, in turn
         self._buffer = b""
         self._ready = False
         self._load_error: StudentLoadError | None = None
@@ -569,7 +569,7 @@ class Sandbox:
     def _stop(self) -> None:
         if self._proc is not None:
             self._proc.kill()
-            self._last_output.extend(self._proc.output)  # a restarted child's output follows it
+            self._ended.append(self._proc.output)  # a restarted child's output follows it
             self._proc = None
 
     # -- calls ----------------------------------------------------------------------
@@ -620,7 +620,7 @@ class Sandbox:
         ):
             return False
         previous._proc = None  # ours now: previous.close() leaves it
-        previous._last_output.extend(proc.output)
+        previous._ended.append(proc.output)  # what it prints until the hand-over is still previous's
         started = time.monotonic()
         try:
             proc.write(wire.dumps({"op": "flush"}), HANDOVER_SECONDS)
@@ -690,7 +690,8 @@ class Sandbox:
     def output(self, limit: int = 8192) -> str:
         """The tail of what the student code printed (stdout and stderr), as text."""
         printed = OutputTail()
-        printed.extend(self._last_output)  # children stopped before (a call that timed out, say)
+        for tail in self._ended:  # children stopped before (a call that timed out, say)
+            printed.extend(tail)
         if self._proc is not None:
             self._proc.drain()
             printed.extend(self._proc.output)

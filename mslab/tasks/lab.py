@@ -233,6 +233,25 @@ def _watch(lab, submission, all, seed, verbose):
     console = Console()
     zygote = Zygote()
     before: dict[str, bool] = {}
+
+    def content() -> bytes | None:
+        try:
+            return path.read_bytes()
+        except OSError:
+            return None
+
+    # One watcher for the whole session, started before the first check: a save made while a
+    # check runs (or just after it) is queued, never lost; every second it also compares the
+    # file with what was checked, so a missed event costs at most a second.
+    saves = watchfiles.watch(
+        path.parent,
+        watch_filter=lambda change, name: Path(name).resolve() == path,
+        debounce=100,
+        step=20,
+        recursive=False,
+        yield_on_timeout=True,
+        rust_timeout=1000,
+    )
     try:
         with _Signals():
             while True:
@@ -240,6 +259,7 @@ def _watch(lab, submission, all, seed, verbose):
                     zygote.close()
                     zygote = Zygote()
                 started = time.monotonic()
+                checked = content()
                 try:
                     run = _check(lab, str(path), all, seed, LOCAL_TARGET, zygote)
                 except MslabError as exc:
@@ -259,14 +279,9 @@ def _watch(lab, submission, all, seed, verbose):
                     style="dim",
                     markup=False,
                 )
-                for _ in watchfiles.watch(
-                    path.parent,
-                    watch_filter=lambda change, name: Path(name).resolve() == path,
-                    debounce=100,
-                    step=20,
-                    recursive=False,
-                ):
-                    if path.is_file():
+                for _ in saves:
+                    now = content()
+                    if now is not None and now != checked:
                         break
     except KeyboardInterrupt:
         raise Exit("stopped watching", code=INTERRUPTED) from None
