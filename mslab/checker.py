@@ -342,6 +342,35 @@ def run_checks(
     )
 
 
+def check_own_file(
+    lab: Lab,
+    path: Path,
+    *,
+    hidden: bool = False,
+    seed: int | None = None,
+    target: Target = LOCAL_TARGET,
+    zygote: Zygote | None = None,
+) -> CheckRun:
+    """Check one student's file on the student's own machine, as `inv lab.check` and the
+    notebook's ``check()`` do: taken in as `inv grade` takes a lab's file (a notebook's code
+    cells: mslab.submissions.read_lab_file), so both give one mark; every wall may be missing
+    there, and the run's ``isolation`` says which are (docs/walls.md)."""
+    import dataclasses
+    import tempfile
+
+    from mslab.sandbox import WALLS
+    from mslab.submissions import read_lab_file
+
+    code, _note = read_lab_file(path, lab.name)
+    with tempfile.TemporaryDirectory(prefix="mslab-check-") as tmp:
+        staged = Path(tmp) / f"{lab.module}.py"
+        staged.write_bytes(code)
+        run = run_checks(
+            lab, staged, hidden=hidden, target=target, seed=seed, zygote=zygote, limits=Limits(allow_weaker=WALLS)
+        )
+    return dataclasses.replace(run, submission=str(path))
+
+
 def _check(
     lab: Lab, files: list[Path], sandbox: Sandbox, seed: int, junitxml: Path | None, keep_open: bool
 ) -> tuple[_Plugin, str]:

@@ -748,9 +748,7 @@ def summary_md(parts: list[Section]) -> str:
                 lines.append("|" + "|".join(align) + "|")
                 lines += ["| " + " | ".join(_md_cell(cell) for cell in row) + " |" for row in block.rows]
                 blocks.append("\n".join(lines))
-            elif isinstance(block, Paragraph):
-                blocks.append(md_text(block.text))
-            elif isinstance(block, Fragment):
+            elif isinstance(block, (Paragraph, Fragment)):
                 blocks.append(md_text(block.text))
             else:
                 blocks.append(f"![{block.caption}]({block.file})")

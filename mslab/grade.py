@@ -460,15 +460,7 @@ def _match_roster(found: list[Submission], enrolled: list[roster_module.Enrolled
             continue
         e = match.enrolled
         taken[e.id] = sub.student
-        people[sub.student] = {
-            "name": e.name,
-            "id": e.id,
-            "email": e.email,
-            "login": e.login,
-            "platform_id": e.platform_id or sub.platform_id,
-            "section": e.section,
-            "matched": match.how,
-        }
+        people[sub.student] = _person(e, match.how, sub.platform_id)
     used = {sub.folder.casefold() for sub in found} | {r.casefold() for r in RESERVED}
     absent = []
     for e in enrolled:
@@ -479,9 +471,21 @@ def _match_roster(found: list[Submission], enrolled: list[roster_module.Enrolled
         used.add(folder.casefold())
         missing = {lab: "handed in nothing (on the roster)" for lab in labs}
         absent.append(Submission(name, {}, Path(), {}, "", folder, missing=missing))
-        people[name] = {"name": e.name, "id": e.id, "email": e.email, "login": e.login,
-                        "platform_id": e.platform_id, "section": e.section, "matched": "roster"}  # fmt: skip
+        people[name] = _person(e, "roster")
     return sorted([*found, *absent], key=lambda s: s.student), people, flags
+
+
+def _person(e: roster_module.Enrolled, matched: str, platform_id: str = "") -> dict:
+    """An enrolled student as people.json says who a student is; ``matched``: how."""
+    return {
+        "name": e.name,
+        "id": e.id,
+        "email": e.email,
+        "login": e.login,
+        "platform_id": e.platform_id or platform_id,
+        "section": e.section,
+        "matched": matched,
+    }
 
 
 def _absent_folder(student_id: str, used: set[str]) -> str:

@@ -18,7 +18,6 @@ import ast
 import atexit
 import html
 import re
-import tempfile
 from pathlib import Path
 
 from mslab.errors import MslabError
@@ -145,7 +144,6 @@ def check(lab: str | None = None, *, path: str | Path | None = None, all: bool =
     """Check the saved notebook (or ``path``) with the lab's visible checks (``all``: hidden too),
     as `inv lab.check` does; shows the table (HTML in a notebook). Returns the check run."""
     from mslab import checker, present
-    from mslab.submissions import read_lab_file
 
     shell = _ipython()
     target = Path(path) if path else _notebook_path(shell)
@@ -157,17 +155,7 @@ def check(lab: str | None = None, *, path: str | Path | None = None, all: bool =
         lab = str(nbformat.read(str(target), as_version=4).metadata.get("mslab", {}).get("lab") or target.stem)
     chosen = get_lab(lab)
     behind = unsaved(target, shell) if not path else []
-    code, _note = read_lab_file(target, chosen.name)
-    with tempfile.TemporaryDirectory(prefix="mslab-check-") as tmp:
-        staged = Path(tmp) / f"{chosen.module}.py"
-        staged.write_bytes(code)
-        # A student's own machine: every wall may be missing; the table says which (docs/walls.md).
-        from mslab.sandbox import WALLS, Limits
-
-        run = checker.run_checks(chosen, staged, hidden=all, zygote=_warm_zygote(), limits=Limits(allow_weaker=WALLS))
-    import dataclasses
-
-    run = present.tidy_run(dataclasses.replace(run, submission=str(target)))
+    run = present.tidy_run(checker.check_own_file(chosen, target, hidden=all, zygote=_warm_zygote()))
     if shell is not None and hasattr(shell, "display_pub"):
         from IPython.display import HTML, display
 

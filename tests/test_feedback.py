@@ -1,4 +1,4 @@
-"""Issue 17.8: one feedback file per student (OUT/<folder>/feedback.html and feedback.md), in English
+"""One feedback file per student (OUT/<folder>/feedback.html and feedback.md), in English
 and Chinese, and no per-student file that quotes the checks' source (junit.xml is written from the
 check results, not by pytest, whose tracebacks quoted checks/hidden.py)."""
 

@@ -146,7 +146,7 @@ def test_a_record_written_before_output_existed_is_still_read():
 
 
 def test_only_the_grader_s_own_failures_are_not_gradable():
-    """Issue 17.1: error and interrupted rows hold no mark; a student's own failure is a mark."""
+    """Error and interrupted rows hold no mark; a student's own failure is a mark."""
     assert [s.value for s in Status if not s.gradable] == ["error", "interrupted"]
     late = Record("a", "derivatives", 1.0, 2.0, Status.GRADED, flags=["late: 1 day"])
     assert late.late and not Record("a", "derivatives", 1.0, 2.0, Status.GRADED, flags=["no autodiff"]).late

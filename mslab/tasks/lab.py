@@ -158,24 +158,11 @@ def default_submission(name: str) -> Path:
 def _check(lab, submission, all, seed, target, zygote):
     """The check run, when complete; None when not every check ran to its end. The file is
     taken in as `inv grade` takes a lab's file (a notebook's code cells), so both give one mark."""
-    import dataclasses
-    import tempfile
-
     from mslab import checker
-    from mslab.submissions import read_lab_file
 
     chosen = labs.get_lab(lab)
     path = Path(submission) if submission else default_submission(chosen.name)
-    code, _note = read_lab_file(path, chosen.name)
-    # A student's own machine: every wall may be missing, and the check says which are (docs/walls.md).
-    from mslab.sandbox import WALLS, Limits
-
-    limits = Limits(allow_weaker=WALLS)
-    with tempfile.TemporaryDirectory(prefix="mslab-check-") as tmp:
-        staged = Path(tmp) / f"{chosen.module}.py"
-        staged.write_bytes(code)
-        run = checker.run_checks(chosen, staged, hidden=all, target=target, seed=seed, zygote=zygote, limits=limits)
-    run = dataclasses.replace(run, submission=str(path))
+    run = checker.check_own_file(chosen, path, hidden=all, seed=seed, target=target, zygote=zygote)
     if run.isolation.startswith("weaker: "):
         print(
             f"warning: this machine cannot raise every wall of the sandbox ({run.isolation.removeprefix('weaker: ')}): see docs/walls.md"
