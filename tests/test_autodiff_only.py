@@ -58,3 +58,46 @@ def test_the_flag_is_not_fooled_by_a_dead_mention_of_grad():
     assert without_autodiff(source, ["f_prime", "f_second", "derivative"]) == ["f_prime", "f_second", "derivative"]
     live = b"from mindspore import grad\ndef derivative(fn, x, order):\n    return grad(fn)(x)\n"
     assert without_autodiff(live, ["derivative"]) == []
+
+
+#: custom_gradients' gradients of a handed fn, made by finite differences in float64 instead of
+#: autodiff: right for a plain function, wrong for one whose bprop declares another gradient.
+HAND_MADE = """
+
+import mindspore
+
+
+def _slope(fn, at, h=1e-5):
+    wide = at.astype(mindspore.float64)
+    return ((fn(wide + h) - fn(wide - h)) / (2 * h)).astype(mindspore.float32)
+
+
+def clipped_value_and_grad(fn, x, bound):
+    return fn(x), ops.clamp(_slope(fn, x), -bound, bound)
+
+
+def quantized_gradient(fn, x):
+    q = ops.sign(x)
+    return _slope(fn, q) * (ops.abs(x) <= 1).astype(x.dtype), (q,)
+"""
+CUSTOM_DECLARED = {
+    "test_clipped_gradient_follows_declared_gradient": "the gradient ignores fn's declared gradient",
+    "test_quantized_gradient_follows_declared_gradient": "the gradient ignores fn's declared gradient",
+}
+
+
+def test_custom_gradients_declared_checks_pass_autodiff_and_fail_finite_differences(tmp_path):
+    """The lab's tasks 2 and 4 hand over fn: the reference (grad through the student's Cells) passes
+    the declared-gradient checks; finite differences of fn pass the visible checks (a plain fn)
+    and fail exactly those two, on two seeds."""
+    lab = LABS["custom_gradients"]
+    text = lab.solution.read_text(encoding="utf-8") + HAND_MADE
+    hand_made = tmp_path / "custom_gradients.py"
+    hand_made.write_text(text, encoding="utf-8")
+    for seed in (5, 6):
+        assert all(c.passed for c in run_checks(lab, lab.solution, hidden=True, seed=seed).checks)
+        report = run_checks(lab, hand_made, hidden=True, seed=seed)
+        failed = {c.name: c.reason for c in report.checks if not c.passed}
+        assert set(failed) == set(CUSTOM_DECLARED), failed
+        for name, words in CUSTOM_DECLARED.items():
+            assert words in failed[name], failed[name]

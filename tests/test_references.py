@@ -61,3 +61,30 @@ def test_problems_are_the_checkers_own_reproducible_draws(lab_name):
     X, y, W, b_ = a
     assert (X.dtype, y.dtype, W.dtype, b_.dtype) == (np.float32, np.bool_, np.float32, np.float32)
     assert X.shape == (4, 3) and y.shape == (4,) and W.shape == (3,) and b_.shape == (1,)
+
+
+def test_custom_gradients_rules_match_finite_differences():
+    """custom_gradients' softplus has σ as its derivative and σ(1 − σ) as its second; the
+    stop_gradient STE's backward part, clip(x, −1, 1), has the mask as its derivative away from
+    the ends; softplus equals the naive log(1 + eˣ) where that does not overflow, and stays finite
+    where it does."""
+    ref = reference("custom_gradients")
+    x = np.linspace(-40, 40, 161) + 0.01
+    np.testing.assert_allclose(ref.sigmoid(x), numeric.central_difference(ref.softplus, x), rtol=1e-7, atol=1e-10)
+    np.testing.assert_allclose(
+        ref.sigmoid_derivative(x), numeric.central_difference(ref.sigmoid, x), rtol=1e-6, atol=1e-10
+    )
+    small = x[np.abs(x) < 5]  # a second difference of softplus itself, where rounding allows it
+    np.testing.assert_allclose(
+        ref.sigmoid_derivative(small), numeric.central_difference(ref.softplus, small, 2), atol=1e-7
+    )
+    np.testing.assert_allclose(ref.softplus(x), np.log1p(np.exp(x)), rtol=1e-12)
+    inside = np.abs(np.abs(x) - 1) > 1e-3
+    clip = lambda v: np.clip(v, -1, 1)  # noqa: E731
+    np.testing.assert_allclose(ref.ste_mask(x)[inside], numeric.central_difference(clip, x[inside]), atol=1e-10)
+    np.testing.assert_array_equal(ref.ste_mask([-1.0, 1.0, 1.0001, -0.5, 3.0]), [1, 1, 0, 1, 0])  # ends included
+    big = np.array([-1000.0, 1000.0])
+    np.testing.assert_array_equal(ref.softplus(big), [0.0, 1000.0])
+    np.testing.assert_array_equal(ref.sigmoid(big), [0.0, 1.0])
+    np.testing.assert_array_equal(ref.clip([-3.0, 0.5, 3.0], 2.0), [-2.0, 0.5, 2.0])
+    np.testing.assert_array_equal(ref.quantized([-0.2, 0.7, -5.0]), [-1.0, 1.0, -1.0])

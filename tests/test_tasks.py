@@ -136,8 +136,8 @@ def test_grading_the_bundled_class(tmp_path):
         row = rows[(student, lab)]
         assert (float(row["score"]), float(row["max_score"]), row["status"]) == (score, points(lab), status), row
 
-    done = {"derivatives": {"1", "2", "3"}, "logistic_gradients": {"1", "2", "4"}}
-    assert EXAMPLE_LABS == ["derivatives", "logistic_gradients", "value_and_grad"]
+    done = {"derivatives": {"1", "2", "3"}, "logistic_gradients": {"1", "2", "4"}, "custom_gradients": {"1", "3"}}
+    assert EXAMPLE_LABS == ["custom_gradients", "derivatives", "logistic_gradients", "value_and_grad"]
     for lab in EXAMPLE_LABS:
         expect("alice", lab, points(lab), "graded")
         expect("bob", lab, points(lab, lambda c: not c.errata), "graded")
@@ -150,10 +150,14 @@ def test_grading_the_bundled_class(tmp_path):
         points("logistic_gradients", lambda c: c.task in done["logistic_gradients"]),
         "graded",
     )
+    expect(
+        "carol", "custom_gradients", points("custom_gradients", lambda c: c.task in done["custom_gradients"]), "graded"
+    )
     expect("carol", "value_and_grad", 0, "missing")
     expect("dave", "derivatives", 0, "unloadable")
     expect("dave", "logistic_gradients", 0, "unloadable")
     expect("dave", "value_and_grad", 0, "graded")
+    expect("dave", "custom_gradients", 0, "graded")  # NumPy answers: no Tensor, and flagged
     assert "SyntaxError" in rows[("dave", "derivatives")]["reason"]
     assert "sys.exit(0)" in rows[("dave", "logistic_gradients")]["reason"]
     results = json.loads((tmp_path / "bob" / "value_and_grad" / "results.json").read_text())
@@ -197,7 +201,7 @@ def test_killed_mid_run_then_rerun_equals_an_uninterrupted_run(tmp_path):
         time.sleep(0.05)
     assert not left, "a killed grader leaves no worker, zygote or student process behind"
     done = len(list(part.glob("*/*/record.json")))
-    assert 1 <= done < 9, "killed in the middle (9 of the 12 rows are graded, 3 are missing/rejected)"
+    assert 1 <= done < 13, "killed in the middle (13 of the 16 rows are graded, 3 are missing/rejected)"
     assert not (part / "gradebook.csv").exists()
     from mslab.sandbox import cgroups
 
