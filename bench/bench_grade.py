@@ -9,6 +9,11 @@ the wall time — 1.0 would mean that everything around MindSpore's own compute 
 checking, pytest, writing) costs nothing.
 
     .venv/bin/python bench/bench_grade.py [--students 20] [--jobs 2] [--labs derivatives,value_and_grad]
+                                          [--warm-only]
+
+Per lab, the cost per submission in a warm worker (student code and checking, from the warm
+run's records) and its ratio to the slowest lab's: a new lab's goal is at most 2× the slowest
+of the first three. `--warm-only` runs just the warm grading, for those per-lab figures.
 
 Goals (issue 11): naive ratio ≥ 6×, efficiency ≥ 0.9. Printed, not asserted.
 """
@@ -59,7 +64,10 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--students", type=int, default=20, help="generated students")
     parser.add_argument("--jobs", type=int, default=os.cpu_count() or 2, help="warm workers")
-    parser.add_argument("--labs", default="derivatives,logistic_gradients,value_and_grad", help="labs to grade")
+    parser.add_argument(
+        "--labs", default="derivatives,logistic_gradients,value_and_grad,custom_gradients", help="labs to grade"
+    )
+    parser.add_argument("--warm-only", action="store_true", help="only the warm run and the per-lab figures")
     args = parser.parse_args()
     labs = [get_lab(name) for name in args.labs.split(",")]
     n = args.students * len(labs)
@@ -76,6 +84,10 @@ def main() -> None:
             return wall, [Record.read(p) for p in out.glob("*/*/record.json")]
 
         warm, records = grade(Path(tmp) / "out", args.jobs)
+        print(f"{args.students} students x {len(labs)} labs, {args.jobs} warm workers, {os.cpu_count()} CPUs")
+        print_per_lab(records)
+        if args.warm_only:
+            return
         per_lab, _ = grade(Path(tmp) / "per-lab", args.jobs, MSLAB_SANDBOX_PER_LAB="1")
         # one worker, a fresh child per lab: each submission's calls in a cold child, unshared
         _, serial = grade(Path(tmp) / "serial", 1, MSLAB_SANDBOX_PER_LAB="1")
@@ -103,6 +115,23 @@ def main() -> None:
         f"per submission x lab in a warm worker: start-up {start:.3f} s, student code {student:.3f} s, "
         f"checking {total - start - student:.3f} s (total {total:.3f} s)"
     )
+
+
+def print_per_lab(records: list[Record]) -> None:
+    """Per lab, the mean student code and checking time of a submission in a warm worker (start-up
+    left out: a child is started per student, not per lab), and each lab's ratio to the slowest."""
+    costs = {}
+    for lab in sorted({r.lab for r in records}):
+        mine = [r for r in records if r.lab == lab]
+        student = statistics.mean(r.student_seconds for r in mine)
+        checking = statistics.mean(r.seconds - r.start_seconds - r.student_seconds for r in mine)
+        costs[lab] = (student, checking)
+    slowest = max(student + checking for student, checking in costs.values())
+    for lab, (student, checking) in costs.items():
+        print(
+            f"  {lab:20s} student code {student:.3f} s + checking {checking:.3f} s = {student + checking:.3f} s "
+            f"per submission ({(student + checking) / slowest:.2f} of the slowest)"
+        )
 
 
 if __name__ == "__main__":
