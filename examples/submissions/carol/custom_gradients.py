@@ -24,7 +24,7 @@ def clipped_value_and_grad(fn, x, bound):
 
 class StableSoftplus(nn.Cell):
     def construct(self, x):
-        return ops.softplus(x)
+        return ops.relu(x) + ops.log(1 + ops.exp(-ops.abs(x)))
 
     def bprop(self, x, out, dout):
         return (dout * ops.sigmoid(x),)
