@@ -8,6 +8,7 @@ import secrets
 import sys
 import time
 import zlib
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -63,10 +64,11 @@ class CheckRun:
 class _Plugin:
     """Gives checks their fixtures and turns each test outcome into a :class:`CheckResult`."""
 
-    def __init__(self, sandbox: Sandbox | None, hidden_files: set[Path], seed: int):
+    def __init__(self, sandbox: Sandbox | None, hidden_files: set[Path], seed: int, target: Target = LOCAL_TARGET):
         self.sandbox = sandbox
         self.hidden_files = hidden_files
         self.seed = seed
+        self.tolerance_table = checks.tolerances_for(target.tolerances)
         self.results: list[CheckResult] = []
         self.collected: list[CheckResult] = []
         self.errors: list[str] = []
@@ -74,6 +76,12 @@ class _Plugin:
     @pytest.fixture
     def student(self) -> Student:
         return Student(self.sandbox)
+
+    @pytest.fixture(autouse=True)
+    def tolerances(self) -> Iterator[Mapping[str, tuple[float, float]]]:
+        """The target's (rtol, atol) per dtype, in force for this check's close() and matches()."""
+        with checks.tolerances_in_force(self.tolerance_table) as table:
+            yield table
 
     @pytest.fixture
     def rng(self, request) -> np.random.Generator:
@@ -313,12 +321,11 @@ def run_checks(
         sandbox = shared.sandbox(submission, lab.module, **options)
     else:
         sandbox = Sandbox(submission, lab.module, **options)
-    checks.set_target(target.name)
-    plugin, output = _check(lab, files, sandbox, seed, junitxml, keep_open=shared is not None)
+    plugin, output = _check(lab, files, sandbox, seed, junitxml, target, keep_open=shared is not None)
     if sandbox.inherited and sandbox.troubled:  # perhaps the earlier lab's doing: grade it afresh
         earlier, sandbox = sandbox, Sandbox(submission, lab.module, **options)
         sandbox.continue_budget(earlier)  # within the same budget: a regrade buys no extra time
-        plugin, output = _check(lab, files, sandbox, seed, junitxml, keep_open=False)
+        plugin, output = _check(lab, files, sandbox, seed, junitxml, target, keep_open=False)
     load_error = sandbox.load_error
     flags = []
     answered = [name for name in lab.autodiff if name in sandbox.answered]
@@ -372,12 +379,18 @@ def check_own_file(
 
 
 def _check(
-    lab: Lab, files: list[Path], sandbox: Sandbox, seed: int, junitxml: Path | None, keep_open: bool
+    lab: Lab,
+    files: list[Path],
+    sandbox: Sandbox,
+    seed: int,
+    junitxml: Path | None,
+    target: Target,
+    keep_open: bool,
 ) -> tuple[_Plugin, str]:
     """Run ``files`` (the lab's checks) against ``sandbox``: their results, and what the student
     code printed. The sandbox is closed after, unless ``keep_open`` (for the student's next lab)
     and nothing went wrong in it."""
-    plugin = _Plugin(sandbox, {lab.hidden_checks.resolve()}, seed)
+    plugin = _Plugin(sandbox, {lab.hidden_checks.resolve()}, seed, target)
     sandbox.start()  # MindSpore imports in the child while pytest collects here
     try:
         _pytest(lab, files, plugin, *([f"--junitxml={junitxml}"] if junitxml else []))
