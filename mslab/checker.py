@@ -3,23 +3,28 @@
 from __future__ import annotations
 
 import ast
+import dataclasses
 import re
 import secrets
 import sys
+import tempfile
 import time
 import zlib
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pytest
 
-from mslab import checks
+from mslab import checks, containers
 from mslab.errors import MslabError
-from mslab.labs import Lab, labs_root
+from mslab.labs import Lab
 from mslab.records import CheckResult, points
-from mslab.sandbox import Limits, Sandbox, Shared, Student, StudentError, StudentRaised, Zygote
+from mslab.sandbox.host import WALLS, Limits, Sandbox, Shared, Student, StudentError, StudentRaised
+from mslab.sandbox.zygote import Zygote
+from mslab.submissions import read_lab_file
 from mslab.target import LOCAL_TARGET, Target
 
 VISIBLE_SEED = 20240
@@ -75,6 +80,7 @@ class _Plugin:
 
     @pytest.fixture
     def student(self) -> Student:
+        assert self.sandbox is not None, "collect() runs no check"
         return Student(self.sandbox)
 
     @pytest.fixture(autouse=True)
@@ -296,15 +302,14 @@ def run_checks(
     seed: int | None = None,
     limits: Limits | None = None,
     zygote: Zygote | None = None,
-    hide: tuple[Path, ...] = (),
     junitxml: Path | None = None,
     shared: Shared | None = None,
 ) -> CheckRun:
     """Run the visible (and with ``hidden``, the hidden) checks of ``lab`` on ``submission``.
 
     Student code runs in a sandbox: forked from ``zygote`` (a new one if None) or in the
-    target's container. The labs folder — checks, hidden checks, solutions — and the ``hide``
-    paths are invisible to it. With ``shared`` (one student's labs in turn), the child the
+    target's container (:func:`mslab.containers.spawner`). The labs folder — checks, hidden
+    checks, solutions — is invisible to it: the jail shows only what it allows. With ``shared`` (one student's labs in turn), the child the
     student's previous lab used serves this one when it is fit (:meth:`Sandbox.inherit`) and is
     left open for the next; if anything goes wrong in such a child, the lab is graded again in a
     fresh one, and that run is the one returned.
@@ -315,8 +320,7 @@ def run_checks(
     files = lab.check_files(hidden)
     seed = secrets.randbits(31) if seed is None else seed
     started = time.perf_counter()
-    hidden_paths = (labs_root(), labs_root().parent, *hide)  # the checks, and the checkout around them
-    options = {"target": target.name, "limits": limits, "zygote": zygote, "hide": hidden_paths}
+    options: dict[str, Any] = {"spawn": containers.spawner(target), "limits": limits, "zygote": zygote}
     if shared is not None:
         sandbox = shared.sandbox(submission, lab.module, **options)
     else:
@@ -362,12 +366,6 @@ def check_own_file(
     notebook's ``check()`` do: taken in as `inv grade` takes a lab's file (a notebook's code
     cells: mslab.submissions.read_lab_file), so both give one mark; every wall may be missing
     there, and the run's ``isolation`` says which are (docs/walls.md)."""
-    import dataclasses
-    import tempfile
-
-    from mslab.sandbox import WALLS
-    from mslab.submissions import read_lab_file
-
     code, _note = read_lab_file(path, lab.name)
     with tempfile.TemporaryDirectory(prefix="mslab-check-") as tmp:
         staged = Path(tmp) / f"{lab.module}.py"

@@ -43,6 +43,7 @@ TIERS = {
         "test_images_compose",
         "test_images_static",
         "test_intake_matching",
+        "test_layers",
         "test_layouts",
         "test_lms",
         "test_names_and_depth",

@@ -49,7 +49,7 @@ def test_hints_only_for_wrong_values(tmp_path):
 
 
 def test_a_timeout_gives_no_hint(tmp_path):
-    from mslab.sandbox import Limits
+    from mslab.sandbox.host import Limits
 
     sub = write_variant(LAB, tmp_path, [("    return grad(grad(f))(x)", "    while True:\n        pass")])
     run = tidy_run(run_checks(LAB, sub, seed=1, limits=Limits(call_seconds=2)))

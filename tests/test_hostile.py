@@ -25,7 +25,7 @@ import yaml
 from conftest import LABS, ROOT, inv
 from mslab.checker import collect
 from mslab.grade import grade_class
-from mslab.sandbox import Limits, Sandbox
+from mslab.sandbox.host import Limits, Sandbox
 
 pytestmark = pytest.mark.slow  # sandboxes under attack: minutes (pytest -m 'not slow' skips them)
 

@@ -20,7 +20,8 @@ from pathlib import Path
 
 import pytest
 
-from mslab.sandbox import Limits, Sandbox, StudentCrashed, StudentRaised, hostlimits
+from mslab.sandbox import hostlimits
+from mslab.sandbox.host import Limits, Sandbox, StudentCrashed, StudentRaised
 
 pytestmark = pytest.mark.slow  # sandboxes under attack: minutes (pytest -m 'not slow' skips them)
 

@@ -21,7 +21,7 @@ import numpy as np
 import pytest
 
 from conftest import LABS, ROOT
-from mslab.sandbox import Limits, Sandbox, StudentCrashed, StudentError, StudentRaised
+from mslab.sandbox.host import Limits, Sandbox, StudentCrashed, StudentError, StudentRaised
 
 pytestmark = pytest.mark.slow  # sandboxes under attack: minutes (pytest -m 'not slow' skips them)
 
@@ -522,7 +522,7 @@ def test_nothing_outlives_a_closed_sandbox(probe, marker):
 
 GRADER = """
 import sys, time
-from mslab.sandbox import Limits, Sandbox
+from mslab.sandbox.host import Limits, Sandbox
 sb = Sandbox(sys.argv[1], "probe", limits=Limits(load_seconds=30, call_seconds=20))
 sb.start()
 print(sb.call("linger", sys.argv[2]), flush=True)

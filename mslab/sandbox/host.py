@@ -36,7 +36,7 @@ import select
 import signal
 import socket
 import time
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 from typing import Protocol
@@ -283,7 +283,7 @@ def summary(walls: dict) -> str:
 
 class Child(Protocol):
     """What a :class:`Sandbox` needs of the process serving a student file: implemented by
-    :class:`ForkedChild` (here) and :class:`mslab.sandbox.container.ContainerChild`."""
+    :class:`ForkedChild` (here) and :class:`mslab.sandbox.container.ContainerChild` (a container's)."""
 
     reader: int  # the channel's descriptor, to wait on
     output: OutputTail  # what the student printed
@@ -295,6 +295,11 @@ class Child(Protocol):
     def measure(self) -> dict: ...  # the walls, measured from outside, once ready
     def exit_reason(self) -> str: ...
     def kill(self) -> None: ...  # kill it and all it started; reap
+
+
+#: How a non-local :class:`Sandbox` starts its child: ``spawn(module_name, source, limits)``.
+#: :func:`mslab.containers.spawner` gives one for a target's image; None means forked from a zygote.
+Spawn = Callable[[str, bytes, "Limits"], Child]
 
 
 class ForkedChild:
@@ -480,11 +485,12 @@ class Sandbox:
         source: Path | bytes,
         module_name: str,
         *,
-        target: str = "local",
+        spawn: Spawn | None = None,
         limits: Limits | None = None,
         zygote: Zygote | None = None,
-        hide: tuple[Path, ...] = (),  # accepted for callers; the jail shows only what it allows
     ):
+        """``spawn``: how to start the child elsewhere (a target's container); None: fork it
+        from ``zygote`` (a new one if None) on this machine, behind the kernel walls."""
         if isinstance(source, bytes):  # a blank (Sandbox.empty): nothing of any student's
             self.source_bytes = source
         else:
@@ -496,7 +502,8 @@ class Sandbox:
             if len(self.source_bytes) > MAX_SOURCE_BYTES:
                 raise MslabError(f"submission {path} is larger than {MAX_SOURCE_BYTES} bytes")
         self.module_name = module_name
-        self.target = target
+        self._spawn_elsewhere = spawn
+        self.local = spawn is None
         self.limits = limits or Limits()
         self._zygote = zygote
         self._own_zygote = False
@@ -528,17 +535,17 @@ class Sandbox:
     # -- life cycle -----------------------------------------------------------------
     def start(self) -> None:
         """Get ready without waiting: a local zygote, or the container, starts importing MindSpore now."""
-        if self.target == "local" and os.geteuid() == 0:
+        if self.local and os.geteuid() == 0:
             _uid_range()  # a bad MSLAB_SANDBOX_UIDS is the user's error, said before anything runs
-        if self.target == "local" and self._zygote is None:
+        if self.local and self._zygote is None:
             self._zygote, self._own_zygote = Zygote(self.limits.load_seconds), True
-        elif self.target != "local" and self._proc is None and self._load_error is None and not self.starts:
+        elif not self.local and self._proc is None and self._load_error is None and not self.starts:
             self._spawn()
 
     def _spawn(self) -> None:
         if self._deadline is None:
             self._deadline = time.monotonic() + self.limits.submission_seconds
-        if self.target == "local":
+        if self._spawn_elsewhere is None:
             if self._zygote is None:
                 self.start()
             assert self._zygote is not None
@@ -547,9 +554,7 @@ class Sandbox:
             except ZygoteError as exc:
                 raise MslabError(str(exc)) from None
         else:
-            from mslab.sandbox.container import ContainerChild
-
-            self._proc = ContainerChild(self.target, self.module_name, self.source_bytes, self.limits)
+            self._proc = self._spawn_elsewhere(self.module_name, self.source_bytes, self.limits)
         self._buffer, self._ready = b"", False
         self.starts += 1
 
@@ -615,7 +620,7 @@ class Sandbox:
             or previous.troubled
             or previous.out_of_time
             or previous._buffer
-            or self.target != previous.target
+            or not (self.local and previous.local)
             or proc.zygote is not self._zygote
         ):
             return False

@@ -26,6 +26,9 @@ import shutil
 import sys
 import time
 
+from mslab.sandbox import wire
+from mslab.sandbox.wire import FN_FUNCTIONS
+
 MAX_MESSAGE = 4000  # characters of an exception message sent back (the grader caps again)
 
 
@@ -84,8 +87,6 @@ def bind_operations() -> None:
     does not change the functions the checker hands over (:func:`make_fn`)."""
     if not _BOUND:
         from mindspore import nn, ops
-
-        from mslab.sandbox.wire import FN_FUNCTIONS
 
         _BOUND.update({name: getattr(ops, name) for name in (*FN_FUNCTIONS, "stop_gradient")})
         _BOUND["Cell"] = nn.Cell
@@ -167,8 +168,6 @@ def _synchronous(mindspore) -> None:
 def serve(module_name: str, student_file: str, device: str) -> None:
     """Take the channel from fds 0/1, import the student file, answer call requests until EOF."""
     chan_in, chan_out = _take_channel()
-
-    from mslab.sandbox import wire
 
     def send(msg: dict) -> None:
         chan_out.write(wire.dumps(msg))

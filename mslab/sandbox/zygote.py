@@ -33,9 +33,12 @@ import signal
 import socket
 import subprocess
 import sys
+import tempfile
 import time
+from pathlib import Path
 
-from mslab.sandbox import wire
+# The child side, imported once here in the zygote (stdlib, ctypes and NumPy only: see wire).
+from mslab.sandbox import jail, seccomp, serve, wire
 
 MAX_SOURCE_BYTES = 1024 * 1024
 #: How a sandbox ends that stopped before the student's file was read (a wall it could not
@@ -80,8 +83,6 @@ class Zygote:
     """The grader's handle on a zygote process."""
 
     def __init__(self, ready_seconds: float = 120.0):
-        from mslab.sandbox import jail
-
         ours, theirs = socket.socketpair()
         self.popen = subprocess.Popen(
             [sys.executable, "-I", "-m", "mslab.sandbox.zygote"],
@@ -189,8 +190,6 @@ def _sandbox(request: dict, channel: int, output: int, source: int, setup: dict)
     raised, and that the request does not allow to be missing (``limits["allow_weaker"]``),
     ends the sandbox with :data:`WALLS_EXIT` and one line on the output pipe, and the student's
     code never runs (docs/walls.md)."""
-    from mslab.sandbox import jail, seccomp, serve
-
     zygote = os.getppid()
     started = False  # whether the student's server was forked (then its end is the student's)
     try:
@@ -294,13 +293,7 @@ def _sandbox(request: dict, channel: int, output: int, source: int, setup: dict)
 def _setup() -> dict:
     """What every sandbox of this zygote needs, found once: the trees to bind, the mountpoint
     of the new root, whether user namespaces work, the seccomp filter."""
-    import tempfile
-    from pathlib import Path
-
-    import mslab
-    from mslab.sandbox import jail, seccomp
-
-    package = Path(mslab.__file__).resolve().parent
+    package = Path(__file__).resolve().parent.parent  # mslab/
     prefixes = {Path(p).resolve() for p in (sys.prefix, sys.base_prefix, sys.exec_prefix)}
     keep = sorted(prefixes)
     for entry in sys.path:  # site folders outside the prefixes (a .pth of CANN's, say), not mslab's
@@ -338,8 +331,6 @@ def main() -> None:
     import mindspore  # noqa: F401 - imported, never used to compute: forked children hang otherwise
     import numpy  # noqa: F401
     from mindspore import ops  # noqa: F401
-
-    from mslab.sandbox import jail, serve  # noqa: F401 - the child side, imported once here
 
     setup = _setup()
     jail.become_subreaper()
