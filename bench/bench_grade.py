@@ -10,7 +10,7 @@ checking, pytest, writing) costs nothing.
 
     .venv/bin/python bench/bench_grade.py [--students 20] [--jobs 2] [--labs derivatives,value_and_grad]
 
-Goals (issue 11): naive ratio ≥ 6×, efficiency ≥ 0.9. Printed, not asserted.
+Goals: naive ratio ≥ 6×, efficiency ≥ 0.9. Printed, not asserted.
 """
 
 from __future__ import annotations
