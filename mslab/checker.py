@@ -23,12 +23,12 @@ from mslab.errors import MslabError
 from mslab.labs import Lab
 from mslab.records import CheckResult, points
 from mslab.sandbox.host import WALLS, Limits, Sandbox, Shared, Student, StudentError, StudentRaised
+from mslab.sandbox.wire import MAX_TEXT
 from mslab.sandbox.zygote import Zygote
 from mslab.submissions import read_lab_file
 from mslab.target import LOCAL_TARGET, Target
 
 VISIBLE_SEED = 20240
-MAX_TEXT = 2000  # characters of any reason or hint kept in a record (student text included)
 #: MindSpore's automatic differentiation, as a student file may name it.
 AUTODIFF_API = frozenset(
     {"grad", "value_and_grad", "jacfwd", "jacrev", "vjp", "jvp", "GradOperation", "vmap_grad", "hessian"}

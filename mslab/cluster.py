@@ -48,7 +48,7 @@ from collections.abc import Callable
 from pathlib import Path
 from urllib.parse import urlsplit
 
-from mslab import images
+from mslab import images, settings
 from mslab.errors import MslabError
 from mslab.pool import MAX_DEATHS  # one fault model with the local pool
 from mslab.records import Record, Status
@@ -60,8 +60,6 @@ from mslab.worker import Worker, by_student, graded_text
 
 EXTRA = "pip install -e '.[cluster]'"
 #: Deaths of the worker grading them after which a student's submissions are not retried.
-#: How long the driver waits for a first worker (a node may be starting) before giving up.
-START_SECONDS = float(os.environ.get("MSLAB_CLUSTER_START_SECONDS", "600"))
 #: The resource a target's workers are counted in, when --jobs does not say how many.
 UNIT = {"local": "CPU", "cpu": "CPU", "cuda": "GPU", "ascend": "NPU"}
 
@@ -361,9 +359,9 @@ def _drive(ray, pool: _Pool, queue: collections.deque, kept: Callable, done: lis
             raise MslabError("no grading worker is left on the cluster; rerun to grade the rest")
         if pool.held:
             waiting_since = time.monotonic()
-        elif time.monotonic() - waiting_since > START_SECONDS:
+        elif time.monotonic() - waiting_since > (start_seconds := settings.value("MSLAB_CLUSTER_START_SECONDS")):
             raise MslabError(
-                f"no grading worker started on the cluster within {START_SECONDS:g} s: are its nodes busy or too small?"
+                f"no grading worker started on the cluster within {start_seconds:g} s: are its nodes busy or too small?"
             )
         ready, _ = ray.wait([*inflight, *pool.starting], num_returns=1, timeout=5)
         for ref in ready:

@@ -6,10 +6,11 @@ Files are looked up under a root (default "/", or $MSLAB_DOCTOR_ROOT), so tests 
 
 from __future__ import annotations
 
-import os
 import re
 from dataclasses import dataclass
 from pathlib import Path
+
+from mslab import settings
 
 
 def parse_nvidia_smi(text: str) -> tuple[str, list[str]]:
@@ -50,7 +51,7 @@ class DeviceGroup:
 
 
 def device_root(root: str | Path | None) -> Path:
-    return Path(root or os.environ.get("MSLAB_DOCTOR_ROOT") or "/")
+    return Path(root or settings.value("MSLAB_DOCTOR_ROOT"))
 
 
 def ascend_device_group(root: str | Path | None = None) -> DeviceGroup | None:

@@ -21,6 +21,7 @@ from pathlib import Path
 
 import yaml
 
+from mslab import settings
 from mslab.devices import ascend_device_group, parse_nvidia_smi
 from mslab.errors import MslabError
 
@@ -230,11 +231,9 @@ def gpu_device(env: dict[str, str]) -> str:
     (CUDA_VISIBLE_DEVICES) means GPU, else GPU when `nvidia-smi` lists one (on env's PATH),
     else CPU: the cuda image then grades on a machine without a GPU as the cpu image does.
     """
-    chosen = (env.get(CUDA_DEVICE_VAR) or "").strip()
+    chosen = settings.value(CUDA_DEVICE_VAR, env)
     if chosen:
-        if chosen.upper() not in ("GPU", "CPU"):
-            raise MslabError(f"{CUDA_DEVICE_VAR} must be GPU or CPU, not {chosen!r}")
-        return chosen.upper()
+        return chosen
     if _visible(env.get("CUDA_VISIBLE_DEVICES")):
         return "GPU"
     return "GPU" if _nvidia_gpus(env.get("PATH", "")) else "CPU"
@@ -456,7 +455,7 @@ def remove_build_stages(target: str = "", client=None) -> list[str]:
 
 def docker_cli() -> str:
     """The docker command line client (buildx is a plugin of it), or MslabError."""
-    exe = os.environ.get("MSLAB_DOCKER_CLI") or shutil.which("docker")
+    exe = settings.value("MSLAB_DOCKER_CLI") or shutil.which("docker")
     if not exe:
         raise MslabError("--platform needs the docker command with the buildx plugin: no docker on PATH")
     return exe

@@ -16,13 +16,12 @@ from __future__ import annotations
 
 import json
 import multiprocessing.util
-import os
 import signal
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from mslab import containers
+from mslab import containers, settings
 from mslab.checker import run_checks
 from mslab.errors import MslabError
 from mslab.labs import get_lab
@@ -97,7 +96,7 @@ class Worker:
         the worker moves on to another student (the last one's child is closed); None for
         container targets or with ``MSLAB_SANDBOX_PER_LAB=1`` (a fresh child per lab:
         docs/protocol.md)."""
-        if not self.target.local or os.environ.get("MSLAB_SANDBOX_PER_LAB") == "1":
+        if not self.target.local or settings.value("MSLAB_SANDBOX_PER_LAB"):
             return None
         if self.shared_folder != folder:
             self.close_shared()
@@ -132,7 +131,7 @@ class Worker:
         a forked child it is the blank child the first student then takes over, so the check
         costs nothing but the wait for it."""
         try:
-            if self.target.local and os.environ.get("MSLAB_SANDBOX_PER_LAB") != "1":
+            if self.target.local and not settings.value("MSLAB_SANDBOX_PER_LAB"):
                 if self.blank is None:
                     zygote = self.warm_zygote()
                     assert zygote is not None  # a local target has one

@@ -50,6 +50,7 @@ TIERS = {
         "test_numeric",
         "test_records",
         "test_roster",
+        "test_settings",
         "test_results_schema",
         "test_references",
         "test_report",

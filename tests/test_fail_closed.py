@@ -1,4 +1,4 @@
-"""Missing walls fail closed (issue 16, section 1), judged by effect: a grader that cannot raise a
+"""Missing walls fail closed, judged by effect: a grader that cannot raise a
 wall refuses in one line and the student's file never runs (a canary that would write a file
 outside its jail and copy the lab's checks there is absent), unless that wall is allowed weaker;
 a normal user with subordinate uids and a delegated cgroup grades behind every wall.
@@ -52,7 +52,7 @@ except OSError:
 def ids():
     return [os.getuid(), os.getgid(), os.getcwd()]
 
-def lease():  # write leases on the venv's files blocked every pytest of the grader's (issue 16)
+def lease():  # write leases on the venv's files blocked every pytest of the grader's
     fd = os.open(os.path.join(sys.prefix, "pyvenv.cfg") if os.path.exists(os.path.join(sys.prefix, "pyvenv.cfg")) else os.__file__, os.O_RDONLY)
     try:
         fcntl.fcntl(fd, fcntl.F_SETLEASE, fcntl.F_RDLCK)

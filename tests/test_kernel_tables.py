@@ -1,4 +1,4 @@
-"""Kernel state every sandbox shares (issue 16): channels between classmates through it, and
+"""Kernel state every sandbox shares: channels between classmates through it, and
 host-wide tables that one sandbox could fill for everyone. Judged by effect from outside: what a
 receiver learns, how far the host's table grew, whether a process outside can still open files.
 

@@ -43,3 +43,19 @@ def test_the_check_finds_a_deferred_import(tmp_path, monkeypatch):
     (fake / "late.py").write_text("def f():\n    from mslab.records import Record\n    return Record\n")
     monkeypatch.setattr(__import__(__name__), "ROOT", tmp_path)
     assert _function_level_imports() == {("mslab.late", "mslab.records")}
+
+
+def test_the_trust_boundary_imports_only_errors_and_settings_from_outside():
+    """mslab/sandbox/ is the one place student code meets the grader: nothing of the grader's
+    (checks, references, records) is importable from the processes it starts."""
+    outside = set()
+    for path in (ROOT / "mslab" / "sandbox").rglob("*.py"):
+        for node in ast.walk(ast.parse(path.read_text())):
+            if isinstance(node, ast.ImportFrom) and node.level == 0:
+                names = [node.module or ""] if node.module != "mslab" else [f"mslab.{a.name}" for a in node.names]
+            elif isinstance(node, ast.Import):
+                names = [a.name for a in node.names]
+            else:
+                continue
+            outside |= {n for n in names if n.startswith("mslab") and not n.startswith("mslab.sandbox")}
+    assert outside == {"mslab.errors", "mslab.settings"}

@@ -13,5 +13,6 @@
 This package imports none of its modules: callers name the one they use (the grader
 ``mslab.sandbox.host``), so that the zygote and a container's child, which import only the
 student's side (``serve``, ``jail``, ``seccomp``, ``wire``), never load the grader's modules
-into the memory its children inherit. Nothing here imports anything of mslab outside it.
+into the memory its children inherit. Outside this package it imports only `mslab.errors` and
+`mslab.settings` (import-linter's contracts in pyproject.toml hold it to that).
 """

@@ -99,7 +99,7 @@ class Zygote:
         self._buffer = b""
         self.info: dict | None = None  # the zygote's ready message: what walls it can raise
 
-    def _receive(self, seconds: float) -> dict:
+    def _receive(self, seconds: float, op: str) -> dict:
         try:
             line, self._buffer = read_line(
                 self.sock.fileno(), lambda: self.sock.recv(65536) or None, self._buffer, seconds
@@ -108,23 +108,24 @@ class Zygote:
             raise ZygoteError(f"the sandbox's zygote did not answer within {seconds:g} s") from None
         except EOFError:
             raise ZygoteError(f"the sandbox's zygote stopped (exit code {self.popen.poll()})") from None
-        return wire.loads(line)
+        return wire.receive(line, "zygote", op)
 
     def ready(self) -> dict:
         if self.info is None:
-            self.info = self._receive(self.ready_seconds)
+            self.info = self._receive(self.ready_seconds, "ready")
         return self.info
 
     def spawn(self, request: dict, fds: list[int]) -> int:
-        """Fork a sandbox for ``request`` with ``fds`` (channel, output pipe, source); its pid."""
+        """Fork a sandbox for ``request`` (the ``spawn`` message's fields) with ``fds`` (channel,
+        output pipe, source); its pid."""
         self.ready()
-        socket.send_fds(self.sock, [wire.dumps(request)], fds)
-        return int(self._receive(30)["pid"])
+        socket.send_fds(self.sock, [wire.message("grader", "spawn", **request)], fds)
+        return self._receive(30, "spawned")["pid"]
 
     def status(self, pid: int, wait: float) -> str | None:
         """How sandbox ``pid`` ended ("exited with code 3"), reaping it; None if it has not."""
-        self.sock.sendall(wire.dumps({"op": "status", "pid": pid, "wait": wait}))
-        return self._receive(wait + 30).get("status")
+        self.sock.sendall(wire.message("grader", "status", pid=pid, wait=wait))
+        return self._receive(wait + 30, "status")["status"]
 
     def alive(self) -> bool:
         return self.popen.poll() is None
@@ -351,9 +352,16 @@ def main() -> None:
             if pid != -1:
                 return
 
-    ready = {"op": "ready", "userns": setup["userns"], "uid": os.geteuid(), "subids": setup["subids"]}
-    ready["namespaces"] = setup["namespaces"]
-    control.sendall(wire.dumps(ready))
+    control.sendall(
+        wire.message(
+            "zygote",
+            "ready",
+            userns=setup["userns"],
+            uid=os.geteuid(),
+            subids=setup["subids"],
+            namespaces=setup["namespaces"],
+        )
+    )
     buffer = b""
     while True:
         fds: list[int] = []
@@ -364,7 +372,7 @@ def main() -> None:
             buffer += data
             fds += new_fds
         line, _, buffer = buffer.partition(b"\n")
-        request = wire.loads(line)
+        request = wire.receive(line, "grader", "spawn", "status")
         reap()
         if request["op"] == "spawn":
             pid = os.fork()
@@ -374,13 +382,13 @@ def main() -> None:
             for fd in fds:
                 os.close(fd)
             del request, line
-            control.sendall(wire.dumps({"op": "spawned", "pid": pid}))
+            control.sendall(wire.message("zygote", "spawned", pid=pid))
         elif request["op"] == "status":
             pid, deadline = request["pid"], time.monotonic() + request["wait"]
             while pid not in statuses and time.monotonic() < deadline:
                 reap(pid)
                 time.sleep(0.005)
-            control.sendall(wire.dumps({"op": "status", "status": statuses.pop(pid, None)}))
+            control.sendall(wire.message("zygote", "status", status=statuses.pop(pid, None)))
 
 
 if __name__ == "__main__":

@@ -108,7 +108,7 @@ def grade(
             late_penalty=late_penalty,
             extensions=Path(extensions) if extensions else None,
             overrides=Path(overrides) if overrides else None,
-            limits=Limits(allow_weaker=parse_walls(allow_weaker or "")),
+            limits=Limits.configured(allow_weaker=parse_walls(allow_weaker or "")),
         )
     except grading.Interrupted as stop:
         raise Exit(str(stop), code=INTERRUPTED) from None
