@@ -15,7 +15,7 @@ Per lab, the cost per submission in a warm worker (student code and checking, fr
 run's records) and its ratio to the slowest lab's: a new lab's goal is at most 2× the slowest
 of the first three. `--warm-only` runs just the warm grading, for those per-lab figures.
 
-Goals (issue 11): naive ratio ≥ 6×, efficiency ≥ 0.9. Printed, not asserted.
+Goals: naive ratio ≥ 6×, efficiency ≥ 0.9. Printed, not asserted.
 """
 
 from __future__ import annotations

@@ -3,26 +3,32 @@
 from __future__ import annotations
 
 import ast
+import dataclasses
 import re
 import secrets
 import sys
+import tempfile
 import time
 import zlib
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pytest
 
-from mslab import checks
+from mslab import checks, containers
 from mslab.errors import MslabError
-from mslab.labs import Lab, labs_root
+from mslab.labs import Lab
 from mslab.records import CheckResult, points
-from mslab.sandbox import Limits, Sandbox, Shared, Student, StudentError, StudentRaised, Zygote
+from mslab.sandbox.host import WALLS, Limits, Sandbox, Shared, Student, StudentError, StudentRaised
+from mslab.sandbox.wire import MAX_TEXT
+from mslab.sandbox.zygote import Zygote
+from mslab.submissions import read_lab_file
 from mslab.target import LOCAL_TARGET, Target
 
 VISIBLE_SEED = 20240
-MAX_TEXT = 2000  # characters of any reason or hint kept in a record (student text included)
 #: MindSpore's automatic differentiation, as a student file may name it.
 AUTODIFF_API = frozenset(
     {"grad", "value_and_grad", "jacfwd", "jacrev", "vjp", "jvp", "GradOperation", "vmap_grad", "hessian"}
@@ -63,17 +69,25 @@ class CheckRun:
 class _Plugin:
     """Gives checks their fixtures and turns each test outcome into a :class:`CheckResult`."""
 
-    def __init__(self, sandbox: Sandbox | None, hidden_files: set[Path], seed: int):
+    def __init__(self, sandbox: Sandbox | None, hidden_files: set[Path], seed: int, target: Target = LOCAL_TARGET):
         self.sandbox = sandbox
         self.hidden_files = hidden_files
         self.seed = seed
+        self.tolerance_table = checks.tolerances_for(target.tolerances)
         self.results: list[CheckResult] = []
         self.collected: list[CheckResult] = []
         self.errors: list[str] = []
 
     @pytest.fixture
     def student(self) -> Student:
+        assert self.sandbox is not None, "collect() runs no check"
         return Student(self.sandbox)
+
+    @pytest.fixture(autouse=True)
+    def tolerances(self) -> Iterator[Mapping[str, tuple[float, float]]]:
+        """The target's (rtol, atol) per dtype, in force for this check's close() and matches()."""
+        with checks.tolerances_in_force(self.tolerance_table) as table:
+            yield table
 
     @pytest.fixture
     def rng(self, request) -> np.random.Generator:
@@ -288,15 +302,14 @@ def run_checks(
     seed: int | None = None,
     limits: Limits | None = None,
     zygote: Zygote | None = None,
-    hide: tuple[Path, ...] = (),
     junitxml: Path | None = None,
     shared: Shared | None = None,
 ) -> CheckRun:
     """Run the visible (and with ``hidden``, the hidden) checks of ``lab`` on ``submission``.
 
     Student code runs in a sandbox: forked from ``zygote`` (a new one if None) or in the
-    target's container. The labs folder — checks, hidden checks, solutions — and the ``hide``
-    paths are invisible to it. With ``shared`` (one student's labs in turn), the child the
+    target's container (:func:`mslab.containers.spawner`). The labs folder — checks, hidden
+    checks, solutions — is invisible to it: the jail shows only what it allows. With ``shared`` (one student's labs in turn), the child the
     student's previous lab used serves this one when it is fit (:meth:`Sandbox.inherit`) and is
     left open for the next; if anything goes wrong in such a child, the lab is graded again in a
     fresh one, and that run is the one returned.
@@ -307,18 +320,16 @@ def run_checks(
     files = lab.check_files(hidden)
     seed = secrets.randbits(31) if seed is None else seed
     started = time.perf_counter()
-    hidden_paths = (labs_root(), labs_root().parent, *hide)  # the checks, and the checkout around them
-    options = {"target": target.name, "limits": limits, "zygote": zygote, "hide": hidden_paths}
+    options: dict[str, Any] = {"spawn": containers.spawner(target), "limits": limits, "zygote": zygote}
     if shared is not None:
         sandbox = shared.sandbox(submission, lab.module, **options)
     else:
         sandbox = Sandbox(submission, lab.module, **options)
-    checks.set_target(target.name)
-    plugin, output = _check(lab, files, sandbox, seed, junitxml, keep_open=shared is not None)
+    plugin, output = _check(lab, files, sandbox, seed, junitxml, target, keep_open=shared is not None)
     if sandbox.inherited and sandbox.troubled:  # perhaps the earlier lab's doing: grade it afresh
         earlier, sandbox = sandbox, Sandbox(submission, lab.module, **options)
         sandbox.continue_budget(earlier)  # within the same budget: a regrade buys no extra time
-        plugin, output = _check(lab, files, sandbox, seed, junitxml, keep_open=False)
+        plugin, output = _check(lab, files, sandbox, seed, junitxml, target, keep_open=False)
     load_error = sandbox.load_error
     flags = []
     answered = [name for name in lab.autodiff if name in sandbox.answered]
@@ -355,12 +366,6 @@ def check_own_file(
     notebook's ``check()`` do: taken in as `inv grade` takes a lab's file (a notebook's code
     cells: mslab.submissions.read_lab_file), so both give one mark; every wall may be missing
     there, and the run's ``isolation`` says which are (docs/walls.md)."""
-    import dataclasses
-    import tempfile
-
-    from mslab.sandbox import WALLS
-    from mslab.submissions import read_lab_file
-
     code, _note = read_lab_file(path, lab.name)
     with tempfile.TemporaryDirectory(prefix="mslab-check-") as tmp:
         staged = Path(tmp) / f"{lab.module}.py"
@@ -372,12 +377,18 @@ def check_own_file(
 
 
 def _check(
-    lab: Lab, files: list[Path], sandbox: Sandbox, seed: int, junitxml: Path | None, keep_open: bool
+    lab: Lab,
+    files: list[Path],
+    sandbox: Sandbox,
+    seed: int,
+    junitxml: Path | None,
+    target: Target,
+    keep_open: bool,
 ) -> tuple[_Plugin, str]:
     """Run ``files`` (the lab's checks) against ``sandbox``: their results, and what the student
     code printed. The sandbox is closed after, unless ``keep_open`` (for the student's next lab)
     and nothing went wrong in it."""
-    plugin = _Plugin(sandbox, {lab.hidden_checks.resolve()}, seed)
+    plugin = _Plugin(sandbox, {lab.hidden_checks.resolve()}, seed, target)
     sandbox.start()  # MindSpore imports in the child while pytest collects here
     try:
         _pytest(lab, files, plugin, *([f"--junitxml={junitxml}"] if junitxml else []))

@@ -14,6 +14,9 @@ from __future__ import annotations
 
 import importlib.util
 import sys
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
+from contextvars import ContextVar
 from dataclasses import dataclass
 from pathlib import Path
 from types import ModuleType
@@ -21,11 +24,12 @@ from types import ModuleType
 import numpy as np
 
 from mslab.labs import Lab
-from mslab.sandbox import StudentRaised
+from mslab.sandbox.host import StudentError, StudentRaised
 from mslab.sandbox.wire import Array, Fn, Opaque
 
 __all__ = [
     "Fn",
+    "StudentError",
     "CheckFailed",
     "CheckSpec",
     "Erratum",
@@ -113,23 +117,31 @@ TOLERANCES = {
     "float32": (2e-4, 1e-4),
     "float64": (1e-7, 1e-9),
 }
-#: What a target changes: Ascend's cube units compute float32 matmuls in reduced precision.
-TARGET_TOLERANCES = {
-    "ascend": {"float32": (2e-3, 1e-3)},
-}
-_target = "local"
+#: The tolerances in force for the check now running: the target's (its ``Target.tolerances``
+#: over :data:`TOLERANCES`), set by the checker's ``tolerances`` fixture for the length of one
+#: check and reset after it — not a module global a run leaves behind.
+_in_force: ContextVar[Mapping[str, tuple[float, float]]] = ContextVar("tolerances", default=TOLERANCES)
 
 
-def set_target(target: str) -> None:
-    """Select the target whose tolerance overrides apply (set by the checker per run)."""
-    global _target
-    _target = target
+def tolerances_for(overrides: Mapping[str, tuple[float, float]]) -> dict[str, tuple[float, float]]:
+    """The table of (rtol, atol) per dtype for a target whose tolerances are ``overrides``."""
+    return {**TOLERANCES, **overrides}
+
+
+@contextmanager
+def tolerances_in_force(table: Mapping[str, tuple[float, float]]) -> Iterator[Mapping[str, tuple[float, float]]]:
+    """Make ``table`` the tolerances of :func:`matches`/:func:`close` inside the block."""
+    token = _in_force.set(table)
+    try:
+        yield table
+    finally:
+        _in_force.reset(token)
 
 
 def tolerance(dtype) -> tuple[float, float]:
     name = np.dtype(dtype).name
-    overrides = TARGET_TOLERANCES.get(_target, {})
-    return overrides.get(name) or TOLERANCES.get(name) or TOLERANCES["float64"]
+    table = _in_force.get()
+    return table.get(name) or table["float64"]
 
 
 # -- assertions ----------------------------------------------------------------------------

@@ -21,6 +21,8 @@ from pathlib import Path
 
 import yaml
 
+from mslab import settings
+from mslab.devices import ascend_device_group, parse_nvidia_smi
 from mslab.errors import MslabError
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -102,8 +104,6 @@ def runtime_env(root: str | Path | None = None) -> dict[str, str]:
     the Ascend device nodes (unless already set). root as for `inv doctor`."""
     env = dict(os.environ)
     if not env.get(ASCEND_GID_VAR):
-        from mslab.doctor import ascend_device_group
-
         group = ascend_device_group(root)
         if group is not None and group.gid != 0:
             env[ASCEND_GID_VAR] = str(group.gid)
@@ -231,11 +231,9 @@ def gpu_device(env: dict[str, str]) -> str:
     (CUDA_VISIBLE_DEVICES) means GPU, else GPU when `nvidia-smi` lists one (on env's PATH),
     else CPU: the cuda image then grades on a machine without a GPU as the cpu image does.
     """
-    chosen = (env.get(CUDA_DEVICE_VAR) or "").strip()
+    chosen = settings.value(CUDA_DEVICE_VAR, env)
     if chosen:
-        if chosen.upper() not in ("GPU", "CPU"):
-            raise MslabError(f"{CUDA_DEVICE_VAR} must be GPU or CPU, not {chosen!r}")
-        return chosen.upper()
+        return chosen
     if _visible(env.get("CUDA_VISIBLE_DEVICES")):
         return "GPU"
     return "GPU" if _nvidia_gpus(env.get("PATH", "")) else "CPU"
@@ -245,8 +243,6 @@ def gpu_device(env: dict[str, str]) -> str:
 def _nvidia_gpus(path: str) -> int:
     """How many GPUs `nvidia-smi` lists, read as `inv doctor` reads it (0 without nvidia-smi or
     when it fails); asked once per PATH."""
-    from mslab.doctor import parse_nvidia_smi
-
     exe = shutil.which("nvidia-smi", path=path or None)
     if not exe:
         return 0
@@ -459,7 +455,7 @@ def remove_build_stages(target: str = "", client=None) -> list[str]:
 
 def docker_cli() -> str:
     """The docker command line client (buildx is a plugin of it), or MslabError."""
-    exe = os.environ.get("MSLAB_DOCKER_CLI") or shutil.which("docker")
+    exe = settings.value("MSLAB_DOCKER_CLI") or shutil.which("docker")
     if not exe:
         raise MslabError("--platform needs the docker command with the buildx plugin: no docker on PATH")
     return exe
@@ -515,118 +511,6 @@ def image_version(target: str, client=None) -> str:
     """The MindSpore version the target's image was built with (its org.mslab.mindspore.version
     label), or MslabError if the image is not built."""
     return image_labels(target, client).get("org.mslab.mindspore.version", "")
-
-
-# How the grader starts Python in a container (mslab.containers): isolated mode, a module of the
-# venv. verify starts the self-check the same way, so whatever -I hides from the grader (PYTHONPATH,
-# the working directory) it hides from the check too.
-SELFCHECK = ["python", "-I", "-m", "mslab_selfcheck"]
-
-
-def verify(
-    target: str,
-    version: str = "",
-    timeout: int = 300,
-    client=None,
-    echo: Callable[[str], None] = print,
-    labs: bool | None = None,
-    seed: int = 0,
-) -> str:
-    """Run the image's self-check in a container started as the grader starts them (compose.yaml,
-    the grader's environment, limits and labels; `python -I -m`).
-
-    Checks: MindSpore version == `version` (default: the image's own label), run_check on the
-    target's device, every mslab module imports; in the cuda image, that its GPU plugin finds
-    every library but the host's libcuda.so.1. With labs (default: when the device is a GPU),
-    the labs' checks of the reference solutions in the image must give what they give on this
-    machine's CPU (compare_labs). Returns the output; MslabError when anything fails.
-    """
-    from mslab import containers
-    from mslab.sandbox import Limits
-
-    client = client or docker_client()
-    labels = image_labels(target, client)
-    if not version:
-        version = labels.get("org.mslab.mindspore.version", "")
-        pin = read_pins()["MINDSPORE_VERSION_PIN"]
-        if not version:
-            version = pin
-        elif version != pin:
-            echo(f"note: the image says it has MindSpore {version} (label); the pin is {pin}")
-    where = device(target)
-    if labels.get("org.mslab.device") == "GPU" and where != "GPU":
-        echo(
-            f"note: no NVIDIA GPU here (nvidia-smi lists none, {CUDA_DEVICE_VAR} unset): the {target}"
-            " image is checked on the CPU, as it grades here"
-        )
-    kwargs = containers._run_kwargs(target, Limits(), [], "verify", client)
-    command = [*SELFCHECK, "--device", where, "--version", version]
-    if labels.get("org.mslab.cuda.plugin"):
-        command += ["--links", labels["org.mslab.cuda.plugin"]]
-    try:
-        container = client.containers.run(command=command, detach=True, **kwargs)
-    except Exception as e:
-        raise MslabError(f"cannot start {kwargs['image']}: {str(e).splitlines()[0]}") from e
-    containers.track(container)
-    try:
-        try:
-            status = container.wait(timeout=timeout)["StatusCode"]
-        except Exception as e:
-            raise MslabError(f"verify {target}: no answer within {timeout}s") from e
-        output = container.logs().decode(errors="replace")
-    finally:
-        container.remove(force=True)
-        containers.untrack(container)
-    if status != 0:
-        lines = [line for line in output.splitlines() if line.strip()]
-        raise MslabError(f"verify {target} failed (exit {status}): {lines[-1] if lines else 'no output'}")
-    if labs if labs is not None else where == "GPU":
-        output += compare_labs(target, seed=seed)
-    return output
-
-
-def compare_labs(target: str, seed: int = 0) -> str:
-    """Every lab's checks (visible and hidden, one seed) on its reference solution, once with
-    the student side in the target's image (on its device: the GPU for cuda where there is one)
-    and once on this machine's CPU (the local target): every check must pass both times, within
-    the target's tolerances (mslab.checks). Returns one line per lab and a last summary line;
-    MslabError naming the checks that differ."""
-    from mslab import checker
-    from mslab.labs import all_labs
-    from mslab.target import LOCAL_TARGET, resolve
-
-    there = resolve(target)
-    lines, bad, total = [], [], 0
-    for lab in all_labs():
-        runs = {}
-        for chosen in (LOCAL_TARGET, there):
-            run = checker.run_checks(lab, lab.solution, hidden=True, target=chosen, seed=seed)
-            if run.load_error:
-                bad.append(f"{lab.name} on {chosen.name}: {run.load_error.splitlines()[-1]}")
-            runs[chosen.name] = {c.name: c for c in run.checks}
-        cpu, dev = runs[LOCAL_TARGET.name], runs[there.name]
-        for name in sorted(set(cpu) | set(dev)):
-            a, b = cpu.get(name), dev.get(name)
-            if a is None or b is None or not (a.passed and b.passed) or a.score != b.score:
-                shown = b if b is not None else a
-                why = shown.reason if shown is not None else ""
-                bad.append(
-                    f"{lab.name}::{name} (CPU {_verdict(a)}, {there.device} {_verdict(b)}{': ' + why if why else ''})"
-                )
-        total += len(dev)
-        line = f"labs: {lab.name}: {len(dev)} checks on {there.device} in {there.image} == on this machine's CPU"
-        lines.append(line)
-    if bad:
-        raise MslabError(f"verify {target}: the labs' checks differ from the CPU's: {'; '.join(bad[:5])}")
-    last = (
-        f"labs OK: {total} checks of {len(lines)} labs pass on {there.device} in {there.image}"
-        f" as on this machine's CPU (seed {seed})"
-    )
-    return "".join(f"{line}\n" for line in [*lines, last])
-
-
-def _verdict(check) -> str:
-    return "missing" if check is None else "passed" if check.passed else "failed"
 
 
 def wheelhouse(

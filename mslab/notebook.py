@@ -20,8 +20,11 @@ import html
 import re
 from pathlib import Path
 
+from mslab import checker, present
 from mslab.errors import MslabError
 from mslab.labs import Lab, get_lab
+from mslab.present import check_output, plain
+from mslab.sandbox.zygote import Zygote
 
 CHECK_TAG = "mslab-check"  # the check cell's tag: intake never grades it
 
@@ -96,8 +99,6 @@ _zygote: list = []  # the kernel's warm zygote, started at the first check
 
 
 def _warm_zygote():
-    from mslab.sandbox import Zygote
-
     if not _zygote or not _zygote[0].alive():
         for old in _zygote:
             old.close()
@@ -143,8 +144,6 @@ def unsaved(path: Path, shell) -> list[str]:
 def check(lab: str | None = None, *, path: str | Path | None = None, all: bool = False, verbose: bool = False):
     """Check the saved notebook (or ``path``) with the lab's visible checks (``all``: hidden too),
     as `inv lab.check` does; shows the table (HTML in a notebook). Returns the check run."""
-    from mslab import checker, present
-
     shell = _ipython()
     target = Path(path) if path else _notebook_path(shell)
     if target is None:
@@ -169,8 +168,6 @@ def check(lab: str | None = None, *, path: str | Path | None = None, all: bool =
 
 def run_html(run, behind: list[str] = ()) -> str:  # type: ignore[assignment]
     """A check run as an HTML table for the notebook (everything escaped)."""
-    from mslab.present import check_output, plain
-
     rows = []
     for c in run.checks:
         result = "✅ pass" if c.passed else "❌ fail"

@@ -10,7 +10,7 @@ import numpy as np
 from conftest import LABS, ROOT
 from mslab.checker import run_checks, without_autodiff
 from mslab.numeric import declared_derivative, derivative
-from mslab.sandbox import Sandbox
+from mslab.sandbox.host import Sandbox
 from mslab.sandbox.wire import Fn, decode, encode
 
 LAB = LABS["derivatives"]

@@ -20,10 +20,10 @@ import pytest
 
 from conftest import ROOT, RayCluster, inv, needs_ray
 from mslab import cluster
+from mslab.doctor import resolve_target as resolve
 from mslab.errors import MslabError
 from mslab.grade import grade_class
 from mslab.records import Record
-from mslab.target import resolve
 
 CLASS = ROOT / "examples" / "submissions"
 CLASS_FILES = ("gradebook.csv", "grades.csv", "grades.json", "report.html")

@@ -152,7 +152,7 @@ def test_the_kuberay_manifest_asks_for_what_the_workers_ask_ray_for():
     import re
 
     from mslab.cluster import actor_options
-    from mslab.target import resolve
+    from mslab.doctor import resolve_target as resolve
 
     manifest = yaml.safe_load((ROOT / "docs" / "kuberay.yaml").read_text(encoding="utf-8"))
     pinned = re.search(r'"ray\[client\]==([\d.]+)"', (ROOT / "pyproject.toml").read_text()).group(1)

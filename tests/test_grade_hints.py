@@ -49,7 +49,7 @@ def test_hints_only_for_wrong_values(tmp_path):
 
 
 def test_a_timeout_gives_no_hint(tmp_path):
-    from mslab.sandbox import Limits
+    from mslab.sandbox.host import Limits
 
     sub = write_variant(LAB, tmp_path, [("    return grad(grad(f))(x)", "    while True:\n        pass")])
     run = tidy_run(run_checks(LAB, sub, seed=1, limits=Limits(call_seconds=2)))
@@ -71,7 +71,7 @@ def variant(tmp_path, name, edits):
 
 
 def test_an_erratum_is_named_only_when_the_answer_is_the_erratum_s(tmp_path):
-    """Issue 17.5: a sign error in f″ and a (6, 1) shape in f′ are wrong, but not the tutorial's
+    """A sign error in f″ and a (6, 1) shape in f′ are wrong, but not the tutorial's
     errata: they get the checks' plain hints and no erratum tag; the erratum's own value gets its
     hint and its tag."""
     sign = by_name(tidy_run(run_checks(LAB, variant(tmp_path, "a", [SIGN]), hidden=True, seed=1)))
@@ -133,7 +133,7 @@ def test_the_bundled_class_hints_are_bob_s_mistakes(tmp_path):
 
 
 def test_a_class_of_mistakes_sign_and_shape_errors_and_empty_files(tmp_path):
-    """Issue 17.5, checked by hand. Six students hand in derivatives.py: `tutorial` repeats
+    """Checked by hand. Six students hand in derivatives.py: `tutorial` repeats
     errata 1 and 2 (f′ = 3x − 2 fails 2 checks, f″ = 3 fails 3); `sign` returns −f″ (3 f″ checks
     fail, no erratum); `shape` returns f′ as (6, 1) (3 f′ checks fail, no erratum); three
     empty files (each fails all 11 checks: 2 call f, 3 f_prime, 3 f_second, 4 derivative — 1 + 3

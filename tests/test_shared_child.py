@@ -14,7 +14,8 @@ import pytest
 from conftest import LABS, ROOT
 from mslab.checker import run_checks
 from mslab.grade import grade_class
-from mslab.sandbox import Limits, Sandbox, Shared, StudentRaised, Zygote
+from mslab.sandbox.host import Limits, Sandbox, Shared, StudentRaised
+from mslab.sandbox.zygote import Zygote
 
 FAST = Limits(call_seconds=5, load_seconds=30)
 CLASS = ROOT / "examples" / "submissions"

@@ -26,6 +26,9 @@ import shutil
 import sys
 import time
 
+from mslab.sandbox import wire
+from mslab.sandbox.wire import FN_FUNCTIONS
+
 MAX_MESSAGE = 4000  # characters of an exception message sent back (the grader caps again)
 
 
@@ -84,8 +87,6 @@ def bind_operations() -> None:
     does not change the functions the checker hands over (:func:`make_fn`)."""
     if not _BOUND:
         from mindspore import nn, ops
-
-        from mslab.sandbox.wire import FN_FUNCTIONS
 
         _BOUND.update({name: getattr(ops, name) for name in (*FN_FUNCTIONS, "stop_gradient")})
         _BOUND["Cell"] = nn.Cell
@@ -168,10 +169,8 @@ def serve(module_name: str, student_file: str, device: str) -> None:
     """Take the channel from fds 0/1, import the student file, answer call requests until EOF."""
     chan_in, chan_out = _take_channel()
 
-    from mslab.sandbox import wire
-
-    def send(msg: dict) -> None:
-        chan_out.write(wire.dumps(msg))
+    def send(op: str, **fields) -> None:
+        chan_out.write(wire.message("server", op, **fields))
 
     started = time.perf_counter()
     import mindspore
@@ -205,13 +204,13 @@ def serve(module_name: str, student_file: str, device: str) -> None:
 
     for line in chan_in:
         try:
-            request = wire.loads(line)
+            request = wire.receive(line, "grader", "call", "flush", "next")
         except wire.WireError:
             return
         if request.get("op") == "flush":
             sys.stdout.flush()
             sys.stderr.flush()
-            send({"op": "flushed", "clean": fresh.untouched()})
+            send("flushed", clean=fresh.untouched())
             continue
         if request.get("op") == "next":
             # The same student's next lab: forget this one's module and file, load that one.
@@ -223,7 +222,7 @@ def serve(module_name: str, student_file: str, device: str) -> None:
             if module is None:
                 return
             continue
-        reply = {"op": "result", "id": request.get("id")}
+        reply: dict = {"id": request["id"]}
         try:
             fn = getattr(module, request["fn"])
             args = [from_wire(wire.decode(a, make_fn=make_fn)) for a in request["args"]]
@@ -231,7 +230,7 @@ def serve(module_name: str, student_file: str, device: str) -> None:
             reply.update(ok=True, value=wire.encode(value, to_array=to_array))
         except BaseException as exc:  # noqa: BLE001 - report whatever student code raised
             reply.update(ok=False, error=_describe(exc, student_file))
-        send(reply)
+        send("result", **reply)
 
 
 def _load(module_name: str, student_file: str, send, import_seconds: float):
@@ -246,9 +245,9 @@ def _load(module_name: str, student_file: str, send, import_seconds: float):
         sys.modules[module_name] = module
         spec.loader.exec_module(module)
     except BaseException as exc:  # noqa: BLE001 - anything the student file does at import
-        send({"op": "load_error", "error": _describe(exc, student_file)})
+        send("load_error", error=_describe(exc, student_file))
         return None
-    send({"op": "ready", "import_seconds": import_seconds})
+    send("ready", import_seconds=import_seconds)
     return module
 
 

@@ -6,7 +6,7 @@ variables (e.g. INVOKE_MSLAB_IMAGE_MINDSPORE_VERSION=2.7.2, as .ci/docker.sh doe
 
 from invoke import Collection, task
 
-from mslab import images
+from mslab import imagecheck, images
 from mslab.errors import MslabError
 from mslab.tasks import user_errors
 
@@ -15,7 +15,7 @@ TARGET_HELP = "cpu, cuda, ascend (compose.yaml services), or auto: what `inv doc
 
 def _target(target: str) -> str:
     """The image target named by --target (auto: `inv doctor`'s pick), resolved as every task does."""
-    from mslab.target import resolve
+    from mslab.doctor import resolve_target as resolve
 
     picked = resolve(target, image=True).name
     if target == "auto":
@@ -100,7 +100,7 @@ def verify(c, target="cpu", mindspore_version="", timeout=300, labs="auto", seed
     choice = {"auto": None, "yes": True, "no": False}
     if labs not in choice:
         raise MslabError(f"--labs must be auto, yes or no, not {labs!r}")
-    output = images.verify(
+    output = imagecheck.verify(
         _target(target), version=mindspore_version, timeout=int(timeout), labs=choice[labs], seed=int(seed)
     )
     print(output, end="")

@@ -69,7 +69,7 @@ def start(c, lab, dest="work", force=False, notebook=False):
 def run(c, lab, target="local"):
     """Run a lab's walk-through: the tutorial's code, corrected, with what it prints."""
     from mslab.containers import run_walkthrough
-    from mslab.target import resolve
+    from mslab.doctor import resolve_target as resolve
 
     code = run_walkthrough(labs.get_lab(lab), target=resolve(target))
     if code != 0:
@@ -111,7 +111,7 @@ class _Signals:
 @user_errors
 def check(c, lab, submission=None, all=False, results=None, seed=None, target="local", verbose=False, watch=False):
     """Check a submission: a table of checks, points and hints. Exit 0 only at full marks."""
-    from mslab.target import resolve
+    from mslab.doctor import resolve_target as resolve
 
     seed = integer(seed, "--seed")
     chosen = resolve(target)  # the one place --target is read
@@ -124,7 +124,7 @@ def check(c, lab, submission=None, all=False, results=None, seed=None, target="l
     interrupted = Exit("interrupted: no score; rerun to check", code=INTERRUPTED)
     with _Signals() as signals:
         try:
-            from mslab.sandbox import Zygote
+            from mslab.sandbox.zygote import Zygote
 
             zygote = Zygote() if chosen.local else None  # starts importing MindSpore right away
             try:
@@ -213,7 +213,7 @@ def _watch(lab, submission, all, seed, verbose):
     from rich.console import Console
 
     from mslab import present
-    from mslab.sandbox import Zygote
+    from mslab.sandbox.zygote import Zygote
 
     chosen = labs.get_lab(lab)
     path = (Path(submission) if submission else default_submission(chosen.name)).resolve()

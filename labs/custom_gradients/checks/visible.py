@@ -6,9 +6,8 @@ derivatives of the checker's own functions (mslab.numeric): never MindSpore, nev
 
 import numpy as np
 
-from mslab.checks import Fn, check, close, hints, matches, mistake, raised, sequence, sibling, tensor
+from mslab.checks import Fn, StudentError, check, close, hints, matches, mistake, raised, sequence, sibling, tensor
 from mslab.numeric import derivative, evaluate
-from mslab.sandbox import StudentError
 from mslab.sandbox.wire import Array
 
 reference = sibling(__file__, "reference")
