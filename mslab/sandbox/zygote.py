@@ -302,6 +302,13 @@ def _setup() -> dict:
         if path and path.is_dir() and not any(p == path or p in path.parents for p in keep):
             if not (package == path or path in package.parents):
                 keep.append(path)
+    # A prefix or site folder reached through a symbolic link (a venv at /opt/venv -> /opt/venv-2024,
+    # a worktree's .venv): the link goes into the new root too, so that the interpreter's own
+    # paths (sys.path holds them unresolved) still lead to the bound tree for imports made later.
+    for entry in (sys.prefix, sys.base_prefix, sys.exec_prefix, *sys.path):
+        for link in (q for q in (Path(entry), *Path(entry).parents) if entry and q.is_symlink()):
+            if link not in keep:
+                keep.append(link)
     mask = [package] if any(p in package.parents for p in keep) else []
     base = Path(tempfile.gettempdir())
     mountpoint = base / f"mslab-jail-{os.getuid()}"
