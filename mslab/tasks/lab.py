@@ -104,21 +104,26 @@ class _Signals:
         "results": "also write a Gradescope results.json to this path",
         "seed": "seed of the hidden checks' random draws (default: a new one each run)",
         "target": TARGET_HELP,
-        "verbose": "also show what your code printed when every check passes",
+        "verbose": "the full table of checks, and what your code printed even when every check passes",
         "watch": "check again on every save (MindSpore stays imported between checks); Ctrl-C ends it",
+        "task": "check this task only (its number, see the lab's README)",
     }
 )
 @user_errors
-def check(c, lab, submission=None, all=False, results=None, seed=None, target="local", verbose=False, watch=False):
-    """Check a submission: a table of checks, points and hints. Exit 0 only at full marks."""
+def check(
+    c, lab, submission=None, all=False, results=None, seed=None, target="local", verbose=False, watch=False, task=None
+):
+    """Check a submission: a line per task, the failing checks with their hints, the score.
+    Exit 0 only at full marks."""
     from mslab.doctor import resolve_target as resolve
 
     seed = integer(seed, "--seed")
     chosen = resolve(target)  # the one place --target is read
+    task = _task(lab, task)
     if watch:
         if not chosen.local:
             raise MslabError("--watch checks on this machine (--target local)")
-        _watch(lab, submission, all, seed, verbose)
+        _watch(lab, submission, all, seed, verbose, task)
     if results and Path(results).is_dir():
         raise MslabError(f"--results {results} is a folder; give a file, e.g. {Path(results) / 'results.json'}")
     interrupted = Exit("interrupted: no score; rerun to check", code=INTERRUPTED)
@@ -128,7 +133,7 @@ def check(c, lab, submission=None, all=False, results=None, seed=None, target="l
 
             zygote = Zygote() if chosen.local else None  # starts importing MindSpore right away
             try:
-                run = _check(lab, submission, all, seed, chosen, zygote)
+                run = _check(lab, submission, all, seed, chosen, zygote, task)
             finally:
                 if zygote is not None:
                     zygote.close()
@@ -138,7 +143,17 @@ def check(c, lab, submission=None, all=False, results=None, seed=None, target="l
             raise interrupted
         if run is None:
             raise MslabError("not every check ran to its end, so there is no score; please report this")
-    _show(run, results, all, verbose)
+    _show(run, results, all, verbose, task)
+
+
+def _task(lab: str, task) -> str | None:
+    """--task's value, a task of the lab (one line naming them otherwise); None when not given."""
+    if task is None:
+        return None
+    tasks = labs.get_lab(lab).tasks
+    if str(task).strip() not in tasks:
+        raise MslabError(f"lab {lab} has no task {str(task)!r}; its tasks are {', '.join(tasks)}")
+    return str(task).strip()
 
 
 def default_submission(name: str) -> Path:
@@ -155,27 +170,41 @@ def default_submission(name: str) -> Path:
     return found[0]
 
 
-def _check(lab, submission, all, seed, target, zygote):
+def _check(lab, submission, all, seed, target, zygote, task=None):
     """The check run, when complete; None when not every check ran to its end. The file is
     taken in as `inv grade` takes a lab's file (a notebook's code cells), so both give one mark."""
     from mslab import checker
 
     chosen = labs.get_lab(lab)
     path = Path(submission) if submission else default_submission(chosen.name)
-    run = checker.check_own_file(chosen, path, hidden=all, seed=seed, target=target, zygote=zygote)
+    run = checker.check_own_file(chosen, path, hidden=all, seed=seed, target=target, zygote=zygote, task=task)
     if run.isolation.startswith("weaker: "):
         print(
             f"warning: this machine cannot raise every wall of the sandbox ({run.isolation.removeprefix('weaker: ')}): see docs/walls.md"
         )
-    expected = sorted(x.name for x in checker.collect(chosen, hidden=all))
+    expected = sorted(x.name for x in checker.collect(chosen, hidden=all) if task is None or x.task == task)
     return run if sorted(x.name for x in run.checks) == expected else None
 
 
-def _show(run, results, all, verbose):
+def show(run, verbose: bool, task: str | None, console=None) -> None:
+    """The run as a student reads it: the summary (a line per task, each failing check once with
+    its hint), or with ``verbose`` the full table of checks."""
+    from mslab import present
+
+    if verbose:
+        present.print_run(run, console, verbose=True)
+        return
+    more = f"inv lab.check {run.lab} --all"
+    lines = present.SUMMARY_OUTPUT_LINES
+    summary = present.summarize(run, labs.get_lab(run.lab), more=more, task=task, output_lines=lines)
+    present.print_summary(summary, console)
+
+
+def _show(run, results, all, verbose, task=None):
     from mslab import present
 
     run = present.tidy_run(run)
-    present.print_run(run, verbose=verbose)
+    show(run, verbose, task)
     if all:
         print(f"seed: {run.seed} (--seed {run.seed} draws the same hidden inputs again)")
     if results:
@@ -204,7 +233,7 @@ def changes(before: dict[str, bool], after: dict[str, bool]) -> list[str]:
     return said
 
 
-def _watch(lab, submission, all, seed, verbose):
+def _watch(lab, submission, all, seed, verbose, task=None):
     """Check, then check again on every save of the file, with one warm zygote; never ends on
     student code (a broken sandbox gets a fresh one), Ctrl-C ends it with exit 130."""
     import time
@@ -248,7 +277,7 @@ def _watch(lab, submission, all, seed, verbose):
                 started = time.monotonic()
                 checked = content()
                 try:
-                    run = _check(lab, str(path), all, seed, LOCAL_TARGET, zygote)
+                    run = _check(lab, str(path), all, seed, LOCAL_TARGET, zygote, task)
                 except MslabError as exc:
                     run = None
                     console.clear()
@@ -256,7 +285,7 @@ def _watch(lab, submission, all, seed, verbose):
                 if run is not None:
                     run = present.tidy_run(run)
                     console.clear()
-                    present.print_run(run, console, verbose=verbose)
+                    show(run, verbose, task, console)
                     after = task_states(run)
                     for line in changes(before, after):
                         console.print(line, style="bold", markup=False)
