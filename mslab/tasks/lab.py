@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import signal
+import time
 from pathlib import Path
 
 from invoke import Collection, Exit, task
@@ -62,6 +63,52 @@ def start(c, lab, dest="work", force=False, notebook=False):
         raise MslabError(f"cannot copy the starter into {dest}: {exc.strerror or exc}") from None
     where = "run its last cell" if notebook else f"run `inv lab.check {lab}`"
     print(f"{path} is ready: fill it in, then {where}")
+
+
+@task(
+    help={
+        "lab": "the lab whose notebook opens (work/<lab>.ipynb, made from the starter when missing)",
+        "target": "local (this Python's JupyterLab, the default) or cpu, cuda, ascend: "
+        "JupyterLab in that target's image, with its device",
+        "dest": "the work folder JupyterLab serves",
+        "port": "port on 127.0.0.1 (default 8888, or a free one when that is taken)",
+    },
+)
+@user_errors
+def notebook(c, lab, target="local", dest="work", port=None):
+    """JupyterLab on your work folder with the lab's notebook open (localhost only, a token in its
+    URL); Ctrl-C stops it."""
+    from mslab import jupyter
+    from mslab.doctor import resolve_target as resolve
+
+    port = integer(port, "--port", minimum=1)
+    chosen = resolve(target)
+    folder = Path(dest)
+    for parent in (folder, *folder.parents):
+        if parent.exists() and not parent.is_dir():
+            raise MslabError(f"--dest {dest}: {parent} is a file, not a folder")
+    opened = jupyter.prepare(lab, folder)
+    stopped = Exit("stopped JupyterLab", code=INTERRUPTED)
+    with _Signals() as signals:
+        server = None
+        try:
+            server = jupyter.start(folder, target=chosen.name, port=port)
+            where = "on this machine" if chosen.local else f"in the {chosen.image}-notebook container ({chosen.device})"
+            print(f"JupyterLab {where}, serving {folder.resolve()}", flush=True)
+            print(f"open: {server.open_url(opened)}", flush=True)
+            if not chosen.local:
+                print(f"checks run here: `inv lab.check {lab} --watch` checks the notebook on every save")
+            print("Ctrl-C stops it", flush=True)
+            while server.alive():
+                time.sleep(0.5)
+            raise MslabError(f"JupyterLab stopped by itself ({server.last_words() or 'no output'})")
+        except KeyboardInterrupt:
+            raise stopped from None
+        finally:
+            if server is not None:
+                server.stop()
+            if signals.seen:
+                raise stopped
 
 
 @task(help={"lab": "the lab's name (see inv lab.list)", "target": TARGET_HELP})
@@ -305,4 +352,4 @@ def _watch(lab, submission, all, seed, verbose, task=None):
         zygote.close()
 
 
-ns = Collection("lab", list_, start, run, check)
+ns = Collection("lab", list_, start, notebook, run, check)
