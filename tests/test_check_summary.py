@@ -136,3 +136,45 @@ def test_walkthroughs_label_what_they_print():
         assert labels and len(labels) == len(set(labels)), f"{lab}: each value once, with its own label: {labels}"
         starts = [line for line in result.stdout.splitlines() if line and not line.startswith((" ", "["))]
         assert all(" = " in line for line in starts), starts
+
+
+def test_the_notebook_shows_the_same_summary_as_html_with_student_text_escaped():
+    """check() in a notebook renders present.summarize's summary: the same task lines, failures
+    and hints as the terminal, student text escaped."""
+    import html
+
+    from mslab import present
+    from mslab.checker import CheckRun
+    from mslab.records import CheckResult
+
+    lab = LABS["derivatives"]
+    checks = [
+        CheckResult("a", "f(x) at six points", "1", 2, 2, False, True),
+        CheckResult(
+            "b",
+            "f′(x) = 3x² − 2 at six points",
+            "2",
+            2,
+            0,
+            False,
+            False,
+            "f_prime(x) returns <b>3x − 2</b>",
+            "use grad",
+        ),
+        CheckResult("c", "f′ on new inputs", "2", 1, 0, True, False, "f_prime(x) returns 3x − 2", "use grad"),
+        CheckResult("d", "f″(x)", "3", 1, 0, False, False, "not done yet — Task 3: f_second"),
+    ]
+    run = CheckRun("derivatives", "work/derivatives.ipynb", "local", 1, checks, output="<script>x</script>")
+    summary = present.summarize(run, lab, more='check("derivatives", all=True)', output_lines=5)
+    assert [(t.task, t.state, t.score, t.points) for t in summary.tasks] == [
+        ("1", "pass", 2, 2),
+        ("2", "fail", 0, 3),
+        ("3", "todo", 0, 1),
+    ]
+    assert [f.heading for f in summary.failures] == ["task 2: f′(x) = 3x² − 2 at six points, and 1 hidden check (−3)"]
+    page = present.summary_html(summary)
+    assert html.escape("task 2: f′(x) = 3x² − 2 at six points, and 1 hidden check (−3)") in page
+    assert "&lt;b&gt;3x − 2&lt;/b&gt;" in page and "<b>3" not in page
+    assert "&lt;script&gt;x&lt;/script&gt;" in page and "<script>" not in page
+    assert "<em>Hint: use grad</em>" in page and "not done yet" in page
+    assert "Score: 2/6</strong> (visible and hidden checks)" in page
