@@ -102,18 +102,23 @@ class Server:
     def stop(self) -> None:
         """Stop the server and everything it started (kernels; the container), waiting for them."""
         if self.process is not None:
+            below = _descendants(self.process.pid)  # its kernels, which have sessions of their own
             if self.process.poll() is None:
                 try:
-                    os.killpg(self.process.pid, signal.SIGTERM)  # the server, its kernels
+                    os.killpg(self.process.pid, signal.SIGTERM)  # the server shuts its kernels down
                     self.process.wait(STOP_SECONDS)
-                except subprocess.TimeoutExpired:
-                    pass
-                except ProcessLookupError:
+                except (subprocess.TimeoutExpired, ProcessLookupError):
                     pass
             try:
                 os.killpg(self.process.pid, signal.SIGKILL)  # whatever is left of its group
             except (ProcessLookupError, PermissionError):
                 pass
+            for pid, started in below:  # kernels that did not stop in time (the same processes)
+                if (_stat(pid)[19:20] or [""])[0] == started:
+                    try:
+                        os.kill(pid, signal.SIGKILL)
+                    except (ProcessLookupError, PermissionError):
+                        pass
             self.process.wait()
         if self.container is not None:
             try:
@@ -185,13 +190,41 @@ def start(folder: Path, *, target: str = "local", port: int | None = None, token
         containers.track(container)
         server = Server(url, token, folder, target, container=container)
     deadline = time.monotonic() + START_SECONDS
-    while not _status(url, token):
-        if not server.alive() or time.monotonic() > deadline:
-            why = server.last_words() or "no output"
-            server.stop()
-            raise MslabError(f"JupyterLab did not start ({why})")
-        time.sleep(0.25)
+    try:
+        while not _status(url, token):
+            if not server.alive() or time.monotonic() > deadline:
+                raise MslabError(f"JupyterLab did not start ({server.last_words() or 'no output'})")
+            time.sleep(0.25)
+    except BaseException:  # that, or Ctrl-C while it starts: nothing is left running
+        server.stop()
+        raise
     return server
+
+
+def _stat(pid: int) -> list[str]:
+    """Fields of /proc/PID/stat after the command name (ppid is [1], the start time [19]); [] if gone."""
+    try:
+        return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except (OSError, IndexError):
+        return []
+
+
+def _descendants(pid: int) -> list[tuple[int, str]]:
+    """The processes below ``pid`` with their start times (against PID reuse), the kernels a
+    local server started included: jupyter_client starts each in a session of its own, outside
+    the server's process group."""
+    children: dict[int, list[int]] = {}
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit() and (fields := _stat(int(entry.name))):
+            children.setdefault(int(fields[1]), []).append(int(entry.name))
+    found, todo = [], list(children.get(pid, []))
+    while todo:
+        p = todo.pop()
+        fields = _stat(p)
+        if fields:
+            found.append((p, fields[19]))
+        todo += children.get(p, [])
+    return found
 
 
 def prepare(lab: str, folder: Path) -> str:

@@ -305,6 +305,38 @@ def test_local_jupyterlab_runs_the_lab_notebook_and_ctrl_c_stops_it(tmp_path):
     assert not gone(started), "the server and its kernels are gone"
 
 
+def test_ctrl_c_while_jupyterlab_starts_leaves_nothing_running(tmp_path):
+    """SIGINT after the server process exists, before it answers: 130, and it is gone."""
+    needs_jupyter()
+    exe = shutil.which("inv", path=str(Path(sys.executable).parent)) or "inv"
+    proc = subprocess.Popen(
+        [exe, "--search-root", str(ROOT), "lab.notebook", "derivatives"],
+        cwd=tmp_path,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
+    try:
+        deadline = time.monotonic() + 120
+        server: set[int] = set()
+        while not server and time.monotonic() < deadline and proc.poll() is None:
+            for pid in descendants(proc.pid):
+                try:
+                    if b"jupyterlab" in Path(f"/proc/{pid}/cmdline").read_bytes():
+                        server.add(pid)
+                except OSError:
+                    pass
+            time.sleep(0.05)
+        assert server, "the server process never started"
+        proc.send_signal(signal.SIGINT)
+        out, _ = proc.communicate(timeout=60)
+    finally:
+        proc.kill()
+    assert proc.returncode == 130, out
+    assert "open: " not in out and "stopped JupyterLab" in out, out
+    assert not gone(server)
+
+
 def test_notebook_task_refuses_bad_input_in_one_line(tmp_path):
     from conftest import inv
 
