@@ -69,8 +69,16 @@ class CheckRun:
 class _Plugin:
     """Gives checks their fixtures and turns each test outcome into a :class:`CheckResult`."""
 
-    def __init__(self, sandbox: Sandbox | None, hidden_files: set[Path], seed: int, target: Target = LOCAL_TARGET):
+    def __init__(
+        self,
+        sandbox: Sandbox | None,
+        hidden_files: set[Path],
+        seed: int,
+        target: Target = LOCAL_TARGET,
+        task: str | None = None,
+    ):
         self.sandbox = sandbox
+        self.task = task  # run only this task's checks (`lab.check --task N`)
         self.hidden_files = hidden_files
         self.seed = seed
         self.tolerance_table = checks.tolerances_for(target.tolerances)
@@ -99,7 +107,13 @@ class _Plugin:
         if report.failed:
             self.errors.append(f"{report.nodeid}: {report.longreprtext.strip().splitlines()[-1]}")
 
-    def pytest_collection_modifyitems(self, items) -> None:
+    def pytest_collection_modifyitems(self, config, items) -> None:
+        if self.task is not None:
+            other = [i for i in items if getattr(getattr(i, "function", None), "mslab_check", None) is not None]
+            other = [i for i in other if i.function.mslab_check.task != self.task]
+            if other:
+                config.hook.pytest_deselected(items=other)
+                items[:] = [i for i in items if i not in other]
         for item in items:
             spec = getattr(item.function, "mslab_check", None)
             if spec is None:
@@ -304,8 +318,10 @@ def run_checks(
     zygote: Zygote | None = None,
     junitxml: Path | None = None,
     shared: Shared | None = None,
+    task: str | None = None,
 ) -> CheckRun:
-    """Run the visible (and with ``hidden``, the hidden) checks of ``lab`` on ``submission``.
+    """Run the visible (and with ``hidden``, the hidden) checks of ``lab`` on ``submission``
+    (with ``task``, that task's only).
 
     Student code runs in a sandbox: forked from ``zygote`` (a new one if None) or in the
     target's container (:func:`mslab.containers.spawner`). The labs folder — checks, hidden
@@ -325,11 +341,11 @@ def run_checks(
         sandbox = shared.sandbox(submission, lab.module, **options)
     else:
         sandbox = Sandbox(submission, lab.module, **options)
-    plugin, output = _check(lab, files, sandbox, seed, junitxml, target, keep_open=shared is not None)
+    plugin, output = _check(lab, files, sandbox, seed, junitxml, target, keep_open=shared is not None, task=task)
     if sandbox.inherited and sandbox.troubled:  # perhaps the earlier lab's doing: grade it afresh
         earlier, sandbox = sandbox, Sandbox(submission, lab.module, **options)
         sandbox.continue_budget(earlier)  # within the same budget: a regrade buys no extra time
-        plugin, output = _check(lab, files, sandbox, seed, junitxml, target, keep_open=False)
+        plugin, output = _check(lab, files, sandbox, seed, junitxml, target, keep_open=False, task=task)
     load_error = sandbox.load_error
     flags = []
     answered = [name for name in lab.autodiff if name in sandbox.answered]
@@ -361,6 +377,7 @@ def check_own_file(
     seed: int | None = None,
     target: Target = LOCAL_TARGET,
     zygote: Zygote | None = None,
+    task: str | None = None,
 ) -> CheckRun:
     """Check one student's file on the student's own machine, as `inv lab.check` and the
     notebook's ``check()`` do: taken in as `inv grade` takes a lab's file (a notebook's code
@@ -371,7 +388,14 @@ def check_own_file(
         staged = Path(tmp) / f"{lab.module}.py"
         staged.write_bytes(code)
         run = run_checks(
-            lab, staged, hidden=hidden, target=target, seed=seed, zygote=zygote, limits=Limits(allow_weaker=WALLS)
+            lab,
+            staged,
+            hidden=hidden,
+            target=target,
+            seed=seed,
+            zygote=zygote,
+            limits=Limits(allow_weaker=WALLS),
+            task=task,
         )
     return dataclasses.replace(run, submission=str(path))
 
@@ -384,11 +408,12 @@ def _check(
     junitxml: Path | None,
     target: Target,
     keep_open: bool,
+    task: str | None = None,
 ) -> tuple[_Plugin, str]:
     """Run ``files`` (the lab's checks) against ``sandbox``: their results, and what the student
     code printed. The sandbox is closed after, unless ``keep_open`` (for the student's next lab)
     and nothing went wrong in it."""
-    plugin = _Plugin(sandbox, {lab.hidden_checks.resolve()}, seed, target)
+    plugin = _Plugin(sandbox, {lab.hidden_checks.resolve()}, seed, target, task)
     sandbox.start()  # MindSpore imports in the child while pytest collects here
     try:
         _pytest(lab, files, plugin, *([f"--junitxml={junitxml}"] if junitxml else []))

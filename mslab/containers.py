@@ -219,6 +219,34 @@ def _run_kwargs(target: str, limits, mounts: list[str], role: str, client=None) 
     return kwargs
 
 
+#: Where a notebook container mounts the student's work folder, and the port JupyterLab listens on.
+NOTEBOOK_WORK, NOTEBOOK_PORT = "/work", 8888
+
+
+def notebook_kwargs(target: str, folder: Path, port: int, token: str, client) -> dict:
+    """`containers.run` arguments for JupyterLab in the target's notebook image: compose.yaml's
+    service (the device, non-root, read-only root, no capabilities, no-new-privileges, memory
+    and process limits, the run's labels so that a dead run's container is removed), with the
+    work folder mounted read-write at /work as the host user (the saved notebook stays the
+    student's own file), the port published on 127.0.0.1 only (a bridge network instead of none:
+    the browser must reach it) and the token in the environment (JUPYTER_TOKEN, not argv)."""
+    limits = Limits()
+    kwargs = _run_kwargs(target, limits, [f"{Path(folder).resolve()}:{NOTEBOOK_WORK}:rw"], "notebook", client)
+    kwargs["image"] = images.notebook_image(target)
+    kwargs.pop("network_mode", None)
+    kwargs["tmpfs"] = {k: v for k, v in kwargs.get("tmpfs", {}).items() if k != NOTEBOOK_WORK}
+    kwargs["working_dir"] = NOTEBOOK_WORK
+    kwargs["ports"] = {f"{NOTEBOOK_PORT}/tcp": ("127.0.0.1", port)}
+    kwargs["environment"] = {**kwargs["environment"], "JUPYTER_TOKEN": token}
+    # As the folder's owner: the notebook it saves stays the student's file (root's folder: uid 0
+    # in the container, still without a capability, read-only root, no new privileges).
+    owner = Path(folder).stat()
+    kwargs["user"] = f"{owner.st_uid}:{owner.st_gid}"
+    # An interactive server: no CPU-time limit (a grading run's budget), the rest as graded.
+    kwargs["ulimits"] = [u for u in kwargs["ulimits"] if u.name != "cpu"]
+    return kwargs
+
+
 @contextlib.contextmanager
 def _docker_errors(target: str, image: str):
     """The engine's refusals to start a container, as one-line user errors."""

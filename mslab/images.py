@@ -33,6 +33,9 @@ WHEELHOUSE = ROOT / "docker" / "wheelhouse"
 # The cuda image's second wheelhouse: NVIDIA's CUDA wheels (GBs), sent only to a cuda build.
 WHEELHOUSE_CUDA = ROOT / "docker" / "wheelhouse-cuda"
 CUDA_REQUIREMENTS = ROOT / "docker" / "cuda" / "requirements.txt"
+# JupyterLab's wheels for the notebook images (docker/notebook/Dockerfile), sent only to their build.
+WHEELHOUSE_NOTEBOOK = ROOT / "docker" / "wheelhouse-notebook"
+NOTEBOOK_REQUIREMENTS = ROOT / "docker" / "notebook" / "requirements.txt"
 # Where the cuda image's CUDA libraries come from: PyPI's wheels on the cpu image's Debian (the
 # default), or NVIDIA's CUDA base image (compose.yaml's x-cuda-nvidia-base).
 CUDA_BASES = ("wheels", "nvidia")
@@ -305,16 +308,21 @@ def build_args(
     return args
 
 
-def context_excludes(source: str, dockerignore: Path = ROOT / ".dockerignore", cuda_wheels: bool = False) -> list[str]:
+def context_excludes(
+    source: str, dockerignore: Path = ROOT / ".dockerignore", cuda_wheels: bool = False, notebook: bool = False
+) -> list[str]:
     """The build context's exclusions: .dockerignore's, and the wheelhouses' wheels unless the
     build installs from them (hundreds of MB, GBs for CUDA, the engine would receive for
-    nothing). cuda_wheels: the build installs the CUDA wheels (a cuda build with CUDA_LIBS=wheels)."""
+    nothing). cuda_wheels: the build installs the CUDA wheels (a cuda build with CUDA_LIBS=wheels);
+    notebook: the build is a notebook image's, which installs JupyterLab's (and no other)."""
     lines = dockerignore.read_text().splitlines() if dockerignore.is_file() else []
     patterns = [p.strip() for p in lines if p.strip() and not p.strip().startswith("#")]
     if source != "wheelhouse":
         patterns.append("docker/wheelhouse/*.whl")
     if source != "wheelhouse" or not cuda_wheels:
         patterns.append("docker/wheelhouse-cuda/*.whl")
+    if not notebook:
+        patterns.append("docker/wheelhouse-notebook/*.whl")
     return patterns
 
 
@@ -417,6 +425,58 @@ def build(
 
 
 BUILD_API_TIMEOUT = 600
+
+#: JupyterLab on top of a target's image (`inv lab.notebook --target T`): its Dockerfile, and the
+#: tag's suffix (mslab-cpu -> mslab-cpu-notebook). The grading image itself never gets JupyterLab.
+NOTEBOOK_DOCKERFILE = "docker/notebook/Dockerfile"
+NOTEBOOK_SUFFIX = "-notebook"
+
+
+def notebook_image(target: str) -> str:
+    """The tag of the target's JupyterLab image."""
+    return _service(target)["image"] + NOTEBOOK_SUFFIX
+
+
+def build_notebook(target: str, echo: Callable[[str], None] = print, client=None, pip_index: str = "") -> str:
+    """Build the target's JupyterLab image on top of its grading image (which must be built);
+    returns its tag. PIP_INDEX_URL as for `build` (JupyterLab comes from PyPI or that mirror)."""
+    base = _service(target)["image"]
+    client = client or docker_client(timeout=BUILD_API_TIMEOUT)
+    try:
+        client.images.get(base)
+    except Exception:  # noqa: BLE001 - not built
+        raise MslabError(f"image {base} is not built: run `inv image.build --target {target}` first") from None
+    index = pip_index or os.environ.get("PIP_INDEX_URL", "")
+    if index and not _MIRROR.fullmatch(index):
+        raise MslabError(f"PIP_INDEX_URL must be a plain http(s) URL, not {index!r}")
+    tag = base + NOTEBOOK_SUFFIX
+    from docker.utils.build import tar
+
+    echo(f"building {tag} from {NOTEBOOK_DOCKERFILE} on {base}")
+    if not (WHEELHOUSE_NOTEBOOK / "SHA256SUMS").is_file():
+        raise MslabError(f"{WHEELHOUSE_NOTEBOOK / 'SHA256SUMS'} missing: run `inv image.wheelhouse --notebook` first")
+    excludes = context_excludes("official", ROOT / ".dockerignore", notebook=True)
+    last: list[str] = []
+    with tar(str(ROOT), exclude=excludes, dockerfile=(NOTEBOOK_DOCKERFILE, None), gzip=False) as ctx:
+        stream = client.api.build(
+            fileobj=ctx,
+            custom_context=True,
+            dockerfile=NOTEBOOK_DOCKERFILE,
+            tag=tag,
+            buildargs={"BASE_IMAGE": base, "PIP_INDEX_URL": index},
+            rm=True,
+            forcerm=True,
+            decode=True,
+        )
+        for chunk in stream:
+            if "error" in chunk:
+                tail = " | ".join(line.strip() for line in last[-3:] if line.strip())
+                raise MslabError(f"building {tag} failed: {chunk['error'].strip()} ({tail})")
+            text = chunk.get("stream", "")
+            if text:
+                last.append(text)
+                echo(text.rstrip("\n"))
+    return tag
 
 
 def _clean_up(target: str, tag: str, previous: str, keep_build_stage: bool, client, echo) -> None:
@@ -585,6 +645,45 @@ def wheelhouse(
             *cross,
         ]
         _download(cmd, cuda_dest, env, echo)
+    return dest
+
+
+def wheelhouse_notebook(
+    target: str = "cpu",
+    arch: str = "",
+    dest: Path = WHEELHOUSE_NOTEBOOK,
+    pip: list[str] | None = None,
+    echo: Callable[[str], None] = print,
+    pip_index: str = "",
+) -> Path:
+    """Download JupyterLab's wheels (docker/notebook/requirements.txt, with the grader's pins as
+    constraints) for the target's Python and arch into dest, with its SHA256SUMS: the notebook
+    image's build installs from them offline, as the grading images' builds do. Returns dest."""
+    args = build_args(target, pip_index=pip_index)
+    python = args.get("PYTHON_VERSION", "")
+    env = dict(os.environ)
+    if args.get("PIP_INDEX_URL"):
+        env["PIP_INDEX_URL"] = args["PIP_INDEX_URL"]
+    arch = arch or platform.machine()
+    dest = Path(dest)
+    dest.mkdir(parents=True, exist_ok=True)
+    cmd = list(pip or [sys.executable, "-m", "pip"]) + [
+        "download",
+        "--disable-pip-version-check",
+        "--dest",
+        str(dest),
+        "-r",
+        str(NOTEBOOK_REQUIREMENTS),
+        "-c",
+        str(REQUIREMENTS),
+    ]
+    # Always for the image's Python, never this one's: a newer patch release here would pick
+    # wheels that refuse the image's (soupsieve 4 needs 3.11.5; Debian 12 has 3.11.2).
+    plats = [f"manylinux{v}_{arch}" for v in ("_2_28", "_2_17", "2014", "2010", "1")] + [f"linux_{arch}"]
+    cmd += ["--python-version", python, "--only-binary=:all:"] + [x for p in plats for x in ("--platform", p)]
+    for old in dest.glob("*.whl"):  # only what this download picks
+        old.unlink()
+    _download(cmd, dest, env, echo)
     return dest
 
 

@@ -295,7 +295,7 @@ def test_walkthrough_labels_its_values():
     result = inv("lab.run", "derivatives")
     assert result.returncode == 0, result.stderr
     lines = result.stdout.splitlines()
-    assert "f(1) = 0.0" in lines and "f'(1) = 1.0" in lines and "f''(1) = 6.0" in lines
+    assert "f(1) = 0.0" in lines and "f′(1) = 1.0" in lines and "f″(1) = 6.0" in lines
     assert all("=" in line for line in lines if line.strip()), "every value printed with its label"
 
 
@@ -339,8 +339,11 @@ def test_printed_output_is_shown_on_failure_capped_and_with_verbose(tmp_path):
     failing = inv("lab.check", "derivatives", "--submission", str(sub))
     assert failing.returncode == 1
     shown = [line for line in failing.stdout.splitlines() if line.startswith("  line ")]
-    assert [line.split()[1] for line in shown] == [str(i) for i in range(80, 100)]  # the last 20 lines
+    assert [line.split()[1] for line in shown] == [str(i) for i in range(95, 100)]  # the summary: the last 5
     assert shown[-1].endswith("…") and len(shown[-1]) <= 2 + 300
+    table = inv("lab.check", "derivatives", "--submission", str(sub), "--verbose")
+    shown = [line for line in table.stdout.splitlines() if line.startswith("  line ")]
+    assert [line.split()[1] for line in shown] == [str(i) for i in range(80, 100)]  # --verbose: the last 20
     (tmp_path / "good").mkdir()
     good = write_variant(
         lab,
