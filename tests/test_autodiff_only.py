@@ -58,3 +58,24 @@ def test_the_flag_is_not_fooled_by_a_dead_mention_of_grad():
     assert without_autodiff(source, ["f_prime", "f_second", "derivative"]) == ["f_prime", "f_second", "derivative"]
     live = b"from mindspore import grad\ndef derivative(fn, x, order):\n    return grad(fn)(x)\n"
     assert without_autodiff(live, ["derivative"]) == []
+
+
+def test_compiled_autodiff_of_the_checkers_functions_inside_the_walls(tmp_path):
+    """jacrev, jacfwd and jvp compile what they differentiate, and compiling reads the source of
+    every function traced — the checker's own, whose file the sandbox cannot read. They compile
+    (a unary minus too) and follow the declared gradient, as grad does."""
+    source = tmp_path / "probe.py"
+    source.write_text(
+        "from mindspore import jacfwd, jacrev, jvp, ops\n"
+        "def diagonals(fn, x):\n"
+        "    return jacrev(fn)(x).diagonal(), jacfwd(fn)(x).diagonal(), jvp(fn, x, ops.ones_like(x))[1]\n"
+    )
+    x = np.array([-1.5, 0.2, 1.1], np.float32)
+    x64 = x.astype(np.float64)
+    with Sandbox(source, "probe") as sandbox:
+        plain = sandbox.call("diagonals", Fn("-sin(x)"), x)
+        declared = sandbox.call("diagonals", Fn("sin(x)", "-2 * cos(x)"), x)
+    for got in plain:
+        np.testing.assert_allclose(got.value, -np.cos(x64), rtol=2e-4, atol=1e-4)
+    for got in declared:
+        np.testing.assert_allclose(got.value, -2 * np.cos(x64), rtol=2e-4, atol=1e-4)
