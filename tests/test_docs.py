@@ -77,18 +77,40 @@ def test_readme_points_table_matches_the_labs():
 
 
 ERRATA_DOC = (ROOT / "docs" / "errata.md").read_text(encoding="utf-8")
+#: A lab's own block of mistake numbers: ``## Mistakes students make in `lab` (first–last)``.
+SECTION = re.compile(r"^## Mistakes students make in `(\w+)` \((\d+)–(\d+)\)$", re.MULTILINE)
+#: The tutorial's errata: the page before the first lab's own section.
+TUTORIAL_PART = ERRATA_DOC[: m.start()] if (m := SECTION.search(ERRATA_DOC)) else ERRATA_DOC
+
+
+def mistake_sections() -> dict[str, tuple[int, int, dict[int, str]]]:
+    """Each lab's own section: its block (first, last) and its table's rows, number → the cell
+    naming the checks (``visible; hidden``), up to the next ``## `` heading."""
+    found = {}
+    for head in SECTION.finditer(ERRATA_DOC):
+        body = re.split(r"^## ", ERRATA_DOC[head.end() :], maxsplit=1, flags=re.MULTILINE)[0]
+        rows = re.findall(r"^\| (\d+) \| .* \| (`test_\w+`[^|]*) \|$", body, re.MULTILINE)
+        found[head.group(1)] = (int(head.group(2)), int(head.group(3)), {int(n): cell for n, cell in rows})
+    return found
 
 
 def test_errata_page_lists_every_erratum_the_labs_reproduce():
-    rows = re.findall(r"^\| (\d+) \| .* \| `(\w+)` \|$", ERRATA_DOC, re.MULTILINE)
+    rows = re.findall(r"^\| (\d+) \| .* \| `(\w+)` \|$", TUTORIAL_PART, re.MULTILINE)
     numbers = [int(n) for n, _ in rows]
     assert numbers == list(range(1, len(rows) + 1)), "numbered 1, 2, 3..."
+    documented = {(int(n), lab) for n, lab in rows}
+    for lab, (first, last, table) in mistake_sections().items():
+        assert list(table) == list(range(first, first + len(table))), f"{lab}: numbered {first}, {first + 1}..."
+        assert last >= first + len(table) - 1 and first > len(rows), f"{lab}: within its own block"
+        documented |= {(n, lab) for n in table}
     reproduced = {(m["erratum"], name) for name, lab in LABS.items() for m in lab.mistakes}
-    assert {(int(n), lab) for n, lab in rows} == reproduced, "each erratum, and the lab that reproduces it"
+    assert documented == reproduced, "each erratum, and the lab that reproduces it"
 
 
 def test_errata_page_names_the_checks_that_catch_each_erratum():
-    table = dict(re.findall(r"^\| (\d+) \| (`test_.*`) \|$", ERRATA_DOC, re.MULTILINE))
+    table = dict(re.findall(r"^\| (\d+) \| (`test_.*`) \|$", TUTORIAL_PART, re.MULTILINE))
+    for _lab, (_first, _last, rows) in mistake_sections().items():
+        table |= {str(n): cell for n, cell in rows.items()}
     for number, cell in table.items():
         visible, hidden = cell.split(";")
         documented = {n: False for n in re.findall(r"`(\w+)`", visible)} | {
