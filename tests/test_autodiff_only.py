@@ -79,3 +79,39 @@ def test_compiled_autodiff_of_the_checkers_functions_inside_the_walls(tmp_path):
         np.testing.assert_allclose(got.value, -np.cos(x64), rtol=2e-4, atol=1e-4)
     for got in declared:
         np.testing.assert_allclose(got.value, -2 * np.cos(x64), rtol=2e-4, atol=1e-4)
+
+
+#: jacobians' layer Jacobian worked out by hand: act′ by a central difference of act itself (which
+#: only calls the handed function forward), then diag(act′(z))·W — right for tanh, wrong for an
+#: activation whose gradient is declared.
+BY_HAND_LAYER = """
+def _slope(act, z):
+    h = 1e-2
+    return (act(z + h) - act(z - h)) / (2 * h)
+
+
+def layer_jacobians(W, b, x, act):
+    s = _slope(act, ops.mv(W, x) + b)
+    return s[:, None] * W, ops.stack([ops.outer(s * ops.eye(len(s), len(s), s.dtype)[i], x) for i in range(len(s))], 1)
+
+
+def layer_jvp(W, b, x, act, v):
+    return ops.mv(_slope(act, ops.mv(W, x) + b)[:, None] * W, v)
+
+
+def layer_vjp(W, b, x, act, u):
+    return ops.mv((_slope(act, ops.mv(W, x) + b)[:, None] * W).T, u)
+"""
+
+
+def test_jacobians_worked_out_by_hand_pass_tanh_and_fail_declared_gradients(tmp_path):
+    lab = LABS["jacobians"]
+    text = lab.solution.read_text(encoding="utf-8")
+    path = tmp_path / "jacobians.py"
+    path.write_text(text + BY_HAND_LAYER, encoding="utf-8")  # later definitions win
+    report = run_checks(lab, path, hidden=True, seed=5)
+    result = {c.name: c for c in report.checks}
+    assert result["test_layer_jacobians"].passed and result["test_layer_jvp"].passed and result["test_layer_vjp"].passed
+    for name in ("test_layer_jacobians_follow_declared_gradient", "test_jvp_and_vjp_follow_declared_gradient"):
+        assert not result[name].passed
+        assert result[name].hint.startswith("the Jacobian was worked out by hand or numerically"), result[name]

@@ -13,6 +13,10 @@ reference = sibling(__file__, "reference")
 HINT = hints(__file__)  # by mistake number, from ../mistakes.yaml
 
 ACT = "tanh(x)"  # the visible checks' activation; the hidden ones hand over others
+#: Seconds for one call that compiles (jacrev, jacfwd, jvp compile what they differentiate: about
+#: 0.2–2 s a graph on an idle CPU, ten times that on a loaded grader), in place of the default 20 s;
+#: the submission's whole budget still holds.
+COMPILES = 60.0
 
 
 def layer_problem(rng, m, n):
@@ -30,7 +34,7 @@ def slope_of(act: str, W, b, x) -> np.ndarray:
 
 def softmax_check(student, x):
     n = x.shape[0]
-    rev, fwd = sequence(student.softmax_jacobians(x), 2, "softmax_jacobians(x)")
+    rev, fwd = sequence(student.softmax_jacobians(x, timeout=COMPILES), 2, "softmax_jacobians(x)")
     expected = reference.softmax_jacobian(x)
     for got, what in ((rev, "jacrev"), (fwd, "jacfwd")):
         value = tensor(got, f"softmax_jacobians(x): the {what} Jacobian", shape=None)
@@ -73,7 +77,7 @@ def by_hand(got, expected_true, expected, what: str) -> None:
 
 def layer_jacobians_check(student, W, b, x, act: Fn, slope, true_slope=None):
     m, n = W.shape
-    jx, jW = sequence(student.layer_jacobians(W, b, x, act), 2, "layer_jacobians(W, b, x, act)")
+    jx, jW = sequence(student.layer_jacobians(W, b, x, act, timeout=COMPILES), 2, "layer_jacobians(W, b, x, act)")
     jx = tensor(jx, "layer_jacobians(...)[0]", shape=(m, n))
     expected = reference.layer_jacobian_x(W, slope)
     by_hand(jx, None if true_slope is None else reference.layer_jacobian_x(W, true_slope), expected, "∂y/∂x")
@@ -94,7 +98,9 @@ def test_layer_jacobians(student, rng):
 
 def jvp_check(student, W, b, x, act: Fn, slope, v, true_slope=None):
     J = reference.layer_jacobian_x(W, slope)
-    got = tensor(student.layer_jvp(W, b, x, act, v), "layer_jvp(W, b, x, act, v)", shape=(W.shape[0],))
+    got = tensor(
+        student.layer_jvp(W, b, x, act, v, timeout=COMPILES), "layer_jvp(W, b, x, act, v)", shape=(W.shape[0],)
+    )
     y = evaluate(act.expr, reference.layer_preactivation(W, b, x))
     mistake(
         matches(got, y) and not matches(y, J @ v.astype(np.float64)),
@@ -141,14 +147,14 @@ def test_quadratic_hessian(student, rng):
     """the Hessian of ½ xᵀAx for a 3 × 3 A that is not symmetric"""
     A = rng.standard_normal((3, 3)).astype(np.float32)
     x = rng.standard_normal(3).astype(np.float32)
-    got = tensor(student.quadratic_hessian(A, x), "quadratic_hessian(A, x)", shape=(3, 3))
+    got = tensor(student.quadratic_hessian(A, x, timeout=COMPILES), "quadratic_hessian(A, x)", shape=(3, 3))
     mistake(matches(got, A), HINT[14], "quadratic_hessian returned A itself")
     close(got, reference.quadratic_hessian(A), "∇²(½ xᵀAx) = (A + Aᵀ)/2")
 
 
 def logistic_hessian_check(student, X, y, w):
     d, N = w.shape[0], X.shape[0]
-    got = tensor(student.logistic_hessian(X, y, w), "logistic_hessian(X, y, w)", shape=(d, d))
+    got = tensor(student.logistic_hessian(X, y, w, timeout=COMPILES), "logistic_hessian(X, y, w)", shape=(d, d))
     H = reference.logistic_hessian(X, w)
     mistake(matches(got, N * H), HINT[15], f"logistic_hessian is N = {N} times XᵀDX/N")
     close(got, H, "∇²L = XᵀDX/N")
@@ -164,7 +170,7 @@ def cheapest_check(student, W, b, x, act: Fn, slope, true_slope=None):
     m, n = W.shape
     J = reference.layer_jacobian_x(W, slope)
     what = f"cheapest_jacobian(...) for a {m} × {n} Jacobian"
-    answer = student.cheapest_jacobian(W, b, x, act)
+    answer = student.cheapest_jacobian(W, b, x, act, timeout=COMPILES)
     passes, expected = ((n, m), J.T) if n < m else ((m, n), J)
     wrong = ((m, n), J) if n < m else ((n, m), J.T)
     got = tensor(answer, what, shape=None)
