@@ -9,8 +9,14 @@ the wall time — 1.0 would mean that everything around MindSpore's own compute 
 checking, pytest, writing) costs nothing.
 
     .venv/bin/python bench/bench_grade.py [--students 20] [--jobs 2] [--labs derivatives,value_and_grad]
+                                          [--per-lab-only]
 
-Goals (issue 11): naive ratio ≥ 6×, efficiency ≥ 0.9. Printed, not asserted.
+Per lab, the same split per submission in a warm worker (student code and checking), and each
+lab's total against the slowest of the first three labs (derivatives, logistic_gradients,
+value_and_grad): a new lab's goal is at most 2× that. ``--per-lab-only`` runs only the warm
+grading that this split needs (no naive loop, no per-lab or serial runs).
+
+Goals: naive ratio ≥ 6×, efficiency ≥ 0.9, a new lab ≤ 2× the slowest first lab. Printed, not asserted.
 """
 
 from __future__ import annotations
@@ -59,7 +65,10 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--students", type=int, default=20, help="generated students")
     parser.add_argument("--jobs", type=int, default=os.cpu_count() or 2, help="warm workers")
-    parser.add_argument("--labs", default="derivatives,logistic_gradients,value_and_grad", help="labs to grade")
+    parser.add_argument(
+        "--labs", default="derivatives,logistic_gradients,value_and_grad,jacobians", help="labs to grade"
+    )
+    parser.add_argument("--per-lab-only", action="store_true", help="only the warm run and the per-lab split")
     args = parser.parse_args()
     labs = [get_lab(name) for name in args.labs.split(",")]
     n = args.students * len(labs)
@@ -76,6 +85,9 @@ def main() -> None:
             return wall, [Record.read(p) for p in out.glob("*/*/record.json")]
 
         warm, records = grade(Path(tmp) / "out", args.jobs)
+        if args.per_lab_only:
+            per_lab_split(records, args.jobs, args.students)
+            return
         per_lab, _ = grade(Path(tmp) / "per-lab", args.jobs, MSLAB_SANDBOX_PER_LAB="1")
         # one worker, a fresh child per lab: each submission's calls in a cold child, unshared
         _, serial = grade(Path(tmp) / "serial", 1, MSLAB_SANDBOX_PER_LAB="1")
@@ -103,6 +115,29 @@ def main() -> None:
         f"per submission x lab in a warm worker: start-up {start:.3f} s, student code {student:.3f} s, "
         f"checking {total - start - student:.3f} s (total {total:.3f} s)"
     )
+    per_lab_split(records, args.jobs, args.students)
+
+
+def per_lab_split(records: list[Record], jobs: int, students: int) -> None:
+    """Each lab's cost per submission in a warm worker: student code, checking (the record's time
+    less start-up and student code) and both together, against the slowest of the first labs."""
+    print(f"per lab, per submission in a warm worker ({students} students, {jobs} workers, {os.cpu_count()} CPUs):")
+    cost = {}
+    for lab in sorted({r.lab for r in records}):
+        rows = [r for r in records if r.lab == lab]
+        student = statistics.mean(r.student_seconds for r in rows)
+        checking = statistics.mean(r.seconds - r.start_seconds - r.student_seconds for r in rows)
+        cost[lab] = student + checking
+        print(f"  {lab:20s} student code {student:6.3f} s  checking {checking:6.3f} s  total {cost[lab]:6.3f} s")
+    first = [cost[name] for name in FIRST_LABS if name in cost]
+    if first:
+        slowest = max(first)
+        for lab in sorted(set(cost) - set(FIRST_LABS)):
+            print(f"  {lab}: {cost[lab] / slowest:.1f}x the slowest first lab ({slowest:.3f} s; goal <= 2x)")
+
+
+#: The labs the course started with: a new lab's cost is compared with the slowest of them.
+FIRST_LABS = ("derivatives", "logistic_gradients", "value_and_grad")
 
 
 if __name__ == "__main__":
