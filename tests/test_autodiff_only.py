@@ -101,3 +101,60 @@ def test_custom_gradients_declared_checks_pass_autodiff_and_fail_finite_differen
         assert set(failed) == set(CUSTOM_DECLARED), failed
         for name, words in CUSTOM_DECLARED.items():
             assert words in failed[name], failed[name]
+
+
+def test_compiled_autodiff_of_the_checkers_functions_inside_the_walls(tmp_path):
+    """jacrev, jacfwd and jvp compile what they differentiate, and compiling reads the source of
+    every function traced — the checker's own, whose file the sandbox cannot read. They compile
+    (a unary minus too) and follow the declared gradient, as grad does."""
+    source = tmp_path / "probe.py"
+    source.write_text(
+        "from mindspore import jacfwd, jacrev, jvp, ops\n"
+        "def diagonals(fn, x):\n"
+        "    return jacrev(fn)(x).diagonal(), jacfwd(fn)(x).diagonal(), jvp(fn, x, ops.ones_like(x))[1]\n"
+    )
+    x = np.array([-1.5, 0.2, 1.1], np.float32)
+    x64 = x.astype(np.float64)
+    with Sandbox(source, "probe") as sandbox:
+        plain = sandbox.call("diagonals", Fn("-sin(x)"), x)
+        declared = sandbox.call("diagonals", Fn("sin(x)", "-2 * cos(x)"), x)
+    for got in plain:
+        np.testing.assert_allclose(got.value, -np.cos(x64), rtol=2e-4, atol=1e-4)
+    for got in declared:
+        np.testing.assert_allclose(got.value, -2 * np.cos(x64), rtol=2e-4, atol=1e-4)
+
+
+#: jacobians' layer Jacobian worked out by hand: act′ by a central difference of act itself (which
+#: only calls the handed function forward), then diag(act′(z))·W — right for tanh, wrong for an
+#: activation whose gradient is declared.
+BY_HAND_LAYER = """
+def _slope(act, z):
+    h = 1e-2
+    return (act(z + h) - act(z - h)) / (2 * h)
+
+
+def layer_jacobians(W, b, x, act):
+    s = _slope(act, ops.mv(W, x) + b)
+    return s[:, None] * W, ops.stack([ops.outer(s * ops.eye(len(s), len(s), s.dtype)[i], x) for i in range(len(s))], 1)
+
+
+def layer_jvp(W, b, x, act, v):
+    return ops.mv(_slope(act, ops.mv(W, x) + b)[:, None] * W, v)
+
+
+def layer_vjp(W, b, x, act, u):
+    return ops.mv((_slope(act, ops.mv(W, x) + b)[:, None] * W).T, u)
+"""
+
+
+def test_jacobians_worked_out_by_hand_pass_tanh_and_fail_declared_gradients(tmp_path):
+    lab = LABS["jacobians"]
+    text = lab.solution.read_text(encoding="utf-8")
+    path = tmp_path / "jacobians.py"
+    path.write_text(text + BY_HAND_LAYER, encoding="utf-8")  # later definitions win
+    report = run_checks(lab, path, hidden=True, seed=5)
+    result = {c.name: c for c in report.checks}
+    assert result["test_layer_jacobians"].passed and result["test_layer_jvp"].passed and result["test_layer_vjp"].passed
+    for name in ("test_layer_jacobians_follow_declared_gradient", "test_jvp_and_vjp_follow_declared_gradient"):
+        assert not result[name].passed
+        assert result[name].hint.startswith("the Jacobian was worked out by hand or numerically"), result[name]

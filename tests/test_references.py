@@ -88,3 +88,61 @@ def test_custom_gradients_rules_match_finite_differences():
     np.testing.assert_array_equal(ref.sigmoid(big), [0.0, 1.0])
     np.testing.assert_array_equal(ref.clip([-3.0, 0.5, 3.0], 2.0), [-2.0, 0.5, 2.0])
     np.testing.assert_array_equal(ref.quantized([-0.2, 0.7, -5.0]), [-1.0, 1.0, -1.0])
+
+
+def numeric_jacobian(f, x, step=1e-6) -> np.ndarray:
+    """J[i..., j...] = ∂f(x)[i...]/∂x[j...] by central differences (output dimensions first)."""
+    x = np.asarray(x, dtype=np.float64)
+    out = np.asarray(f(x))
+    J = np.zeros(out.shape + x.shape)
+    for idx in np.ndindex(x.shape):
+        plus, minus = x.copy(), x.copy()
+        plus[idx] += step
+        minus[idx] -= step
+        J[(...,) + idx] = (np.asarray(f(plus)) - np.asarray(f(minus))) / (2 * step)
+    return J
+
+
+def test_jacobians_softmax_jacobian_matches_finite_differences_and_is_symmetric():
+    ref = reference("jacobians")
+    x = np.array([0.5, -1.0, 2.0, 0.0])
+    J = ref.softmax_jacobian(x)
+    np.testing.assert_allclose(J, numeric_jacobian(ref.softmax, x), atol=1e-8)
+    np.testing.assert_allclose(J, J.T)
+    np.testing.assert_allclose(J.sum(axis=1), 0, atol=1e-15)  # Σ softmax = 1
+
+
+def test_jacobians_layer_jacobians_match_finite_differences():
+    ref = reference("jacobians")
+    rng = np.random.default_rng(3)
+    W, b, x = rng.standard_normal((3, 4)), rng.standard_normal(3), rng.standard_normal(4)
+    slope = 1 - np.tanh(ref.layer_preactivation(W, b, x)) ** 2  # tanh′(z)
+    np.testing.assert_allclose(
+        ref.layer_jacobian_x(W, slope), numeric_jacobian(lambda v: np.tanh(W @ v + b), x), atol=1e-8
+    )
+    np.testing.assert_allclose(
+        ref.layer_jacobian_W(x, slope), numeric_jacobian(lambda M: np.tanh(M @ x + b), W), atol=1e-8
+    )
+
+
+def test_jacobians_quadratic_hessian_is_the_symmetric_part_of_A():
+    ref = reference("jacobians")
+    A, x = np.array([[1.0, 2.0], [0.0, 1.0]]), np.array([1.0, -1.0])
+    gradient = lambda v: numeric.numeric_gradient(lambda u: ref.quadratic(A, u), [v], 0)  # noqa: E731
+    np.testing.assert_allclose(ref.quadratic_hessian(A), numeric_jacobian(gradient, x, step=1e-4), atol=1e-5)
+    np.testing.assert_array_equal(ref.quadratic_hessian(A), [[1.0, 1.0], [1.0, 1.0]])  # not A
+
+
+def test_jacobians_logistic_gradient_and_hessian_match_finite_differences():
+    ref = reference("jacobians")
+    X, y, w = ref.logistic_problem(np.random.default_rng(4), 9, 3)
+    args = [X, y, w]
+    np.testing.assert_allclose(
+        ref.logistic_gradient(*args), numeric.numeric_gradient(ref.logistic_loss, args, 2), atol=1e-8
+    )
+    H = ref.logistic_hessian(X, w)
+    np.testing.assert_allclose(H, numeric_jacobian(lambda v: ref.logistic_gradient(X, y, v), w), atol=1e-7)
+    np.testing.assert_allclose(H, H.T)
+    flipped = numeric_jacobian(lambda v: ref.logistic_gradient(X, 1 - y, v), w)  # other targets, same Hessian
+    np.testing.assert_allclose(H, flipped, atol=1e-7)
+    assert np.all(np.linalg.eigvalsh(H) > 0)  # XᵀDX/N with D > 0: positive definite

@@ -136,8 +136,13 @@ def test_grading_the_bundled_class(tmp_path):
         row = rows[(student, lab)]
         assert (float(row["score"]), float(row["max_score"]), row["status"]) == (score, points(lab), status), row
 
-    done = {"derivatives": {"1", "2", "3"}, "logistic_gradients": {"1", "2", "4"}, "custom_gradients": {"1", "3"}}
-    assert EXAMPLE_LABS == ["custom_gradients", "derivatives", "logistic_gradients", "value_and_grad"]
+    done = {
+        "derivatives": {"1", "2", "3"},
+        "logistic_gradients": {"1", "2", "4"},
+        "custom_gradients": {"1", "3"},
+        "jacobians": {"1", "2"},
+    }
+    assert EXAMPLE_LABS == ["custom_gradients", "derivatives", "jacobians", "logistic_gradients", "value_and_grad"]
     for lab in EXAMPLE_LABS:
         expect("alice", lab, points(lab), "graded")
         expect("bob", lab, points(lab, lambda c: not c.errata), "graded")
@@ -153,11 +158,13 @@ def test_grading_the_bundled_class(tmp_path):
     expect(
         "carol", "custom_gradients", points("custom_gradients", lambda c: c.task in done["custom_gradients"]), "graded"
     )
+    expect("carol", "jacobians", points("jacobians", lambda c: c.task in done["jacobians"]), "graded")
     expect("carol", "value_and_grad", 0, "missing")
     expect("dave", "derivatives", 0, "unloadable")
     expect("dave", "logistic_gradients", 0, "unloadable")
     expect("dave", "value_and_grad", 0, "graded")
     expect("dave", "custom_gradients", 0, "graded")  # NumPy answers: no Tensor, and flagged
+    expect("dave", "jacobians", 0, "graded")  # NumPy arrays worked out by hand: no Tensor, no autodiff
     assert "SyntaxError" in rows[("dave", "derivatives")]["reason"]
     assert "sys.exit(0)" in rows[("dave", "logistic_gradients")]["reason"]
     results = json.loads((tmp_path / "bob" / "value_and_grad" / "results.json").read_text())

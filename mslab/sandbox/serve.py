@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import ast
 import base64
+import linecache
 import operator
 import os
 import shutil
@@ -79,6 +80,13 @@ _BINARY = {
 
 _BOUND: dict = {}  # MindSpore's own operations and Cell, taken before any student code ran
 
+#: This file's lines, read when it is imported — in the zygote, before any wall goes up. MindSpore
+#: compiles what jacrev, jacfwd and jvp differentiate, and compiling a function reads its source
+#: (``inspect.getsourcelines``), the checker's functions of :func:`make_fn` too; inside the walls
+#: this file cannot be read (mslab's package is masked), so :func:`make_fn` hands the lines to
+#: ``linecache`` (an entry without a time stamp, as for a zip import: never checked against disk).
+_OWN_LINES = linecache.getlines(__file__)
+
 
 def bind_operations() -> None:
     """Take ``mindspore.ops.<name>`` for every :data:`~mslab.sandbox.wire.FN_FUNCTIONS` name,
@@ -103,6 +111,8 @@ def make_fn(expr: str, bprop: str | None = None):
     callables. There is no code object whose global names a student could re-bind to NumPy
     (``types.FunctionType(fn.__code__, {...})``) to get the values without autodiff."""
     bind_operations()
+    if _OWN_LINES:
+        linecache.cache[__file__] = (sum(map(len, _OWN_LINES)), None, _OWN_LINES, __file__)
     functions = {name: op for name, op in _BOUND.items() if name != "Cell"}
 
     def build(node):
@@ -114,9 +124,11 @@ def make_fn(expr: str, bprop: str | None = None):
         if isinstance(node, ast.BinOp) and type(node.op) in _BINARY:
             op, left, right = _BINARY[type(node.op)], build(node.left), build(node.right)
             return lambda x: op(left(x), right(x))
-        if isinstance(node, ast.UnaryOp) and isinstance(node.op, (ast.USub, ast.UAdd)):
-            inner, sign = build(node.operand), isinstance(node.op, ast.USub)
-            return (lambda x: -inner(x)) if sign else inner
+        if isinstance(node, ast.UnaryOp) and isinstance(node.op, ast.UAdd):
+            return build(node.operand)
+        if isinstance(node, ast.UnaryOp) and isinstance(node.op, ast.USub):
+            inner = build(node.operand)
+            return lambda x: -inner(x)  # one lambda a line, alone: MindSpore's compiler parses it
         if (
             isinstance(node, ast.Call)
             and isinstance(node.func, ast.Name)
