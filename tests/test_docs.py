@@ -81,7 +81,7 @@ ERRATA_DOC = (ROOT / "docs" / "errata.md").read_text(encoding="utf-8")
 MISTAKES_SECTION = re.compile(r"^## Mistakes students make in `(\w+)` \((\d+)–(\d+)\)$", re.MULTILINE)
 #: A row that names the checks catching a mistake: "| n | `visible`...; `hidden`... |", the
 #: checks in the last cell (the tutorial's table of checks has two cells, a lab's section four).
-CHECKS_ROW = re.compile(r"^\| (\d+) \|(?: .* \|)? (`test_[^|]*`) \|$", re.MULTILINE)
+CHECKS_ROW = re.compile(r"^\| (\d+) \|(?: .* \|)? (`test_[^|]*`;?) \|$", re.MULTILINE)
 
 
 def test_errata_page_lists_every_erratum_the_labs_reproduce():
