@@ -58,3 +58,24 @@ def test_the_flag_is_not_fooled_by_a_dead_mention_of_grad():
     assert without_autodiff(source, ["f_prime", "f_second", "derivative"]) == ["f_prime", "f_second", "derivative"]
     live = b"from mindspore import grad\ndef derivative(fn, x, order):\n    return grad(fn)(x)\n"
     assert without_autodiff(live, ["derivative"]) == []
+
+
+def test_a_handed_function_can_be_an_argument_of_the_differentiated_function(tmp_path):
+    """grad(loss)(w, x, act) with the checker's function as an argument: MindSpore reads the
+    source of a function (or Cell's construct) passed that way, and the jail cannot read the file
+    that defines it — the call raised OSError ("can not compile temporary source code")."""
+    source = tmp_path / "probe.py"
+    source.write_text(
+        "from mindspore import grad\n"
+        "def loss(w, x, act):\n"
+        "    return act(x * w).sum()\n"
+        "def g(w, x, act):\n"
+        "    return grad(loss)(w, x, act)\n"
+    )
+    w, x = np.array([0.5, -1.0, 2.0], np.float32), np.array([1.5, 0.25, -0.5], np.float32)
+    with Sandbox(source, "probe") as sandbox:
+        plain = sandbox.call("g", w, x, Fn("sin(x)")).value
+        declared = sandbox.call("g", w, x, Fn("sin(x)", "2 * cos(x)")).value
+    z = x.astype(np.float64) * w
+    np.testing.assert_allclose(plain, np.cos(z) * x, rtol=2e-4, atol=1e-4)
+    np.testing.assert_allclose(declared, 2 * np.cos(z) * x, rtol=2e-4, atol=1e-4)

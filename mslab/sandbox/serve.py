@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import ast
 import base64
+import linecache
 import operator
 import os
 import shutil
@@ -75,6 +76,20 @@ _BINARY = {
 
 
 _BOUND: dict = {}  # MindSpore's own operations and Cell, taken before any student code ran
+
+
+def _keep_own_source() -> None:
+    """Keep this file's lines in ``linecache`` for the sandbox's life. MindSpore reads the source
+    of a function handed as an argument to a function it differentiates (``grad(loss)(w, x, act)``
+    with ``act`` from :func:`make_fn`), and behind the walls this file cannot be read: held with
+    no modification time, the lines survive ``linecache.checkcache``. Runs at import, in the
+    zygote (or the container's child) before any wall goes up; this file is no secret."""
+    lines = linecache.getlines(__file__)
+    if lines:
+        linecache.cache[__file__] = (sum(map(len, lines)), None, lines, __file__)
+
+
+_keep_own_source()
 
 
 def bind_operations() -> None:
