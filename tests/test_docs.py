@@ -77,18 +77,46 @@ def test_readme_points_table_matches_the_labs():
 
 
 ERRATA_DOC = (ROOT / "docs" / "errata.md").read_text(encoding="utf-8")
+#: A lab's own section of mistakes students make, numbered in its block: `## Mistakes students
+#: make in `lab` (31–39)`, a table whose rows are `| n | the mistake | what is true | checks |`.
+STUDENT_SECTION = re.compile(r"^## Mistakes students make in `(\w+)` \((\d+)–(\d+)\)$", re.MULTILINE)
+
+
+def errata_sections() -> tuple[str, list[tuple[str, int, int, str]]]:
+    """The tutorial's part of the page, and each lab's section: (lab, first, last, text)."""
+    heads = list(STUDENT_SECTION.finditer(ERRATA_DOC))
+    tutorial = ERRATA_DOC[: heads[0].start()] if heads else ERRATA_DOC
+    sections = []
+    for i, head in enumerate(heads):
+        end = heads[i + 1].start() if i + 1 < len(heads) else len(ERRATA_DOC)
+        sections.append((head.group(1), int(head.group(2)), int(head.group(3)), ERRATA_DOC[head.end() : end]))
+    return tutorial, sections
+
+
+def student_mistake_rows(text: str) -> list[tuple[int, str]]:
+    """(number, checks cell) of each row of a lab's section table."""
+    return [(int(n), cell) for n, cell in re.findall(r"^\| (\d+) \| .* \| (`test_[^|]*`) \|$", text, re.MULTILINE)]
 
 
 def test_errata_page_lists_every_erratum_the_labs_reproduce():
-    rows = re.findall(r"^\| (\d+) \| .* \| `(\w+)` \|$", ERRATA_DOC, re.MULTILINE)
+    tutorial, sections = errata_sections()
+    rows = re.findall(r"^\| (\d+) \| .* \| `(\w+)` \|$", tutorial, re.MULTILINE)
     numbers = [int(n) for n, _ in rows]
     assert numbers == list(range(1, len(rows) + 1)), "numbered 1, 2, 3..."
+    documented = {(int(n), lab) for n, lab in rows}
+    for lab, first, last, text in sections:
+        numbers = [n for n, _ in student_mistake_rows(text)]
+        assert numbers == list(range(first, first + len(numbers))) and numbers[-1] <= last, (lab, numbers)
+        documented |= {(n, lab) for n in numbers}
     reproduced = {(m["erratum"], name) for name, lab in LABS.items() for m in lab.mistakes}
-    assert {(int(n), lab) for n, lab in rows} == reproduced, "each erratum, and the lab that reproduces it"
+    assert documented == reproduced, "each erratum, and the lab that reproduces it"
 
 
 def test_errata_page_names_the_checks_that_catch_each_erratum():
-    table = dict(re.findall(r"^\| (\d+) \| (`test_.*`) \|$", ERRATA_DOC, re.MULTILINE))
+    tutorial, sections = errata_sections()
+    table = dict(re.findall(r"^\| (\d+) \| (`test_.*`) \|$", tutorial, re.MULTILINE))
+    for _, _, _, text in sections:
+        table |= {str(n): cell for n, cell in student_mistake_rows(text)}
     for number, cell in table.items():
         visible, hidden = cell.split(";")
         documented = {n: False for n in re.findall(r"`(\w+)`", visible)} | {
