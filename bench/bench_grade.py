@@ -2,7 +2,8 @@
 one fresh checker process per submission (`inv lab.check --all`, which imports MindSpore each
 time), on N generated students, measured in one run; the same warm grading with a fresh child per
 lab instead of one per student (MSLAB_SANDBOX_PER_LAB=1); the cost per submission × lab split
-into start-up, student code and checking; and the efficiency of the warm workers: the student
+into start-up, student code and checking (and per lab: student code and checking, without the
+start-up a child shares between a student's labs); and the efficiency of the warm workers: the student
 code's own compute in cold children (a run with one worker and a fresh child per lab: the sum of
 its records' student_seconds, the time inside student calls) shared between the workers, over
 the wall time — 1.0 would mean that everything around MindSpore's own compute (start-up,
@@ -33,7 +34,7 @@ ROOT = Path(__file__).resolve().parent.parent
 INV = [str(Path(sys.executable).with_name("inv")), "--search-root", str(ROOT)]
 sys.path.insert(0, str(ROOT))
 
-from mslab.labs import get_lab  # noqa: E402
+from mslab.labs import all_labs, get_lab  # noqa: E402
 from mslab.records import Record  # noqa: E402
 
 
@@ -64,13 +65,10 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--students", type=int, default=20, help="generated students")
     parser.add_argument("--jobs", type=int, default=os.cpu_count() or 2, help="warm workers")
-    parser.add_argument(
-        "--labs",
-        default="derivatives,logistic_gradients,value_and_grad,jacobians,custom_gradients",
-        help="labs to grade",
-    )
+    parser.add_argument("--labs", default="", help="labs to grade (default: every lab)")
     parser.add_argument("--warm-only", action="store_true", help="only the warm run and the per-lab figures")
     args = parser.parse_args()
+    args.labs = args.labs or ",".join(lab.name for lab in all_labs())
     labs = [get_lab(name) for name in args.labs.split(",")]
     n = args.students * len(labs)
     with tempfile.TemporaryDirectory() as tmp:
@@ -117,6 +115,11 @@ def main() -> None:
         f"per submission x lab in a warm worker: start-up {start:.3f} s, student code {student:.3f} s, "
         f"checking {total - start - student:.3f} s (total {total:.3f} s)"
     )
+    for lab in labs:
+        mine = [r for r in records if r.lab == lab.name]
+        code = statistics.mean(r.student_seconds for r in mine)
+        checking = statistics.mean(r.seconds - r.start_seconds - r.student_seconds for r in mine)
+        print(f"  {lab.name:<22} student code {code:.3f} s, checking {checking:.3f} s (total {code + checking:.3f} s)")
 
 
 def per_lab_split(records: list[Record], jobs: int, students: int) -> None:

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from conftest import LABS, ROOT
+from conftest import LABS, ROOT, write_variant
 from mslab.checker import run_checks, without_autodiff
 from mslab.numeric import declared_derivative, derivative
 from mslab.sandbox.host import Sandbox
@@ -158,3 +158,46 @@ def test_jacobians_worked_out_by_hand_pass_tanh_and_fail_declared_gradients(tmp_
     for name in ("test_layer_jacobians_follow_declared_gradient", "test_jvp_and_vjp_follow_declared_gradient"):
         assert not result[name].passed
         assert result[name].hint.startswith("the Jacobian was worked out by hand or numerically"), result[name]
+
+
+def test_a_handed_function_can_be_an_argument_of_the_differentiated_function(tmp_path):
+    """grad(loss)(w, x, act) with the checker's function as an argument: MindSpore reads the
+    source of a function (or Cell's construct) passed that way, and the jail cannot read the file
+    that defines it — the call raised OSError ("can not compile temporary source code")."""
+    source = tmp_path / "probe.py"
+    source.write_text(
+        "from mindspore import grad\n"
+        "def loss(w, x, act):\n"
+        "    return act(x * w).sum()\n"
+        "def g(w, x, act):\n"
+        "    return grad(loss)(w, x, act)\n"
+    )
+    w, x = np.array([0.5, -1.0, 2.0], np.float32), np.array([1.5, 0.25, -0.5], np.float32)
+    with Sandbox(source, "probe") as sandbox:
+        plain = sandbox.call("g", w, x, Fn("sin(x)")).value
+        declared = sandbox.call("g", w, x, Fn("sin(x)", "2 * cos(x)")).value
+    z = x.astype(np.float64) * w
+    np.testing.assert_allclose(plain, np.cos(z) * x, rtol=2e-4, atol=1e-4)
+    np.testing.assert_allclose(declared, 2 * np.cos(z) * x, rtol=2e-4, atol=1e-4)
+
+
+def test_training_step_accumulation_by_hand_fails_the_declared_gradient(tmp_path):
+    """training_step's accumulated_gradient gets an activation whose gradient is declared: a
+    gradient made by hand with a numerical derivative of act passes the visible checks (sigmoid)
+    and fails the hidden one, with its own reason; the reference passes it."""
+    lab = LABS["training_step"]
+    by_hand = (
+        "def accumulated_gradient(w, X, y, micro_batch, act):\n"
+        "    z = (X * w).sum(-1)\n"
+        "    a, h = act(z), 1e-3\n"
+        "    slope = (act(z + h) - act(z - h)) / (2 * h)\n"
+        "    return ops.mv(X.T, (a - y) / (a * (1 - a)) * slope) / X.shape[0]\n"
+        "\n\ndef _unused(w, X, y, micro_batch, act):\n"
+    )
+    path = write_variant(lab, tmp_path, [("def accumulated_gradient(w, X, y, micro_batch, act):\n", by_hand)])
+    report = run_checks(lab, path, hidden=True, seed=5)
+    failed = {c.name: c.reason for c in report.checks if not c.passed}
+    assert set(failed) == {"test_accumulation_follows_declared_gradient"}, failed
+    assert "not act's own gradient" in failed["test_accumulation_follows_declared_gradient"]
+    reference = run_checks(lab, lab.solution, hidden=True, seed=5)
+    assert {c.name: c.passed for c in reference.checks}["test_accumulation_follows_declared_gradient"] is True

@@ -124,14 +124,15 @@ def hint_rows(out) -> list[tuple[int, str]]:
 
 def test_the_bundled_class_hints_are_bob_s_mistakes(tmp_path):
     """Checked by hand: only bob repeats the tutorial's mistakes, each one once, the jacobians
-    lab's (11–16) and four of the mistakes students make with custom gradients (22, 23, 24, 26);
-    carol's undone tasks raise NotImplementedError (no hint), dave's files do not load or return
-    floats or NumPy arrays (wrong types: no hint); alice passes everything."""
+    lab's (11–16), four of the mistakes students make with custom gradients (22, 23, 24, 26) and
+    four of training_step's (31, 32, 34, 36); carol's undone tasks raise NotImplementedError (no
+    hint), dave's files do not load or return floats or NumPy arrays (wrong types: no hint); alice
+    passes everything."""
     from mslab.grade import grade_class
 
     grade_class(ROOT / "examples" / "submissions", tmp_path, seed=11, jobs=2)
-    bobs = sorted((1, ERRATUM[n]) for n in [*range(1, 7), *range(11, 17), 22, 23, 24, 26])
-    assert len(bobs) == 16 > TOP_HINTS  # the table shows the first TOP_HINTS: most students, then by text
+    bobs = sorted((1, ERRATUM[n]) for n in [*range(1, 7), *range(11, 17), 22, 23, 24, 26, 31, 32, 34, 36])
+    assert len(bobs) == 20 > TOP_HINTS  # the table shows the first TOP_HINTS: most students, then by text
     assert hint_rows(tmp_path) == bobs[:TOP_HINTS]
 
 

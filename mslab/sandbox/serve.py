@@ -81,8 +81,9 @@ _BINARY = {
 _BOUND: dict = {}  # MindSpore's own operations and Cell, taken before any student code ran
 
 #: This file's lines, read when it is imported — in the zygote, before any wall goes up. MindSpore
-#: compiles what jacrev, jacfwd and jvp differentiate, and compiling a function reads its source
-#: (``inspect.getsourcelines``), the checker's functions of :func:`make_fn` too; inside the walls
+#: compiles what jacrev, jacfwd and jvp differentiate, and what grad differentiates when a handed
+#: function is one of its arguments (``grad(loss)(w, x, act)``); compiling a function reads its
+#: source (``inspect.getsourcelines``), the checker's functions of :func:`make_fn` too; inside the walls
 #: this file cannot be read (mslab's package is masked), so :func:`make_fn` hands the lines to
 #: ``linecache`` (an entry without a time stamp, as for a zip import: never checked against disk).
 _OWN_LINES = linecache.getlines(__file__)
