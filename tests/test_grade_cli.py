@@ -42,7 +42,8 @@ def inv_env(*args: str, env: dict, cwd: Path = ROOT) -> subprocess.CompletedProc
         (["--seed", "abc"], "--seed must be a whole number, not 'abc'"),
         (
             ["--labs", ""],
-            "--labs is empty; name one or more of: custom_gradients, derivatives, logistic_gradients, value_and_grad",
+            "--labs is empty; name one or more of: custom_gradients, derivatives, jacobians, logistic_gradients,"
+            " training_step, value_and_grad",
         ),
         (["--regrade", "zed,alice"], "--regrade: no student named 'zed'; the students are: alice, bob, carol, dave"),
     ],

@@ -318,9 +318,10 @@ def test_verify_names_the_checks_where_the_image_differs_from_the_cpu(monkeypatc
     with pytest.raises(MslabError) as info:
         imagecheck.compare_labs("cuda", seed=3)
     assert str(info.value) == (
-        "verify cuda: the labs' checks differ from the CPU's: derivatives::test_a (CPU passed, GPU failed: off by 1e-2);"
-        " derivatives::test_b (CPU passed, GPU missing); logistic_gradients::test_b (CPU passed, GPU missing);"
-        " value_and_grad::test_b (CPU passed, GPU missing)"
+        # the labs in name order, the first five differences named
+        "verify cuda: the labs' checks differ from the CPU's: custom_gradients::test_b (CPU passed, GPU missing);"
+        " derivatives::test_a (CPU passed, GPU failed: off by 1e-2); derivatives::test_b (CPU passed, GPU missing);"
+        " jacobians::test_b (CPU passed, GPU missing); logistic_gradients::test_b (CPU passed, GPU missing)"
     )
 
 
@@ -519,7 +520,7 @@ def test_the_class_grades_in_the_cuda_image_on_the_cpu_as_in_the_cpu_image(clien
         )  # fmt: skip
         assert done.returncode == 0, done.stdout[-2000:] + done.stderr[-2000:]
         books[target] = gradebook(tmp_path / target)
-    assert len(books["cpu"]) == 16  # 4 students x 4 labs
+    assert len(books["cpu"]) == 24  # 4 students x 6 labs
     differ = [
         (a["student"], a["lab"], a["status"], a["reason"], b["status"], b["reason"])
         for a, b in zip(books["cpu"], books["cuda"], strict=True)

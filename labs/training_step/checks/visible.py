@@ -6,8 +6,7 @@ vmap and jacrev compile a graph for each new function object and input shape (ab
 them once compiles each once (hidden checks draw new values in the same shape).
 """
 
-from mslab.checks import Fn, check, close, hints, matches, mistake, raised, sequence, sibling, tensor
-from mslab.sandbox import StudentError
+from mslab.checks import Fn, StudentError, check, close, hints, matches, mistake, raised, sequence, sibling, tensor
 from mslab.sandbox.wire import Array
 
 reference = sibling(__file__, "reference")
