@@ -1,8 +1,8 @@
-"""Seconds of each student call one lab's checks make, in a real sandbox: the reference solution,
-visible and hidden checks, one fixed seed. Shows which calls cost (for the jacobians lab: the
-graphs jacrev, jacfwd and jvp compile on every call).
+"""Seconds of each student call one lab's checks make, in a real sandbox: the reference solution
+(or ``--submission``), visible and hidden checks, one fixed seed. Shows which calls cost (for the
+jacobians lab: the graphs jacrev, jacfwd and jvp compile on every call).
 
-    .venv/bin/python bench/bench_calls.py [--lab jacobians] [--seed 7]
+    .venv/bin/python bench/bench_calls.py [--lab jacobians] [--seed 7] [--submission FILE]
 """
 
 from __future__ import annotations
@@ -25,6 +25,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--lab", default="jacobians")
     parser.add_argument("--seed", type=int, default=7)
+    parser.add_argument("--submission", type=Path, help="a student's file (default: the lab's reference solution)")
     args = parser.parse_args()
     lab = get_lab(args.lab)
     calls: list[tuple[str, float]] = []
@@ -38,7 +39,7 @@ def main() -> None:
             calls.append((fn, time.perf_counter() - started))
 
     Sandbox.call = timed  # type: ignore[method-assign]
-    run = run_checks(lab, lab.solution, hidden=True, seed=args.seed)
+    run = run_checks(lab, args.submission or lab.solution, hidden=True, seed=args.seed)
     for fn, seconds in calls:
         print(f"{seconds:7.3f} s  {fn}")
     passed = sum(result.passed for result in run.checks)
