@@ -59,6 +59,7 @@ TIERS = {
     "root": {"test_sandbox_users", "test_walls", "test_redteam", "test_kernel_tables"},
     "docker": {"test_containers", "test_image_cpu", "test_images_runtime"},
     "cluster": {"test_cluster"},
+    "sandbox": {"test_suite"},
 }
 TIER_NAMES = ("unit", "sandbox", "root", "docker", "cluster")
 
