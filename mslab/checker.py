@@ -314,6 +314,8 @@ class Suite:
             self._fresh_modules()
             for item, nextitem in zip(self.items, [*self.items[1:], None], strict=True):
                 runtestprotocol(item, log=False, nextitem=nextitem)  # the last one tears everything down
+        except (pytest.exit.Exception, KeyboardInterrupt):
+            pass  # the run ends there, as pytest.main ends it: the checks not run have no result
         finally:
             self.session._setupstate.teardown_exact(None)  # after an interrupt, too: no fixture stays
             _forget_modules(self.lab.dir)

@@ -22,6 +22,7 @@ import multiprocessing
 import multiprocessing.connection
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
+from typing import Any
 
 #: How often a call may be lost with its worker before it is given up (here and on Ray): the
 #: same submission killing its worker twice is the submission, not bad luck.
@@ -55,10 +56,13 @@ class Pool:
     with :meth:`submit` and answered by :meth:`results` as ``(key, answer)`` — or ``(key,
     Lost)`` when the worker running that call died; a dead worker is replaced while there is
     work left (at most ``replacements`` times in all, so that a pool whose every worker dies at
-    once ends)."""
+    once ends). ``method``: multiprocessing's start method (``spawn``; bench/bench_start.py
+    measures ``forkserver`` against it)."""
 
-    def __init__(self, size: int, initializer: Callable, initargs: tuple, handler: Callable[[str], str]):
-        self._context = multiprocessing.get_context("spawn")
+    def __init__(
+        self, size: int, initializer: Callable, initargs: tuple, handler: Callable[[str], str], method: str = "spawn"
+    ):
+        self._context: Any = multiprocessing.get_context("forkserver" if method == "forkserver" else "spawn")
         self._start = (initializer, initargs, handler)
         self.workers: list[_Worker] = []
         self.retired: list[_Worker] = []  # let go by shrink(): joined by close()

@@ -9,6 +9,7 @@ target's tolerances."""
 from __future__ import annotations
 
 import json
+import multiprocessing
 import shutil
 import sys
 from pathlib import Path
@@ -18,6 +19,7 @@ import pytest
 
 from conftest import LABS, ROOT
 from mslab import checks
+from mslab import grade as grade_module
 from mslab.checker import Suite, run_checks
 from mslab.grade import grade_class
 from mslab.labs import Lab
@@ -241,3 +243,25 @@ def test_each_run_has_its_own_targets_tolerances_and_seed(zygote, tmp_path):
     assert all("got [" in reason for reason in reasons[5]) and reasons[5]
     alone = run_checks(lab, off, hidden=True, seed=5, zygote=zygote)
     assert reasons[5] == [c.reason for c in alone.checks if c.hidden and not c.passed]  # ... and are the seed's
+
+
+def test_the_workers_start_while_intake_runs(tmp_path, monkeypatch):
+    """The local workers are started before intake (which does not need them), and a class with
+    fewer students than workers lets the others go."""
+    submissions = tmp_path / "class"
+    (submissions / "alice").mkdir(parents=True)
+    shutil.copy(LABS["derivatives"].solution, submissions / "alice" / "derivatives.py")
+    (submissions / "bob").mkdir()  # hands in nothing: one student to grade, two entries
+    seen: list[int] = []
+    intake = grade_module.find_submissions
+
+    def watched(*args, **kwargs):
+        seen.append(len(multiprocessing.active_children()))
+        return intake(*args, **kwargs)
+
+    monkeypatch.setattr(grade_module, "find_submissions", watched)
+    monkeypatch.setenv("GLOG_v", "3")
+    records = grade_class(submissions, tmp_path / "out", labs=["derivatives"], seed=2, jobs=2)
+    assert seen and seen[0] >= 2  # both workers (and the resource tracker, perhaps) already there
+    assert {(r.student, r.status.value) for r in records} == {("alice", "graded"), ("bob", "missing")}
+    assert next(r for r in records if r.student == "alice").score == 20
