@@ -12,6 +12,7 @@ import json
 import multiprocessing
 import shutil
 import sys
+import xml.etree.ElementTree as ET
 from pathlib import Path
 
 import numpy as np
@@ -265,3 +266,21 @@ def test_the_workers_start_while_intake_runs(tmp_path, monkeypatch):
     assert seen and seen[0] >= 2  # both workers (and the resource tracker, perhaps) already there
     assert {(r.student, r.status.value) for r in records} == {("alice", "graded"), ("bob", "missing")}
     assert next(r for r in records if r.student == "alice").score == 20
+
+
+def test_pytests_own_junit_xml_is_still_written_when_asked(zygote, tmp_path):
+    """``junitxml=`` (pytest's own report) takes one pytest.main even when a suite is given:
+    the same test cases, the same outcomes as the suite's run."""
+    lab = LABS["derivatives"]
+    bob = ROOT / "examples" / "submissions" / "bob" / "derivatives.py"
+    suite = Suite(lab, hidden=True)
+    try:
+        ran = run_checks(lab, bob, hidden=True, seed=4, zygote=zygote, suite=suite)
+        report = tmp_path / "junit.xml"
+        asked = run_checks(lab, bob, hidden=True, seed=4, zygote=zygote, suite=suite, junitxml=report)
+    finally:
+        suite.close()
+    cases = ET.parse(report).getroot().iter("testcase")
+    failed = {case.get("name") for case in cases if case.find("failure") is not None}
+    assert failed == {c.name for c in ran.checks if not c.passed} == {c.name for c in asked.checks if not c.passed}
+    assert failed  # bob repeats the tutorial's mistakes
