@@ -100,8 +100,15 @@ if [ -z "${MSLAB_SKIP_BUILD:-}" ]; then
     done_ "verify cuda image"
   fi
 
+  # JupyterLab on top of the cpu image (inv lab.notebook --target cpu); the grading image stays
+  # without it. Its size: the difference of the two sizes below.
+  step "build cpu notebook image"
+  "${INV[@]}" image.wheelhouse --target cpu --notebook
+  "${INV[@]}" image.build --target cpu --notebook
+  done_ "build cpu notebook image"
+
   step "image sizes"
-  for tag in mslab-cpu mslab-cuda; do
+  for tag in mslab-cpu mslab-cpu-notebook mslab-cuda; do
     "$DOCKER" image inspect -f "{{ index .RepoTags 0 }}: {{ .Size }} bytes, {{ len .RootFS.Layers }} layers" "$tag" 2>/dev/null || true
   done
   "$DOCKER" system df -v | sed -n '/^REPOSITORY/,/^$/p' | grep -E '^(REPOSITORY|mslab-)' || true

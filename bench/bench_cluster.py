@@ -6,7 +6,7 @@ cannot show a cluster's speed-up; this shows what going through Ray costs. Ray's
 
     .venv/bin/python bench/bench_cluster.py [--copies 3]
 
-Goal (issue 11): cluster wall / local wall ≤ 1.15. Printed, not asserted. Needs '.[cluster]'.
+Goal: cluster wall / local wall ≤ 1.15. Printed, not asserted. Needs '.[cluster]'.
 """
 
 from __future__ import annotations

@@ -67,7 +67,8 @@ def run_check(env: dict, file: str, name: str, visible_seed: int) -> None:
     import mindspore
     import numpy as np
 
-    from mslab.sandbox import StudentRaised, wire
+    from mslab.sandbox import wire
+    from mslab.sandbox.host import StudentRaised
     from mslab.sandbox.serve import make_fn
 
     key = f"mslab_otter_{Path(file).stem}"

@@ -27,7 +27,8 @@ sys.path.insert(0, str(ROOT))
 from mslab import worker  # noqa: E402
 from mslab.labs import all_labs  # noqa: E402
 from mslab.pool import Pool  # noqa: E402
-from mslab.sandbox import Limits, Zygote  # noqa: E402
+from mslab.sandbox.host import Limits  # noqa: E402
+from mslab.sandbox.zygote import Zygote  # noqa: E402
 from mslab.target import LOCAL_TARGET  # noqa: E402
 
 
@@ -35,7 +36,7 @@ def workers_ready(jobs: int, method: str) -> float:
     """Seconds from starting ``jobs`` workers to every worker's first sandbox ready."""
     labs = tuple(lab.name for lab in all_labs())
     start = time.perf_counter()
-    pool = Pool(jobs, worker.start_local, (LOCAL_TARGET, Limits(), (), labs), worker.handle, method=method)
+    pool = Pool(jobs, worker.start_local, (LOCAL_TARGET, Limits(), labs), worker.handle, method=method)
     try:
         answers = pool.each(json.dumps({"op": "check"}))
         assert not any(answers), answers

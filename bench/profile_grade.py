@@ -34,7 +34,7 @@ from bench_grade import make_class  # noqa: E402
 
 from mslab.grade import grade_class  # noqa: E402
 from mslab.labs import get_lab  # noqa: E402
-from mslab.sandbox import Limits  # noqa: E402
+from mslab.sandbox.host import Limits  # noqa: E402
 from mslab.target import LOCAL_TARGET  # noqa: E402
 from mslab.worker import Job, Worker  # noqa: E402
 
@@ -88,7 +88,7 @@ def end_to_end(class_dir: Path, out: Path, labs: list[str], jobs: int) -> dict:
 
 
 def profile_worker(class_dir: Path, labs: list[str], students: int) -> tuple[dict, int]:
-    worker = Worker(LOCAL_TARGET, Limits(), (class_dir,))
+    worker = Worker(LOCAL_TARGET, Limits())
     for name in labs:
         worker.suite(get_lab(name))
     worker.check_sandbox()  # the zygote and a first child, as before any student

@@ -3,14 +3,17 @@
 from __future__ import annotations
 
 import ast
+import dataclasses
 import re
 import secrets
 import sys
+import tempfile
 import time
 import zlib
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pytest
@@ -18,15 +21,17 @@ from _pytest.assertion.rewrite import _rewrite_test
 from _pytest.config import _prepareconfig
 from _pytest.runner import runtestprotocol
 
-from mslab import checks
+from mslab import checks, containers
 from mslab.errors import MslabError
-from mslab.labs import Lab, labs_root
+from mslab.labs import Lab
 from mslab.records import CheckResult, points
-from mslab.sandbox import Limits, Sandbox, Shared, Student, StudentError, StudentRaised, Zygote
+from mslab.sandbox.host import WALLS, Limits, Sandbox, Shared, Student, StudentError, StudentRaised
+from mslab.sandbox.wire import MAX_TEXT
+from mslab.sandbox.zygote import Zygote
+from mslab.submissions import read_lab_file
 from mslab.target import LOCAL_TARGET, Target
 
 VISIBLE_SEED = 20240
-MAX_TEXT = 2000  # characters of any reason or hint kept in a record (student text included)
 #: MindSpore's automatic differentiation, as a student file may name it.
 AUTODIFF_API = frozenset(
     {"grad", "value_and_grad", "jacfwd", "jacrev", "vjp", "jvp", "GradOperation", "vmap_grad", "hessian"}
@@ -67,7 +72,15 @@ class CheckRun:
 class _Plugin:
     """Gives checks their fixtures and turns each test outcome into a :class:`CheckResult`."""
 
-    def __init__(self, sandbox: Sandbox | None, hidden_files: set[Path], seed: int, target: Target = LOCAL_TARGET):
+    def __init__(
+        self,
+        sandbox: Sandbox | None,
+        hidden_files: set[Path],
+        seed: int,
+        target: Target = LOCAL_TARGET,
+        task: str | None = None,
+    ):
+        self.task = task  # run only this task's checks (`lab.check --task N`)
         self.hidden_files = hidden_files
         self.collected: list[CheckResult] = []
         self.errors: list[str] = []
@@ -82,6 +95,7 @@ class _Plugin:
 
     @pytest.fixture
     def student(self) -> Student:
+        assert self.sandbox is not None, "collect() runs no check"
         return Student(self.sandbox)
 
     @pytest.fixture(autouse=True)
@@ -100,7 +114,13 @@ class _Plugin:
         if report.failed:
             self.errors.append(f"{report.nodeid}: {report.longreprtext.strip().splitlines()[-1]}")
 
-    def pytest_collection_modifyitems(self, items) -> None:
+    def pytest_collection_modifyitems(self, config, items) -> None:
+        if self.task is not None:
+            other = [i for i in items if getattr(getattr(i, "function", None), "mslab_check", None) is not None]
+            other = [i for i in other if i.function.mslab_check.task != self.task]
+            if other:
+                config.hook.pytest_deselected(items=other)
+                items[:] = [i for i in items if i not in other]
         for item in items:
             spec = getattr(item.function, "mslab_check", None)
             if spec is None:
@@ -377,16 +397,17 @@ def run_checks(
     seed: int | None = None,
     limits: Limits | None = None,
     zygote: Zygote | None = None,
-    hide: tuple[Path, ...] = (),
     junitxml: Path | None = None,
     shared: Shared | None = None,
     suite: Suite | None = None,
+    task: str | None = None,
 ) -> CheckRun:
-    """Run the visible (and with ``hidden``, the hidden) checks of ``lab`` on ``submission``.
+    """Run the visible (and with ``hidden``, the hidden) checks of ``lab`` on ``submission``
+    (with ``task``, that task's only).
 
     Student code runs in a sandbox: forked from ``zygote`` (a new one if None) or in the
-    target's container. The labs folder — checks, hidden checks, solutions — and the ``hide``
-    paths are invisible to it. With ``shared`` (one student's labs in turn), the child the
+    target's container (:func:`mslab.containers.spawner`). The labs folder — checks, hidden
+    checks, solutions — is invisible to it: the jail shows only what it allows. With ``shared`` (one student's labs in turn), the child the
     student's previous lab used serves this one when it is fit (:meth:`Sandbox.inherit`) and is
     left open for the next; if anything goes wrong in such a child, the lab is graded again in a
     fresh one, and that run is the one returned. ``suite``: the lab's checks collected once
@@ -399,19 +420,22 @@ def run_checks(
     files = lab.check_files(hidden)
     seed = secrets.randbits(31) if seed is None else seed
     started = time.perf_counter()
-    hidden_paths = (labs_root(), labs_root().parent, *hide)  # the checks, and the checkout around them
-    options = {"target": target.name, "limits": limits, "zygote": zygote, "hide": hidden_paths}
+    options: dict[str, Any] = {"spawn": containers.spawner(target), "limits": limits, "zygote": zygote}
     if shared is not None:
         sandbox = shared.sandbox(submission, lab.module, **options)
     else:
         sandbox = Sandbox(submission, lab.module, **options)
-    if suite is not None and (junitxml is not None or suite.lab.dir != lab.dir or suite.hidden != hidden):
+    if suite is not None and (
+        junitxml is not None or suite.lab.dir != lab.dir or suite.hidden != hidden or task is not None
+    ):
         suite = None
-    results, output = _check(lab, files, sandbox, seed, junitxml, target, suite, keep_open=shared is not None)
+    results, output = _check(
+        lab, files, sandbox, seed, junitxml, target, suite, keep_open=shared is not None, task=task
+    )
     if sandbox.inherited and sandbox.troubled:  # perhaps the earlier lab's doing: grade it afresh
         earlier, sandbox = sandbox, Sandbox(submission, lab.module, **options)
         sandbox.continue_budget(earlier)  # within the same budget: a regrade buys no extra time
-        results, output = _check(lab, files, sandbox, seed, junitxml, target, suite, keep_open=False)
+        results, output = _check(lab, files, sandbox, seed, junitxml, target, suite, keep_open=False, task=task)
     load_error = sandbox.load_error
     flags = []
     answered = [name for name in lab.autodiff if name in sandbox.answered]
@@ -443,23 +467,25 @@ def check_own_file(
     seed: int | None = None,
     target: Target = LOCAL_TARGET,
     zygote: Zygote | None = None,
+    task: str | None = None,
 ) -> CheckRun:
     """Check one student's file on the student's own machine, as `inv lab.check` and the
     notebook's ``check()`` do: taken in as `inv grade` takes a lab's file (a notebook's code
     cells: mslab.submissions.read_lab_file), so both give one mark; every wall may be missing
     there, and the run's ``isolation`` says which are (docs/walls.md)."""
-    import dataclasses
-    import tempfile
-
-    from mslab.sandbox import WALLS
-    from mslab.submissions import read_lab_file
-
     code, _note = read_lab_file(path, lab.name)
     with tempfile.TemporaryDirectory(prefix="mslab-check-") as tmp:
         staged = Path(tmp) / f"{lab.module}.py"
         staged.write_bytes(code)
         run = run_checks(
-            lab, staged, hidden=hidden, target=target, seed=seed, zygote=zygote, limits=Limits(allow_weaker=WALLS)
+            lab,
+            staged,
+            hidden=hidden,
+            target=target,
+            seed=seed,
+            zygote=zygote,
+            limits=Limits(allow_weaker=WALLS),
+            task=task,
         )
     return dataclasses.replace(run, submission=str(path))
 
@@ -473,6 +499,7 @@ def _check(
     target: Target,
     suite: Suite | None,
     keep_open: bool,
+    task: str | None = None,
 ) -> tuple[list[CheckResult], str]:
     """Run ``files`` (the lab's checks; ``suite``'s when given) against ``sandbox``: their
     results, and what the student code printed. The sandbox is closed after, unless
@@ -481,7 +508,7 @@ def _check(
     try:
         if suite is not None:
             return suite.run(sandbox, seed, target), sandbox.output()
-        plugin = _Plugin(sandbox, {lab.hidden_checks.resolve()}, seed, target)
+        plugin = _Plugin(sandbox, {lab.hidden_checks.resolve()}, seed, target, task)
         _pytest(lab, files, plugin, *([f"--junitxml={junitxml}"] if junitxml else []))
         return plugin.results, sandbox.output()
     finally:

@@ -24,11 +24,12 @@ from types import CodeType, ModuleType
 import numpy as np
 
 from mslab.labs import Lab
-from mslab.sandbox import StudentRaised
+from mslab.sandbox.host import StudentError, StudentRaised
 from mslab.sandbox.wire import Array, Fn, Opaque
 
 __all__ = [
     "Fn",
+    "StudentError",
     "CheckFailed",
     "CheckSpec",
     "Erratum",

@@ -44,7 +44,7 @@ from pathlib import Path
 import jinja2
 import markupsafe
 
-from mslab import feedback
+from mslab import feedback, similarity
 from mslab.records import LATE_FLAG, SCHEMA_VERSION, CheckResult, Record, Status, write_atomic
 from mslab.text import csv_text, jnum, md_text, num, percent
 
@@ -831,8 +831,6 @@ def _similar_section(similar: dict | None) -> Section | None:
     to read, never a mark."""
     if not similar:
         return None
-    from mslab import similarity
-
     blocks: Blocks = [
         Paragraph(
             "Pairs of students whose files share more than the lab's starter and tutorial code "

@@ -5,7 +5,7 @@ cluster is asked for. The driver — the instructor's ``inv grade`` — stays th
 writes OUT: it stages the class, decides what is done (records, resume) and writes every file,
 exactly as a local run does (:func:`mslab.grade.keep`). Each worker is a Ray actor on some node
 (:class:`GradeWorker`) holding the same warm state as a local worker — a zygote and the walls
-of :mod:`mslab.sandbox`, the same :class:`~mslab.sandbox.Limits` — and grades one student at a
+of :mod:`mslab.sandbox`, the same :class:`~mslab.sandbox.host.Limits` — and grades one student at a
 time, that student's labs one after another (in one child when each hands over cleanly:
 :meth:`mslab.worker.Worker.shared_child`):
 
@@ -48,18 +48,18 @@ from collections.abc import Callable
 from pathlib import Path
 from urllib.parse import urlsplit
 
+from mslab import images, settings
 from mslab.errors import MslabError
 from mslab.pool import MAX_DEATHS  # one fault model with the local pool
 from mslab.records import Record, Status
-from mslab.sandbox import Limits
+from mslab.sandbox import hostlimits
+from mslab.sandbox.host import Limits, sweep
 from mslab.target import Target
 from mslab.version import fingerprint
-from mslab.worker import by_student
+from mslab.worker import Worker, by_student, graded_text
 
 EXTRA = "pip install -e '.[cluster]'"
 #: Deaths of the worker grading them after which a student's submissions are not retried.
-#: How long the driver waits for a first worker (a node may be starting) before giving up.
-START_SECONDS = float(os.environ.get("MSLAB_CLUSTER_START_SECONDS", "600"))
 #: The resource a target's workers are counted in, when --jobs does not say how many.
 UNIT = {"local": "CPU", "cpu": "CPU", "cuda": "GPU", "ascend": "NPU"}
 
@@ -94,8 +94,6 @@ class GradeWorker:
     """One warm worker on a node (a Ray actor): its own zygote, sandboxes and scratch folder."""
 
     def __init__(self, target: Target, limits: Limits, driver_fingerprint: str):
-        from mslab.sandbox import sweep
-
         self.problem = ""
         self.node = socket.gethostname()
         if fingerprint() != driver_fingerprint:
@@ -108,8 +106,6 @@ class GradeWorker:
             self.problem = _image_problem(target, self.node)
             if self.problem:
                 return
-        from mslab.sandbox import hostlimits
-
         tables = hostlimits.problems(limits, os.cpu_count() or 1)  # at most one worker per CPU here
         if tables:
             self.problem = f"node {self.node}: {tables[0]}"
@@ -117,9 +113,7 @@ class GradeWorker:
         sweep()  # what graders killed on this node left behind
         sweep_scratch()
         self.tmp = Path(tempfile.mkdtemp(prefix=f"{SCRATCH_PREFIX}{os.getpid()}-"))
-        from mslab.worker import Worker
-
-        self.worker = Worker(target, limits, (self.tmp,))
+        self.worker = Worker(target, limits)
         self.count = 0
         self.worker.warm_zygote()  # MindSpore starts importing now, not at the first submission
 
@@ -139,8 +133,6 @@ class GradeWorker:
 
     def grade_one(self, job, source: bytes) -> str:
         """Grade ``job`` on ``source``; the JSON of :func:`mslab.worker.graded_text`."""
-        from mslab.worker import graded_text
-
         try:
             self.count += 1
             folder = self.tmp / str(self.count)
@@ -180,8 +172,6 @@ def sweep_scratch() -> list[Path]:
 
 
 def _image_problem(target: Target, node: str) -> str:
-    from mslab import images
-
     try:
         images.docker_client().images.get(target.image)
     except Exception:  # noqa: BLE001 - no engine, or no image: either way not usable here
@@ -355,8 +345,6 @@ WORKER = GradeWorker
 def _drive(ray, pool: _Pool, queue: collections.deque, kept: Callable, done: list[Record]) -> None:
     from ray.exceptions import RayError
 
-    from mslab.worker import graded_text
-
     inflight: dict = {}  # ref -> (one student's jobs, actor)
     deaths: collections.Counter = collections.Counter()
     waiting_since = time.monotonic()
@@ -371,9 +359,9 @@ def _drive(ray, pool: _Pool, queue: collections.deque, kept: Callable, done: lis
             raise MslabError("no grading worker is left on the cluster; rerun to grade the rest")
         if pool.held:
             waiting_since = time.monotonic()
-        elif time.monotonic() - waiting_since > START_SECONDS:
+        elif time.monotonic() - waiting_since > (start_seconds := settings.value("MSLAB_CLUSTER_START_SECONDS")):
             raise MslabError(
-                f"no grading worker started on the cluster within {START_SECONDS:g} s: are its nodes busy or too small?"
+                f"no grading worker started on the cluster within {start_seconds:g} s: are its nodes busy or too small?"
             )
         ready, _ = ray.wait([*inflight, *pool.starting], num_returns=1, timeout=5)
         for ref in ready:

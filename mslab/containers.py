@@ -15,11 +15,11 @@ and `inv doctor` remove those of runs that are gone (reap_orphans), never those 
 from __future__ import annotations
 
 import contextlib
+import functools
 import os
 import secrets
-import select
+import shutil
 import socket
-import struct
 import subprocess
 import sys
 import tempfile
@@ -29,6 +29,8 @@ from pathlib import Path
 from mslab import images
 from mslab.errors import MslabError
 from mslab.labs import Lab
+from mslab.sandbox.container import ContainerChild
+from mslab.sandbox.host import Limits, Spawn
 from mslab.target import LOCAL_TARGET, Target
 
 SUBMISSION_DIR = "/submission"
@@ -217,6 +219,34 @@ def _run_kwargs(target: str, limits, mounts: list[str], role: str, client=None) 
     return kwargs
 
 
+#: Where a notebook container mounts the student's work folder, and the port JupyterLab listens on.
+NOTEBOOK_WORK, NOTEBOOK_PORT = "/work", 8888
+
+
+def notebook_kwargs(target: str, folder: Path, port: int, token: str, client) -> dict:
+    """`containers.run` arguments for JupyterLab in the target's notebook image: compose.yaml's
+    service (the device, non-root, read-only root, no capabilities, no-new-privileges, memory
+    and process limits, the run's labels so that a dead run's container is removed), with the
+    work folder mounted read-write at /work as the host user (the saved notebook stays the
+    student's own file), the port published on 127.0.0.1 only (a bridge network instead of none:
+    the browser must reach it) and the token in the environment (JUPYTER_TOKEN, not argv)."""
+    limits = Limits()
+    kwargs = _run_kwargs(target, limits, [f"{Path(folder).resolve()}:{NOTEBOOK_WORK}:rw"], "notebook", client)
+    kwargs["image"] = images.notebook_image(target)
+    kwargs.pop("network_mode", None)
+    kwargs["tmpfs"] = {k: v for k, v in kwargs.get("tmpfs", {}).items() if k != NOTEBOOK_WORK}
+    kwargs["working_dir"] = NOTEBOOK_WORK
+    kwargs["ports"] = {f"{NOTEBOOK_PORT}/tcp": ("127.0.0.1", port)}
+    kwargs["environment"] = {**kwargs["environment"], "JUPYTER_TOKEN": token}
+    # As the folder's owner: the notebook it saves stays the student's file (root's folder: uid 0
+    # in the container, still without a capability, read-only root, no new privileges).
+    owner = Path(folder).stat()
+    kwargs["user"] = f"{owner.st_uid}:{owner.st_gid}"
+    # An interactive server: no CPU-time limit (a grading run's budget), the rest as graded.
+    kwargs["ulimits"] = [u for u in kwargs["ulimits"] if u.name != "cpu"]
+    return kwargs
+
+
 @contextlib.contextmanager
 def _docker_errors(target: str, image: str):
     """The engine's refusals to start a container, as one-line user errors."""
@@ -230,76 +260,46 @@ def _docker_errors(target: str, image: str):
         raise MslabError(f"cannot start a {target} container: {exc.explanation or exc}") from None
 
 
-class ContainerProcess:
-    """The sandbox child inside a fresh container, talking over the attached stdin/stdout."""
+def start_child(target: Target, module_name: str, source: bytes, limits: Limits) -> ContainerChild:
+    """A fresh container of ``target`` serving ``source`` as ``module_name``: the sandbox's child
+    (:class:`mslab.sandbox.container.ContainerChild`, which reads what it sends).
 
-    def __init__(self, target: str, module_name: str, student_file: Path, limits):
-        self.client = images.docker_client()
-        student_file.chmod(0o644)  # readable by the image's user; its folder stays private
-        inside = f"{SUBMISSION_DIR}/{module_name}.py"
-        kwargs = _run_kwargs(target, limits, [f"{student_file}:{inside}:ro"], "sandbox", self.client)
-        command = ["python", "-I", "-m", "mslab.sandbox.serve", module_name, inside, images.device(target)]
-        with _docker_errors(target, kwargs["image"]):
-            self.container = self.client.containers.create(
-                command=command, stdin_open=True, tty=False, detach=True, **kwargs
-            )
-        track(self.container)
-        self.socket = self.container.attach_socket(params={"stdin": 1, "stdout": 1, "stderr": 1, "stream": 1})
-        self.raw = self.socket._sock  # the plain socket under the SDK's wrapper
-        self.container.start()
-        self._frames = b""
-        self.reader = self.raw.fileno()
+    compose.yaml's service is looked up here, in the worker, each time: the devices it may use
+    are this process's (Ray sets CUDA_VISIBLE_DEVICES per worker)."""
+    client = images.docker_client()
+    folder = Path(tempfile.mkdtemp(prefix="mslab-container-"))
+    student_file = folder / f"{module_name}.py"
+    student_file.write_bytes(source)
+    folder.chmod(0o755)
+    student_file.chmod(0o644)  # readable by the image's user
+    inside = f"{SUBMISSION_DIR}/{module_name}.py"
+    container = None
 
-    def write(self, data: bytes) -> None:
-        try:
-            self.raw.sendall(data)
-        except OSError as exc:
-            raise BrokenPipeError(str(exc)) from None
+    def cleanup() -> None:
+        if container is not None:
+            untrack(container)
+        shutil.rmtree(folder, ignore_errors=True)
 
-    def on_output(self, payload: bytes) -> None:
-        """What the container wrote to stderr (the student's printed output): dropped here."""
+    try:
+        kwargs = _run_kwargs(target.name, limits, [f"{student_file}:{inside}:ro"], "sandbox", client)
+        command = ["python", "-I", "-m", "mslab.sandbox.serve", module_name, inside, images.device(target.name)]
+        with _docker_errors(target.name, kwargs["image"]):
+            container = client.containers.create(command=command, stdin_open=True, tty=False, detach=True, **kwargs)
+        track(container)
+        attached = container.attach_socket(params={"stdin": 1, "stdout": 1, "stderr": 1, "stream": 1})
+        return ContainerChild(container, attached, cleanup)
+    except BaseException:
+        if container is not None:
+            with contextlib.suppress(Exception):
+                container.remove(force=True)
+        cleanup()
+        raise
 
-    def read(self) -> bytes | None:
-        """Whatever stdout bytes have arrived (b"" if only stderr did); None at end of stream.
-        Stderr's frames go to :meth:`on_output`."""
-        if not select.select([self.raw], [], [], 0)[0]:
-            return b""
-        chunk = self.raw.recv(1 << 20)
-        if not chunk:
-            return None
-        self._frames += chunk
-        out = b""
-        # Docker multiplexes the streams: 8-byte header (stream, 0, 0, 0, big-endian size).
-        while len(self._frames) >= 8:
-            stream, size = self._frames[0], struct.unpack(">I", self._frames[4:8])[0]
-            if len(self._frames) < 8 + size:
-                break
-            payload, self._frames = self._frames[8 : 8 + size], self._frames[8 + size :]
-            if stream == 1:
-                out += payload
-            elif stream == 2:
-                self.on_output(payload)
-        return out
 
-    def exit_reason(self) -> str:
-        try:
-            result = self.container.wait(timeout=5)
-            self.container.reload()
-        except Exception:  # noqa: BLE001
-            return "stopped answering"
-        if self.container.attrs.get("State", {}).get("OOMKilled"):
-            return "was killed for using too much memory"
-        return f"exited with code {result.get('StatusCode')}"
-
-    def kill(self) -> None:
-        try:
-            self.socket.close()
-        finally:
-            try:
-                self.container.remove(force=True)
-            except Exception:  # noqa: BLE001 - already gone
-                pass
-            untrack(self.container)
+def spawner(target: Target) -> Spawn | None:
+    """How a :class:`mslab.sandbox.host.Sandbox` of ``target`` starts its child: None (forked from
+    a local zygote) for the local target, else a fresh container of the target's image."""
+    return None if target.local else functools.partial(start_child, target)
 
 
 def run_script(target: str, script: Path, limits) -> int:
@@ -334,8 +334,6 @@ def _watch(token: str, wait: bool = True) -> int:
 
 def run_walkthrough(lab: Lab, *, target: Target = LOCAL_TARGET) -> int:
     """Run the lab's walk-through script, printing what it prints; returns its exit code."""
-    from mslab.sandbox import Limits
-
     if not target.local:
         return run_script(target.name, lab.walkthrough, Limits())
     env = {**os.environ, "GLOG_v": "3"}

@@ -17,8 +17,11 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from mslab import containers, images
+from mslab.devices import ascend_device_group, device_root, parse_npu_smi, parse_nvidia_smi, read_key
 from mslab.errors import MslabError
-from mslab.target import LOCAL
+from mslab.sandbox import host
+from mslab.target import ISOLATIONS, LOCAL, TARGET_TOLERANCES, Target
 
 # CUDA 11.6 needs at least this Linux driver (CUDA 11.6 release notes, table 3; MindSpore's GPU guide).
 CUDA_MIN_DRIVER = "510.39.01"
@@ -77,74 +80,7 @@ def _run(exe: str, *args: str, timeout: float = 15) -> tuple[int, str]:
 
 def _docker_probe() -> str:
     """Engine version, or MslabError when no engine answers."""
-    from mslab.images import docker_client
-
-    return docker_client().version().get("Version", "?")
-
-
-def parse_nvidia_smi(text: str) -> tuple[str, list[str]]:
-    """(driver version, GPU names) from plain `nvidia-smi` output; ('', []) if none."""
-    driver = re.search(r"Driver Version:\s*([\d.]+)", text)
-    gpus = re.findall(r"^\|\s+\d+\s+(.+?)\s+(?:On|Off)\s*\|", text, re.MULTILINE)
-    return (driver.group(1) if driver else ""), gpus
-
-
-def parse_npu_smi(text: str) -> tuple[str, list[tuple[str, str, str]]]:
-    """(npu-smi version, [(npu id, name, health)]) from `npu-smi info` output."""
-    version = re.search(r"Version:\s*(\S+)", text)
-    npus = re.findall(
-        r"^\|\s*(\d+)\s+(\S+)\s*\|\s*(OK|Warning|Alarm|Critical|Unknown|\w+)\s*\|\s*[\d.-]", text, re.MULTILINE
-    )
-    return (version.group(1) if version else ""), npus
-
-
-def _read_key(path: Path, key: str) -> str:
-    """VALUE of the first `key=VALUE` line (case-insensitive key), '' if absent/unreadable."""
-    try:
-        for line in path.read_text(errors="replace").splitlines():
-            k, sep, v = line.partition("=")
-            if sep and k.strip().lower() == key.lower():
-                return v.strip()
-    except OSError:
-        pass
-    return ""
-
-
-@dataclass
-class DeviceGroup:
-    """The group owning the Ascend device nodes on the host."""
-
-    gid: int
-    name: str  # from the host's /etc/group, '' if it has no entry
-    node: str  # the device node it was read from, e.g. /dev/davinci_manager
-
-
-def _root(root: str | Path | None) -> Path:
-    return Path(root or os.environ.get("MSLAB_DOCTOR_ROOT") or "/")
-
-
-def ascend_device_group(root: str | Path | None = None) -> DeviceGroup | None:
-    """Group of the host's Ascend device nodes (davinci_manager first, then davinci<N>), None if
-    there are none. root: where /dev and /etc are (default $MSLAB_DOCTOR_ROOT or /)."""
-    root = _root(root)
-    dev = root / "dev"
-    nodes = [dev / "davinci_manager", *sorted(dev.glob("davinci[0-9]*"))] if dev.is_dir() else []
-    for node in nodes:
-        try:
-            gid = node.stat().st_gid
-        except OSError:
-            continue
-        name = ""
-        try:
-            for line in (root / "etc/group").read_text(errors="replace").splitlines():
-                fields = line.split(":")
-                if len(fields) >= 3 and fields[2] == str(gid):
-                    name = fields[0]
-                    break
-        except OSError:
-            pass
-        return DeviceGroup(gid, name, "/" + str(node.relative_to(root)))
-    return None
+    return images.docker_client().version().get("Version", "?")
 
 
 def _device_group_check(root: Path) -> Check | None:
@@ -179,9 +115,7 @@ def _device_group_check(root: Path) -> Check | None:
 def orphan_check(reap: Callable[[], list[str]] | None = None) -> Check:
     """Remove the containers of grader runs that are gone (killed, crashed) and say how many."""
     if reap is None:
-        from mslab.containers import reap_orphans
-
-        reap = reap_orphans
+        reap = containers.reap_orphans
     try:
         removed = reap()
     except MslabError as e:
@@ -212,11 +146,9 @@ WALLS = {
 
 def walls_checks(probe: Callable[[], tuple[dict, str]], how: Callable[[str], str] | None = None) -> list[Check]:
     """One row per wall of a sandbox started here for the user running doctor (``probe`` =
-    mslab.sandbox.probe, every wall allowed missing), as measured: whether it stands and, where
+    mslab.sandbox.host.probe, every wall allowed missing), as measured: whether it stands and, where
     it does not, the command that provides it (``how`` = mslab.sandbox.host.how); then whether
     `inv grade` would run here or refuse."""
-    from mslab.sandbox import host
-
     explain_wall = how or host.how
     try:
         walls, isolation = probe()
@@ -313,7 +245,7 @@ def _npu_checks(root: Path, path: str | None) -> tuple[bool, list[Check]]:
             checks.append(Check("npu-smi", WARN if sick else OK, f"{version}: {len(npus)} NPU(s): {names}"))
 
     info = root / "usr/local/Ascend/driver/version.info"
-    driver = _read_key(info, "Version") or _read_key(info, "package_version")
+    driver = read_key(info, "Version") or read_key(info, "package_version")
     if not driver:
         checks.append(Check("Ascend driver", MISSING, f"no /{info.relative_to(root)}"))
     else:
@@ -329,7 +261,7 @@ def _npu_checks(root: Path, path: str | None) -> tuple[bool, list[Check]]:
     toolkit = root / "usr/local/Ascend/ascend-toolkit/latest"
     cann = ""
     for candidate in sorted(toolkit.glob("*/ascend_toolkit_install.info")) if toolkit.is_dir() else []:
-        cann = _read_key(candidate, "version")
+        cann = read_key(candidate, "version")
         break
     if cann:
         checks.append(Check("CANN (host)", OK, f"{cann} (the ascend image brings its own {CANN_VERSION})"))
@@ -355,8 +287,8 @@ def diagnose(
     or /); path: PATH for nvidia-smi/npu-smi (default $PATH); docker_probe: returns the engine's
     version or raises MslabError; reap: removes dead runs' containers (default
     mslab.containers.reap_orphans; only called when the engine answers); walls: starts a sandbox
-    and measures its walls (mslab.sandbox.probe; None: not checked)."""
-    root = _root(root)
+    and measures its walls (mslab.sandbox.host.probe; None: not checked)."""
+    root = device_root(root)
     arch = arch or platform.machine()
     checks = [
         Check(
@@ -417,3 +349,31 @@ def table(diagnosis: Diagnosis):
         t.add_row(c.name, f"[{colour[c.status]}]{c.status}[/]", c.detail)
     t.add_row("[bold]Recommended target[/]", f"[bold]{diagnosis.recommended}[/]", explain(diagnosis))
     return t
+
+
+def _target_choices() -> list[str]:
+    return [LOCAL, *images.targets()]
+
+
+def resolve_target(name: str = LOCAL, isolation: str = "process", *, image: bool = False) -> Target:
+    """The :class:`Target` named on the command line, or a one-line MslabError.
+
+    ``auto`` is `inv doctor`'s recommendation; ``isolation="container"`` with ``local`` means the
+    ``cpu`` image (a fresh container per submission). ``image``: the caller needs an image (the
+    ``image.*`` tasks), so ``local`` — named, or what ``auto`` picked — is refused.
+    """
+    if isolation not in ISOLATIONS:
+        raise MslabError(f"unknown isolation {isolation!r}; choose process or container")
+    if name == "auto":
+        name = recommended_target()
+        if image and name == LOCAL:
+            raise MslabError("no Docker engine here: `inv doctor` recommends running locally, not an image")
+    choices = [c for c in _target_choices() if not (image and c == LOCAL)]
+    if name not in choices:
+        raise MslabError(f"unknown target {name!r}; choose one of: {', '.join(choices)}, auto")
+    if isolation == "container" and name == LOCAL:
+        name = "cpu"  # a fresh container per submission
+    tolerances = dict(TARGET_TOLERANCES.get(name, {}))
+    if name == LOCAL:
+        return Target(LOCAL, tolerances=tolerances, isolation="process")
+    return Target(name, images.service(name)["image"], images.device(name), tolerances, "container")

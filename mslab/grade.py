@@ -1,7 +1,7 @@
 """Grading a class: every student × lab, in parallel warm workers, resumable, into reports.
 
 Intake (:mod:`mslab.submissions`) stages each student's files and hashes them. Each student × lab
-is a job; ``jobs`` worker processes each keep a :class:`~mslab.sandbox.Zygote` (MindSpore
+is a job; ``jobs`` worker processes each keep a :class:`~mslab.sandbox.zygote.Zygote` (MindSpore
 imported once) and fork a fresh, isolated child per submission. Every finished job writes its
 files atomically at once — ``junit.xml``, ``results.json``, then ``record.json``, which marks
 it done — so an interrupted run loses nothing: a rerun skips what is done (same file, same
@@ -35,7 +35,7 @@ from dataclasses import dataclass
 from multiprocessing import resource_tracker
 from pathlib import Path
 
-from mslab import adjust, classreport, similarity, version, worker
+from mslab import adjust, classreport, images, similarity, version, worker
 from mslab import roster as roster_module
 from mslab.checker import collect
 from mslab.cluster import Cluster
@@ -43,7 +43,8 @@ from mslab.errors import MslabError
 from mslab.labs import Lab, all_labs, get_lab
 from mslab.pool import MAX_DEATHS, Lost, Pool
 from mslab.records import WRITTEN, Record, Status, points, write_atomic
-from mslab.sandbox import Limits, hostlimits, sweep
+from mslab.sandbox import hostlimits
+from mslab.sandbox.host import Limits, sweep
 from mslab.submissions import Submission, find_submissions
 from mslab.target import LOCAL_TARGET, Target
 from mslab.worker import Job, by_student, graded_text
@@ -288,9 +289,8 @@ def _start_pool(run: _Run) -> Pool | None:
     tables = hostlimits.problems(limits, workers)  # the sandboxes at once must not fill a host-wide table
     if tables:
         raise MslabError(f"cannot grade: {tables[0]}")
-    hide = tuple(str(p) for p in (run.submissions, run.out))
     labs = tuple(lab.name for lab in run.chosen)
-    pool = Pool(workers, worker.start_local, (run.target, limits, hide, labs), worker.handle)
+    pool = Pool(workers, worker.start_local, (run.target, limits, labs), worker.handle)
     _release()  # the workers exist: Ctrl-C may come through now
     pool.ask_each(CHECK)
     return pool
@@ -426,8 +426,7 @@ def _grade_found(
             records += _run_cluster(todo, out, run.cluster, run.progress)
         else:
             limits = run.limits or Limits()
-            hide = (run.submissions, out)
-            records += _run(todo, out, target, limits, hide, run.jobs, run.progress, announce, pool)
+            records += _run(todo, out, target, limits, run.jobs, run.progress, announce, pool)
     except _Stopped as stopped:
         records += stopped.done
         classreport.write_reports(_flag_names(records, found, flags), out, labs=maxima)
@@ -591,8 +590,6 @@ def _flag_names(records: list[Record], found, flags: dict[str, str] | None = Non
 
 def _need_image(target: Target) -> None:
     """The Docker engine answers and the target's image is built, or a one-line MslabError."""
-    from mslab import images
-
     client = images.docker_client()
     try:
         client.images.get(target.image)
@@ -674,7 +671,6 @@ def _run(
     out: Path,
     target: Target,
     limits: Limits,
-    hide,
     jobs,
     progress,
     started=lambda: None,
@@ -697,7 +693,7 @@ def _run(
             if tables:
                 raise MslabError(f"cannot grade: {tables[0]}")
             labs = tuple(sorted({job.lab for job in todo}))
-            pool = Pool(workers, worker.start_local, (target, limits, tuple(str(p) for p in hide), labs), worker.handle)
+            pool = Pool(workers, worker.start_local, (target, limits, labs), worker.handle)
             _release()  # the workers exist: Ctrl-C may come through now
             pool.ask_each(CHECK)
         # Before the first student, every worker starts one sandbox as it will grade: a grader

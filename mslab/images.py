@@ -21,6 +21,8 @@ from pathlib import Path
 
 import yaml
 
+from mslab import settings
+from mslab.devices import ascend_device_group, parse_nvidia_smi
 from mslab.errors import MslabError
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -31,6 +33,9 @@ WHEELHOUSE = ROOT / "docker" / "wheelhouse"
 # The cuda image's second wheelhouse: NVIDIA's CUDA wheels (GBs), sent only to a cuda build.
 WHEELHOUSE_CUDA = ROOT / "docker" / "wheelhouse-cuda"
 CUDA_REQUIREMENTS = ROOT / "docker" / "cuda" / "requirements.txt"
+# JupyterLab's wheels for the notebook images (docker/notebook/Dockerfile), sent only to their build.
+WHEELHOUSE_NOTEBOOK = ROOT / "docker" / "wheelhouse-notebook"
+NOTEBOOK_REQUIREMENTS = ROOT / "docker" / "notebook" / "requirements.txt"
 # Where the cuda image's CUDA libraries come from: PyPI's wheels on the cpu image's Debian (the
 # default), or NVIDIA's CUDA base image (compose.yaml's x-cuda-nvidia-base).
 CUDA_BASES = ("wheels", "nvidia")
@@ -102,8 +107,6 @@ def runtime_env(root: str | Path | None = None) -> dict[str, str]:
     the Ascend device nodes (unless already set). root as for `inv doctor`."""
     env = dict(os.environ)
     if not env.get(ASCEND_GID_VAR):
-        from mslab.doctor import ascend_device_group
-
         group = ascend_device_group(root)
         if group is not None and group.gid != 0:
             env[ASCEND_GID_VAR] = str(group.gid)
@@ -231,11 +234,9 @@ def gpu_device(env: dict[str, str]) -> str:
     (CUDA_VISIBLE_DEVICES) means GPU, else GPU when `nvidia-smi` lists one (on env's PATH),
     else CPU: the cuda image then grades on a machine without a GPU as the cpu image does.
     """
-    chosen = (env.get(CUDA_DEVICE_VAR) or "").strip()
+    chosen = settings.value(CUDA_DEVICE_VAR, env)
     if chosen:
-        if chosen.upper() not in ("GPU", "CPU"):
-            raise MslabError(f"{CUDA_DEVICE_VAR} must be GPU or CPU, not {chosen!r}")
-        return chosen.upper()
+        return chosen
     if _visible(env.get("CUDA_VISIBLE_DEVICES")):
         return "GPU"
     return "GPU" if _nvidia_gpus(env.get("PATH", "")) else "CPU"
@@ -245,8 +246,6 @@ def gpu_device(env: dict[str, str]) -> str:
 def _nvidia_gpus(path: str) -> int:
     """How many GPUs `nvidia-smi` lists, read as `inv doctor` reads it (0 without nvidia-smi or
     when it fails); asked once per PATH."""
-    from mslab.doctor import parse_nvidia_smi
-
     exe = shutil.which("nvidia-smi", path=path or None)
     if not exe:
         return 0
@@ -309,16 +308,21 @@ def build_args(
     return args
 
 
-def context_excludes(source: str, dockerignore: Path = ROOT / ".dockerignore", cuda_wheels: bool = False) -> list[str]:
+def context_excludes(
+    source: str, dockerignore: Path = ROOT / ".dockerignore", cuda_wheels: bool = False, notebook: bool = False
+) -> list[str]:
     """The build context's exclusions: .dockerignore's, and the wheelhouses' wheels unless the
     build installs from them (hundreds of MB, GBs for CUDA, the engine would receive for
-    nothing). cuda_wheels: the build installs the CUDA wheels (a cuda build with CUDA_LIBS=wheels)."""
+    nothing). cuda_wheels: the build installs the CUDA wheels (a cuda build with CUDA_LIBS=wheels);
+    notebook: the build is a notebook image's, which installs JupyterLab's (and no other)."""
     lines = dockerignore.read_text().splitlines() if dockerignore.is_file() else []
     patterns = [p.strip() for p in lines if p.strip() and not p.strip().startswith("#")]
     if source != "wheelhouse":
         patterns.append("docker/wheelhouse/*.whl")
     if source != "wheelhouse" or not cuda_wheels:
         patterns.append("docker/wheelhouse-cuda/*.whl")
+    if not notebook:
+        patterns.append("docker/wheelhouse-notebook/*.whl")
     return patterns
 
 
@@ -422,6 +426,58 @@ def build(
 
 BUILD_API_TIMEOUT = 600
 
+#: JupyterLab on top of a target's image (`inv lab.notebook --target T`): its Dockerfile, and the
+#: tag's suffix (mslab-cpu -> mslab-cpu-notebook). The grading image itself never gets JupyterLab.
+NOTEBOOK_DOCKERFILE = "docker/notebook/Dockerfile"
+NOTEBOOK_SUFFIX = "-notebook"
+
+
+def notebook_image(target: str) -> str:
+    """The tag of the target's JupyterLab image."""
+    return _service(target)["image"] + NOTEBOOK_SUFFIX
+
+
+def build_notebook(target: str, echo: Callable[[str], None] = print, client=None, pip_index: str = "") -> str:
+    """Build the target's JupyterLab image on top of its grading image (which must be built);
+    returns its tag. PIP_INDEX_URL as for `build` (JupyterLab comes from PyPI or that mirror)."""
+    base = _service(target)["image"]
+    client = client or docker_client(timeout=BUILD_API_TIMEOUT)
+    try:
+        client.images.get(base)
+    except Exception:  # noqa: BLE001 - not built
+        raise MslabError(f"image {base} is not built: run `inv image.build --target {target}` first") from None
+    index = pip_index or os.environ.get("PIP_INDEX_URL", "")
+    if index and not _MIRROR.fullmatch(index):
+        raise MslabError(f"PIP_INDEX_URL must be a plain http(s) URL, not {index!r}")
+    tag = base + NOTEBOOK_SUFFIX
+    from docker.utils.build import tar
+
+    echo(f"building {tag} from {NOTEBOOK_DOCKERFILE} on {base}")
+    if not (WHEELHOUSE_NOTEBOOK / "SHA256SUMS").is_file():
+        raise MslabError(f"{WHEELHOUSE_NOTEBOOK / 'SHA256SUMS'} missing: run `inv image.wheelhouse --notebook` first")
+    excludes = context_excludes("official", ROOT / ".dockerignore", notebook=True)
+    last: list[str] = []
+    with tar(str(ROOT), exclude=excludes, dockerfile=(NOTEBOOK_DOCKERFILE, None), gzip=False) as ctx:
+        stream = client.api.build(
+            fileobj=ctx,
+            custom_context=True,
+            dockerfile=NOTEBOOK_DOCKERFILE,
+            tag=tag,
+            buildargs={"BASE_IMAGE": base, "PIP_INDEX_URL": index},
+            rm=True,
+            forcerm=True,
+            decode=True,
+        )
+        for chunk in stream:
+            if "error" in chunk:
+                tail = " | ".join(line.strip() for line in last[-3:] if line.strip())
+                raise MslabError(f"building {tag} failed: {chunk['error'].strip()} ({tail})")
+            text = chunk.get("stream", "")
+            if text:
+                last.append(text)
+                echo(text.rstrip("\n"))
+    return tag
+
 
 def _clean_up(target: str, tag: str, previous: str, keep_build_stage: bool, client, echo) -> None:
     """After a build: the build stage's dangling image (unless kept) and the image this build
@@ -459,7 +515,7 @@ def remove_build_stages(target: str = "", client=None) -> list[str]:
 
 def docker_cli() -> str:
     """The docker command line client (buildx is a plugin of it), or MslabError."""
-    exe = os.environ.get("MSLAB_DOCKER_CLI") or shutil.which("docker")
+    exe = settings.value("MSLAB_DOCKER_CLI") or shutil.which("docker")
     if not exe:
         raise MslabError("--platform needs the docker command with the buildx plugin: no docker on PATH")
     return exe
@@ -515,118 +571,6 @@ def image_version(target: str, client=None) -> str:
     """The MindSpore version the target's image was built with (its org.mslab.mindspore.version
     label), or MslabError if the image is not built."""
     return image_labels(target, client).get("org.mslab.mindspore.version", "")
-
-
-# How the grader starts Python in a container (mslab.containers): isolated mode, a module of the
-# venv. verify starts the self-check the same way, so whatever -I hides from the grader (PYTHONPATH,
-# the working directory) it hides from the check too.
-SELFCHECK = ["python", "-I", "-m", "mslab_selfcheck"]
-
-
-def verify(
-    target: str,
-    version: str = "",
-    timeout: int = 300,
-    client=None,
-    echo: Callable[[str], None] = print,
-    labs: bool | None = None,
-    seed: int = 0,
-) -> str:
-    """Run the image's self-check in a container started as the grader starts them (compose.yaml,
-    the grader's environment, limits and labels; `python -I -m`).
-
-    Checks: MindSpore version == `version` (default: the image's own label), run_check on the
-    target's device, every mslab module imports; in the cuda image, that its GPU plugin finds
-    every library but the host's libcuda.so.1. With labs (default: when the device is a GPU),
-    the labs' checks of the reference solutions in the image must give what they give on this
-    machine's CPU (compare_labs). Returns the output; MslabError when anything fails.
-    """
-    from mslab import containers
-    from mslab.sandbox import Limits
-
-    client = client or docker_client()
-    labels = image_labels(target, client)
-    if not version:
-        version = labels.get("org.mslab.mindspore.version", "")
-        pin = read_pins()["MINDSPORE_VERSION_PIN"]
-        if not version:
-            version = pin
-        elif version != pin:
-            echo(f"note: the image says it has MindSpore {version} (label); the pin is {pin}")
-    where = device(target)
-    if labels.get("org.mslab.device") == "GPU" and where != "GPU":
-        echo(
-            f"note: no NVIDIA GPU here (nvidia-smi lists none, {CUDA_DEVICE_VAR} unset): the {target}"
-            " image is checked on the CPU, as it grades here"
-        )
-    kwargs = containers._run_kwargs(target, Limits(), [], "verify", client)
-    command = [*SELFCHECK, "--device", where, "--version", version]
-    if labels.get("org.mslab.cuda.plugin"):
-        command += ["--links", labels["org.mslab.cuda.plugin"]]
-    try:
-        container = client.containers.run(command=command, detach=True, **kwargs)
-    except Exception as e:
-        raise MslabError(f"cannot start {kwargs['image']}: {str(e).splitlines()[0]}") from e
-    containers.track(container)
-    try:
-        try:
-            status = container.wait(timeout=timeout)["StatusCode"]
-        except Exception as e:
-            raise MslabError(f"verify {target}: no answer within {timeout}s") from e
-        output = container.logs().decode(errors="replace")
-    finally:
-        container.remove(force=True)
-        containers.untrack(container)
-    if status != 0:
-        lines = [line for line in output.splitlines() if line.strip()]
-        raise MslabError(f"verify {target} failed (exit {status}): {lines[-1] if lines else 'no output'}")
-    if labs if labs is not None else where == "GPU":
-        output += compare_labs(target, seed=seed)
-    return output
-
-
-def compare_labs(target: str, seed: int = 0) -> str:
-    """Every lab's checks (visible and hidden, one seed) on its reference solution, once with
-    the student side in the target's image (on its device: the GPU for cuda where there is one)
-    and once on this machine's CPU (the local target): every check must pass both times, within
-    the target's tolerances (mslab.checks). Returns one line per lab and a last summary line;
-    MslabError naming the checks that differ."""
-    from mslab import checker
-    from mslab.labs import all_labs
-    from mslab.target import LOCAL_TARGET, resolve
-
-    there = resolve(target)
-    lines, bad, total = [], [], 0
-    for lab in all_labs():
-        runs = {}
-        for chosen in (LOCAL_TARGET, there):
-            run = checker.run_checks(lab, lab.solution, hidden=True, target=chosen, seed=seed)
-            if run.load_error:
-                bad.append(f"{lab.name} on {chosen.name}: {run.load_error.splitlines()[-1]}")
-            runs[chosen.name] = {c.name: c for c in run.checks}
-        cpu, dev = runs[LOCAL_TARGET.name], runs[there.name]
-        for name in sorted(set(cpu) | set(dev)):
-            a, b = cpu.get(name), dev.get(name)
-            if a is None or b is None or not (a.passed and b.passed) or a.score != b.score:
-                shown = b if b is not None else a
-                why = shown.reason if shown is not None else ""
-                bad.append(
-                    f"{lab.name}::{name} (CPU {_verdict(a)}, {there.device} {_verdict(b)}{': ' + why if why else ''})"
-                )
-        total += len(dev)
-        line = f"labs: {lab.name}: {len(dev)} checks on {there.device} in {there.image} == on this machine's CPU"
-        lines.append(line)
-    if bad:
-        raise MslabError(f"verify {target}: the labs' checks differ from the CPU's: {'; '.join(bad[:5])}")
-    last = (
-        f"labs OK: {total} checks of {len(lines)} labs pass on {there.device} in {there.image}"
-        f" as on this machine's CPU (seed {seed})"
-    )
-    return "".join(f"{line}\n" for line in [*lines, last])
-
-
-def _verdict(check) -> str:
-    return "missing" if check is None else "passed" if check.passed else "failed"
 
 
 def wheelhouse(
@@ -701,6 +645,45 @@ def wheelhouse(
             *cross,
         ]
         _download(cmd, cuda_dest, env, echo)
+    return dest
+
+
+def wheelhouse_notebook(
+    target: str = "cpu",
+    arch: str = "",
+    dest: Path = WHEELHOUSE_NOTEBOOK,
+    pip: list[str] | None = None,
+    echo: Callable[[str], None] = print,
+    pip_index: str = "",
+) -> Path:
+    """Download JupyterLab's wheels (docker/notebook/requirements.txt, with the grader's pins as
+    constraints) for the target's Python and arch into dest, with its SHA256SUMS: the notebook
+    image's build installs from them offline, as the grading images' builds do. Returns dest."""
+    args = build_args(target, pip_index=pip_index)
+    python = args.get("PYTHON_VERSION", "")
+    env = dict(os.environ)
+    if args.get("PIP_INDEX_URL"):
+        env["PIP_INDEX_URL"] = args["PIP_INDEX_URL"]
+    arch = arch or platform.machine()
+    dest = Path(dest)
+    dest.mkdir(parents=True, exist_ok=True)
+    cmd = list(pip or [sys.executable, "-m", "pip"]) + [
+        "download",
+        "--disable-pip-version-check",
+        "--dest",
+        str(dest),
+        "-r",
+        str(NOTEBOOK_REQUIREMENTS),
+        "-c",
+        str(REQUIREMENTS),
+    ]
+    # Always for the image's Python, never this one's: a newer patch release here would pick
+    # wheels that refuse the image's (soupsieve 4 needs 3.11.5; Debian 12 has 3.11.2).
+    plats = [f"manylinux{v}_{arch}" for v in ("_2_28", "_2_17", "2014", "2010", "1")] + [f"linux_{arch}"]
+    cmd += ["--python-version", python, "--only-binary=:all:"] + [x for p in plats for x in ("--platform", p)]
+    for old in dest.glob("*.whl"):  # only what this download picks
+        old.unlink()
+    _download(cmd, dest, env, echo)
     return dest
 
 

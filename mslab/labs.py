@@ -18,7 +18,6 @@ Everything a lab needs is in its folder: copy one to start a new lab (docs/autho
 
 from __future__ import annotations
 
-import os
 import shutil
 from dataclasses import dataclass
 from functools import cached_property
@@ -26,12 +25,13 @@ from pathlib import Path
 
 import yaml
 
+from mslab import settings
 from mslab.errors import MslabError
 
 
 def labs_root() -> Path:
     """``$MSLAB_LABS``, or ``labs/`` next to the package in a source checkout."""
-    return Path(os.environ.get("MSLAB_LABS") or Path(__file__).resolve().parent.parent / "labs")
+    return Path(settings.value("MSLAB_LABS") or Path(__file__).resolve().parent.parent / "labs")
 
 
 @dataclass(frozen=True)

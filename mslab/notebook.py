@@ -20,8 +20,11 @@ import html
 import re
 from pathlib import Path
 
+from mslab import checker, present
 from mslab.errors import MslabError
 from mslab.labs import Lab, get_lab
+from mslab.present import check_output, plain
+from mslab.sandbox.zygote import Zygote
 
 CHECK_TAG = "mslab-check"  # the check cell's tag: intake never grades it
 
@@ -96,8 +99,6 @@ _zygote: list = []  # the kernel's warm zygote, started at the first check
 
 
 def _warm_zygote():
-    from mslab.sandbox import Zygote
-
     if not _zygote or not _zygote[0].alive():
         for old in _zygote:
             old.close()
@@ -140,11 +141,18 @@ def unsaved(path: Path, shell) -> list[str]:
     return [s for s in ran if s and s not in on_disk and "mslab" not in s and not s.startswith(("%", "!"))]
 
 
-def check(lab: str | None = None, *, path: str | Path | None = None, all: bool = False, verbose: bool = False):
-    """Check the saved notebook (or ``path``) with the lab's visible checks (``all``: hidden too),
-    as `inv lab.check` does; shows the table (HTML in a notebook). Returns the check run."""
-    from mslab import checker, present
-
+def check(
+    lab: str | None = None,
+    *,
+    path: str | Path | None = None,
+    all: bool = False,
+    verbose: bool = False,
+    task: str | int | None = None,
+):
+    """Check the saved notebook (or ``path``) with the lab's visible checks (``all``: hidden too;
+    ``task``: that task's only), as `inv lab.check` does, and show the same summary: a line per
+    task, each failing check with its hint (``verbose``: the full table). HTML in a notebook.
+    Returns the check run."""
     shell = _ipython()
     target = Path(path) if path else _notebook_path(shell)
     if target is None:
@@ -154,23 +162,39 @@ def check(lab: str | None = None, *, path: str | Path | None = None, all: bool =
 
         lab = str(nbformat.read(str(target), as_version=4).metadata.get("mslab", {}).get("lab") or target.stem)
     chosen = get_lab(lab)
+    only = None if task is None else str(task).strip()
+    if only is not None and only not in chosen.tasks:
+        raise MslabError(f"lab {chosen.name} has no task {only!r}; its tasks are {', '.join(chosen.tasks)}")
     behind = unsaved(target, shell) if not path else []
-    run = present.tidy_run(checker.check_own_file(chosen, target, hidden=all, zygote=_warm_zygote()))
+    found = checker.check_own_file(chosen, target, hidden=all, zygote=_warm_zygote(), task=only)
+    run = present.tidy_run(found)
+    more = f'check("{chosen.name}", all=True)'
+    summary = present.summarize(run, chosen, more=more, task=only, output_lines=present.SUMMARY_OUTPUT_LINES)
     if shell is not None and hasattr(shell, "display_pub"):
         from IPython.display import HTML, display
 
-        display(HTML(run_html(run, behind)))
+        display(HTML(run_html(run, behind) if verbose else _save_note(behind) + present.summary_html(summary)))
     else:
         if behind:
             print("Save the notebook first (Ctrl-S): it does not hold code you ran.")
-        present.print_run(run, verbose=verbose)
+        if verbose:
+            present.print_run(run, verbose=True)
+        else:
+            present.print_summary(summary)
     return run
 
 
-def run_html(run, behind: list[str] = ()) -> str:  # type: ignore[assignment]
-    """A check run as an HTML table for the notebook (everything escaped)."""
-    from mslab.present import check_output, plain
+def _save_note(behind: list[str]) -> str:
+    if not behind:
+        return ""
+    return (
+        "<p><strong>先保存笔记本（Ctrl-S）/ Save the notebook first (Ctrl-S)</strong>: "
+        "the file on disk does not hold code you ran.</p>"
+    )
 
+
+def run_html(run, behind: list[str] = ()) -> str:  # type: ignore[assignment]
+    """A check run as the full HTML table (``check(verbose=True)``; everything escaped)."""
     rows = []
     for c in run.checks:
         result = "✅ pass" if c.passed else "❌ fail"
@@ -180,16 +204,10 @@ def run_html(run, behind: list[str] = ()) -> str:  # type: ignore[assignment]
             f"<tr><td>{html.escape(plain(c.title))}{hidden}</td><td>{html.escape(c.task)}</td>"
             f"<td>{c.score:g}/{c.points:g}</td><td>{result}</td><td><pre>{why}</pre></td></tr>"
         )
-    save = (
-        "<p><strong>先保存笔记本（Ctrl-S）/ Save the notebook first (Ctrl-S)</strong>: "
-        "the file on disk does not hold code you ran.</p>"
-        if behind
-        else ""
-    )
     error = f"<p style='color:#b00'>{html.escape(plain(run.load_error))}</p>" if run.load_error else ""
     scope = "visible and hidden checks" if any(c.hidden for c in run.checks) else "visible checks only"
     return (
-        f"{save}<table><thead><tr><th>check</th><th>task</th><th>points</th><th>result</th><th>why / hint</th></tr>"
-        f"</thead><tbody>{''.join(rows)}</tbody></table>{error}"
+        f"{_save_note(list(behind))}<table><thead><tr><th>check</th><th>task</th><th>points</th><th>result</th>"
+        f"<th>why / hint</th></tr></thead><tbody>{''.join(rows)}</tbody></table>{error}"
         f"<p><strong>Score: {run.score:g}/{run.max_score:g}</strong> ({scope})</p>"
     )

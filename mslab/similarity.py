@@ -40,6 +40,7 @@ from typing import Any
 
 from mslab.errors import MslabError
 from mslab.labs import Lab, get_lab
+from mslab.records import write_atomic
 
 #: k: the shortest run of filtered code (names already ``V``/``F``) that counts as shared.
 #: copydetect's default noise threshold.
@@ -274,8 +275,6 @@ def write_similarity(
     report to show side by side. ``labs`` defaults to every lab any student handed in. Without
     copydetect the file holds only ``note`` (one line, the same as returned in ``data["note"]``).
     Returns what was written."""
-    from mslab.records import write_atomic
-
     note = missing()
     data: dict[str, Any] = {"version": VERSION, "note": note, "k": K, "threshold": threshold, "labs": {}}
     if not note:

@@ -12,6 +12,8 @@ import hashlib
 from importlib import metadata
 from pathlib import Path
 
+from mslab.labs import labs_root
+
 PACKAGE = Path(__file__).resolve().parent
 
 
@@ -36,6 +38,4 @@ def grader() -> str:
 
 def fingerprint() -> str:
     """A digest of this install's mslab package and labs: the driver's and a node's must agree."""
-    from mslab.labs import labs_root
-
     return _digest([(PACKAGE, "*.py"), (labs_root(), "*")])

@@ -2,8 +2,8 @@
 
 One :class:`Worker` per worker process — a process of the local pool (:mod:`mslab.pool`, started
 by :func:`start_local`) or a Ray actor on a cluster node (:mod:`mslab.cluster`) — holds what it
-keeps warm between students: its :class:`~mslab.sandbox.Zygote` (MindSpore imported once), the
-current student's child (:class:`~mslab.sandbox.Shared`, handed from each lab to the next) and a
+keeps warm between students: its :class:`~mslab.sandbox.zygote.Zygote` (MindSpore imported once), the
+current student's child (:class:`~mslab.sandbox.host.Shared`, handed from each lab to the next) and a
 blank child forked ahead for the next student, and each lab's checks collected once
 (:class:`~mslab.checker.Suite`: no pytest start per student × lab). :meth:`Worker.grade_student`
 grades a student's :class:`Job` objects in turn.
@@ -18,18 +18,20 @@ from __future__ import annotations
 import contextlib
 import json
 import multiprocessing.util
-import os
 import signal
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from mslab import containers, settings
 from mslab.checker import Suite, run_checks
 from mslab.errors import MslabError
 from mslab.labs import Lab, get_lab
 from mslab.present import junit_text, results_text, tidy_run
 from mslab.records import RECORD_OUTPUT, Record, Status
-from mslab.sandbox import Limits, Sandbox, Shared, StudentError, Zygote, jail
+from mslab.sandbox import jail
+from mslab.sandbox.host import Limits, Sandbox, Shared, StudentError
+from mslab.sandbox.zygote import Zygote
 from mslab.target import Target
 
 #: What :meth:`Worker.check_sandbox` runs where no blank child is kept (containers, one child per lab).
@@ -71,12 +73,11 @@ def graded_text(record: Record, results: str = "", junit: str = "") -> str:
 
 @dataclass
 class Worker:
-    """One grading worker's state. ``hide``: folders of this machine its sandboxes must not see
-    (the submissions and OUT; a cluster worker's scratch folder)."""
+    """One grading worker's state: its zygote and the children it keeps warm. Its sandboxes see
+    only what the jail shows them (docs/walls.md): no folder of this machine's needs naming."""
 
     target: Target
     limits: Limits
-    hide: tuple[Path, ...] = ()
     zygote: Zygote | None = None
     blank: Sandbox | None = None  # a child forked ahead, behind its walls, for the next student
     shared: Shared | None = None  # the current student's child
@@ -89,7 +90,7 @@ class Worker:
         """``lab``'s hidden and visible checks collected once for every student this worker
         grades; None with ``MSLAB_PYTEST_PER_RUN=1`` (one ``pytest.main`` per student × lab, the
         path a suite's results are compared with: tests/test_suite.py)."""
-        if os.environ.get("MSLAB_PYTEST_PER_RUN") == "1":
+        if settings.value("MSLAB_PYTEST_PER_RUN"):
             return None
         if lab.name not in self.suites:
             self.suites[lab.name] = Suite(lab, hidden=True)
@@ -104,11 +105,11 @@ class Worker:
         return self.zygote
 
     def shared_child(self, folder: str) -> Shared | None:
-        """The :class:`~mslab.sandbox.Shared` child of the student in ``folder``, a new one when
+        """The :class:`~mslab.sandbox.host.Shared` child of the student in ``folder``, a new one when
         the worker moves on to another student (the last one's child is closed); None for
         container targets or with ``MSLAB_SANDBOX_PER_LAB=1`` (a fresh child per lab:
         docs/protocol.md)."""
-        if not self.target.local or os.environ.get("MSLAB_SANDBOX_PER_LAB") == "1":
+        if not self.target.local or settings.value("MSLAB_SANDBOX_PER_LAB"):
             return None
         if self.shared_folder != folder:
             self.close_shared()
@@ -143,14 +144,16 @@ class Worker:
         a forked child it is the blank child the first student then takes over, so the check
         costs nothing but the wait for it."""
         try:
-            if self.target.local and os.environ.get("MSLAB_SANDBOX_PER_LAB") != "1":
+            if self.target.local and not settings.value("MSLAB_SANDBOX_PER_LAB"):
                 if self.blank is None:
                     zygote = self.warm_zygote()
                     assert zygote is not None  # a local target has one
                     self.blank = Sandbox.empty(limits=self.limits, zygote=zygote)
                 self.blank.ensure_ready()
             else:
-                with Sandbox(PROBE, "mslab_probe", target=self.target.name, limits=self.limits) as sandbox:
+                with Sandbox(
+                    PROBE, "mslab_probe", spawn=containers.spawner(self.target), limits=self.limits
+                ) as sandbox:
                     sandbox.call("ping")
         except (MslabError, StudentError) as exc:
             return " ".join(str(exc).split())[:500] or type(exc).__name__
@@ -180,7 +183,6 @@ class Worker:
                 seed=job.key["seed"],
                 limits=self.limits,
                 zygote=self.warm_zygote(),
-                hide=self.hide,
                 shared=self.shared_child(job.folder),
                 suite=self.suite(lab),
             )
@@ -229,11 +231,11 @@ class Worker:
 _local: list[Worker] = []  # this process's Worker, once started
 
 
-def start_local(target: Target, limits: Limits, hide: tuple[str, ...], labs: tuple[str, ...] = ()) -> None:
+def start_local(target: Target, limits: Limits, labs: tuple[str, ...] = ()) -> None:
     """A local pool worker's start: its :class:`Worker`, with MindSpore importing at once and
     the checks of ``labs`` collected meanwhile."""
     jail.die_with_parent()  # a killed grader takes its workers, their zygotes and sandboxes along
-    worker = Worker(target, limits, tuple(Path(p) for p in hide))
+    worker = Worker(target, limits)
     _local[:] = [worker]
     worker.warm_zygote()  # MindSpore starts importing now, while this worker collects the checks
     for name in labs:

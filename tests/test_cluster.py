@@ -20,10 +20,10 @@ import pytest
 
 from conftest import ROOT, RayCluster, inv, needs_ray
 from mslab import cluster
+from mslab.doctor import resolve_target as resolve
 from mslab.errors import MslabError
 from mslab.grade import grade_class
 from mslab.records import Record
-from mslab.target import resolve
 
 CLASS = ROOT / "examples" / "submissions"
 CLASS_FILES = ("gradebook.csv", "grades.csv", "grades.json", "report.html")
@@ -54,12 +54,12 @@ def same_as_local(out: Path, local: Path) -> None:
     for name in CLASS_FILES:
         assert (out / name).read_bytes() == (local / name).read_bytes(), name
     assert records(out) == records(local)
-    assert len(records(out)) == 11  # 4 students x 3 labs, carol has no value_and_grad
+    assert len(records(out)) == 23  # 4 students x 6 labs, carol has no value_and_grad
 
 
 def start_grading(out: Path, address: str) -> subprocess.Popen:
     """`inv grade` of the bundled class (seed 7) on the cluster at ``address``, in the background,
-    returned once it has recorded 2 of its 11 submissions (or ended)."""
+    returned once it has recorded 2 of its 15 submissions (or ended)."""
     exe = shutil.which("inv", path=str(Path(sys.executable).parent))
     grading = subprocess.Popen(
         [exe, "--search-root", str(ROOT), "grade", str(CLASS), "--out", str(out), "--seed", "7", "--cluster", address],
@@ -87,7 +87,7 @@ def test_the_class_grades_the_same_on_a_cluster_of_two_nodes(ray_cluster, local_
     out = tmp_path / "out"
     result = inv("grade", str(CLASS), "--out", str(out), "--seed", "7", "--cluster", ray_cluster.address)
     assert result.returncode == 0, result.stderr
-    assert "12 results (9 graded, 1 missing, 2 unloadable) on 2 cluster nodes" in result.stdout
+    assert "16 results (13 graded, 1 missing, 2 unloadable) on 2 cluster nodes" in result.stdout
     same_as_local(out, local_run)
     assert "warning" not in result.stdout
     # and a rerun on the cluster resumes: nothing is graded again, nothing changes
@@ -110,7 +110,7 @@ def test_a_node_killed_mid_run_changes_nothing_in_the_gradebook(local_run, tmp_p
     finally:
         ray.shutdown()
     assert grading.returncode == 0, stderr
-    assert done_at_kill < 11  # it died mid-run, with work left
+    assert done_at_kill < 15  # it died mid-run, with work left
     assert "grading worker(s) lost mid-run" in stdout, stdout
     same_as_local(out, local_run)
 
@@ -129,7 +129,7 @@ def test_a_driver_killed_takes_its_workers_along_and_a_rerun_resumes(local_run, 
         grading.communicate()
         kept = len(list(out.glob("*/*/record.json")))
         assert not workers_left(ray)
-        assert 2 <= kept < 11
+        assert 2 <= kept < 15
         again = inv("grade", str(CLASS), "--out", str(out), "--cluster", f"ray://127.0.0.1:{ray.client_port}")
     finally:
         ray.shutdown()
@@ -164,7 +164,7 @@ def test_ctrl_c_on_a_cluster_run_stops_it_as_locally(ray_cluster, local_run, tmp
     _, stderr = grading.communicate(timeout=60)
     assert grading.returncode == 130, stderr
     (line,) = [text for text in stderr.splitlines() if text.startswith("interrupted")]
-    assert line.endswith("graded; rerun to continue") and " of 12 graded" in line
+    assert line.endswith("graded; rerun to continue") and " of 16 graded" in line
     assert not workers_left(ray_cluster)
     again = inv("grade", str(CLASS), "--out", str(out), "--cluster", ray_cluster.address)
     assert again.returncode == 0, again.stderr

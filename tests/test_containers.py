@@ -8,8 +8,8 @@ import pytest
 
 from conftest import LABS, ROOT, inv
 from mslab.checker import run_checks
-from mslab.sandbox import Limits, Sandbox, StudentCrashed
-from mslab.target import resolve
+from mslab.doctor import resolve_target as resolve
+from mslab.sandbox.host import Limits, Sandbox, StudentCrashed
 
 pytestmark = pytest.mark.docker
 
@@ -142,7 +142,7 @@ def test_lab_check_on_the_reference_in_the_container(cpu_image, tmp_path):
 GRADER = """
 import sys, time
 from pathlib import Path
-from mslab.sandbox import Limits, Sandbox
+from mslab.sandbox.host import Limits, Sandbox
 src = Path(sys.argv[1])
 src.write_text("def ping():\\n    return 'pong'\\n")
 sb = Sandbox(src, "student", target="cpu", limits=Limits(call_seconds=60))

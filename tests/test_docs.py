@@ -77,18 +77,32 @@ def test_readme_points_table_matches_the_labs():
 
 
 ERRATA_DOC = (ROOT / "docs" / "errata.md").read_text(encoding="utf-8")
+#: A lab's section of mistakes students make (not the tutorial's), with its block of numbers.
+MISTAKES_SECTION = re.compile(r"^## Mistakes students make in `(\w+)` \((\d+)–(\d+)\)$", re.MULTILINE)
+#: A row that names the checks catching a mistake: "| n | `visible`...; `hidden`... |", the
+#: checks in the last cell (the tutorial's table of checks has two cells, a lab's section four).
+CHECKS_ROW = re.compile(r"^\| (\d+) \|(?: .* \|)? (`test_[^|]*`;?) \|$", re.MULTILINE)
 
 
 def test_errata_page_lists_every_erratum_the_labs_reproduce():
-    rows = re.findall(r"^\| (\d+) \| .* \| `(\w+)` \|$", ERRATA_DOC, re.MULTILINE)
+    sections = list(MISTAKES_SECTION.finditer(ERRATA_DOC))
+    tutorial = ERRATA_DOC[: sections[0].start()] if sections else ERRATA_DOC
+    rows = re.findall(r"^\| (\d+) \| .* \| `(\w+)` \|$", tutorial, re.MULTILINE)
     numbers = [int(n) for n, _ in rows]
-    assert numbers == list(range(1, len(rows) + 1)), "numbered 1, 2, 3..."
+    assert numbers == list(range(1, len(rows) + 1)), "the tutorial's errata are numbered 1, 2, 3..."
+    found = {(int(n), lab) for n, lab in rows}
+    for i, section in enumerate(sections):
+        lab, first, last = section.group(1), int(section.group(2)), int(section.group(3))
+        body = ERRATA_DOC[section.end() : sections[i + 1].start() if i + 1 < len(sections) else len(ERRATA_DOC)]
+        numbers = [int(n) for n, _ in CHECKS_ROW.findall(body)]
+        assert numbers == list(range(first, first + len(numbers))) and numbers[-1] <= last, (lab, numbers)
+        found |= {(n, lab) for n in numbers}
     reproduced = {(m["erratum"], name) for name, lab in LABS.items() for m in lab.mistakes}
-    assert {(int(n), lab) for n, lab in rows} == reproduced, "each erratum, and the lab that reproduces it"
+    assert found == reproduced, "each erratum or mistake, and the lab that reproduces it"
 
 
 def test_errata_page_names_the_checks_that_catch_each_erratum():
-    table = dict(re.findall(r"^\| (\d+) \| (`test_.*`) \|$", ERRATA_DOC, re.MULTILINE))
+    table = dict(CHECKS_ROW.findall(ERRATA_DOC))
     for number, cell in table.items():
         visible, hidden = cell.split(";")
         documented = {n: False for n in re.findall(r"`(\w+)`", visible)} | {
@@ -138,7 +152,7 @@ def test_the_kuberay_manifest_asks_for_what_the_workers_ask_ray_for():
     import re
 
     from mslab.cluster import actor_options
-    from mslab.target import resolve
+    from mslab.doctor import resolve_target as resolve
 
     manifest = yaml.safe_load((ROOT / "docs" / "kuberay.yaml").read_text(encoding="utf-8"))
     pinned = re.search(r'"ray\[client\]==([\d.]+)"', (ROOT / "pyproject.toml").read_text()).group(1)

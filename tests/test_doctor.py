@@ -7,7 +7,7 @@ import pytest
 from invoke import Context
 
 from conftest import inv
-from mslab import doctor
+from mslab import devices, doctor
 from mslab.errors import MslabError
 from mslab.tasks.doctor import doctor as doctor_task
 
@@ -200,10 +200,10 @@ def test_parsers_on_the_samples():
     import subprocess
 
     out = subprocess.run([FAKES / "npu" / "npu-smi", "info"], capture_output=True, text=True).stdout
-    assert doctor.parse_npu_smi(out) == ("24.1.1", [("0", "910B4", "OK"), ("1", "910B4", "OK")])
+    assert devices.parse_npu_smi(out) == ("24.1.1", [("0", "910B4", "OK"), ("1", "910B4", "OK")])
     out = subprocess.run([FAKES / "gpu-old" / "nvidia-smi"], capture_output=True, text=True).stdout
-    assert doctor.parse_nvidia_smi(out) == ("450.57", ["TITAN Xp"])
-    assert doctor.parse_nvidia_smi("") == ("", [])
+    assert devices.parse_nvidia_smi(out) == ("450.57", ["TITAN Xp"])
+    assert devices.parse_nvidia_smi("") == ("", [])
 
 
 def test_inv_doctor_needs_no_docker(tmp_path, monkeypatch, capsys):

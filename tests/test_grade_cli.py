@@ -40,7 +40,11 @@ def inv_env(*args: str, env: dict, cwd: Path = ROOT) -> subprocess.CompletedProc
         (["--jobs", "0"], "--jobs must be 1 or more, not 0"),
         (["--jobs", "-1"], "--jobs must be 1 or more, not -1"),
         (["--seed", "abc"], "--seed must be a whole number, not 'abc'"),
-        (["--labs", ""], "--labs is empty; name one or more of: derivatives, logistic_gradients, value_and_grad"),
+        (
+            ["--labs", ""],
+            "--labs is empty; name one or more of: custom_gradients, derivatives, jacobians, logistic_gradients,"
+            " training_step, value_and_grad",
+        ),
         (["--regrade", "zed,alice"], "--regrade: no student named 'zed'; the students are: alice, bob, carol, dave"),
     ],
 )

@@ -14,6 +14,7 @@ import pytest
 from conftest import LABS, ROOT, write_variant
 from mslab import checks
 from mslab.checker import run_checks
+from mslab.classreport import TOP_HINTS
 from mslab.present import tidy_run
 
 LAB = LABS["derivatives"]
@@ -49,7 +50,7 @@ def test_hints_only_for_wrong_values(tmp_path):
 
 
 def test_a_timeout_gives_no_hint(tmp_path):
-    from mslab.sandbox import Limits
+    from mslab.sandbox.host import Limits
 
     sub = write_variant(LAB, tmp_path, [("    return grad(grad(f))(x)", "    while True:\n        pass")])
     run = tidy_run(run_checks(LAB, sub, seed=1, limits=Limits(call_seconds=2)))
@@ -71,7 +72,7 @@ def variant(tmp_path, name, edits):
 
 
 def test_an_erratum_is_named_only_when_the_answer_is_the_erratum_s(tmp_path):
-    """Issue 17.5: a sign error in f″ and a (6, 1) shape in f′ are wrong, but not the tutorial's
+    """A sign error in f″ and a (6, 1) shape in f′ are wrong, but not the tutorial's
     errata: they get the checks' plain hints and no erratum tag; the erratum's own value gets its
     hint and its tag."""
     sign = by_name(tidy_run(run_checks(LAB, variant(tmp_path, "a", [SIGN]), hidden=True, seed=1)))
@@ -121,18 +122,22 @@ def hint_rows(out) -> list[tuple[int, str]]:
     return [(int(n), re.sub(r"\\(.)", r"\1", hint)) for n, hint in rows]
 
 
-def test_the_bundled_class_hints_are_bob_s_six_errata(tmp_path):
-    """Checked by hand: only bob repeats the tutorial's mistakes, each one once; carol's undone
-    tasks raise NotImplementedError (no hint), dave's files do not load or return floats (wrong
-    types: no hint); alice passes everything."""
+def test_the_bundled_class_hints_are_bob_s_mistakes(tmp_path):
+    """Checked by hand: only bob repeats the tutorial's mistakes, each one once, the jacobians
+    lab's (11–16), four of the mistakes students make with custom gradients (22, 23, 24, 26) and
+    four of training_step's (31, 32, 34, 36); carol's undone tasks raise NotImplementedError (no
+    hint), dave's files do not load or return floats or NumPy arrays (wrong types: no hint); alice
+    passes everything."""
     from mslab.grade import grade_class
 
     grade_class(ROOT / "examples" / "submissions", tmp_path, seed=11, jobs=2)
-    assert hint_rows(tmp_path) == sorted((1, ERRATUM[n]) for n in range(1, 7))
+    bobs = sorted((1, ERRATUM[n]) for n in [*range(1, 7), *range(11, 17), 22, 23, 24, 26, 31, 32, 34, 36])
+    assert len(bobs) == 20 > TOP_HINTS  # the table shows the first TOP_HINTS: most students, then by text
+    assert hint_rows(tmp_path) == bobs[:TOP_HINTS]
 
 
 def test_a_class_of_mistakes_sign_and_shape_errors_and_empty_files(tmp_path):
-    """Issue 17.5, checked by hand. Six students hand in derivatives.py: `tutorial` repeats
+    """Checked by hand. Six students hand in derivatives.py: `tutorial` repeats
     errata 1 and 2 (f′ = 3x − 2 fails 2 checks, f″ = 3 fails 3); `sign` returns −f″ (3 f″ checks
     fail, no erratum); `shape` returns f′ as (6, 1) (3 f′ checks fail, no erratum); three
     empty files (each fails all 11 checks: 2 call f, 3 f_prime, 3 f_second, 4 derivative — 1 + 3

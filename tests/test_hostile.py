@@ -2,7 +2,7 @@
 a Ray cluster: each student gets exactly the score it earned, and none of them disturbs the
 others, the grader or the host.
 
-Issue 7's attacks are canaries (see each file): where a wall is missing they do bounded, undone
+The attacks that beat the first jail are canaries (see each file): where a wall is missing they do bounded, undone
 harm and sabotage their own answers ("ESCAPED: ..."). Harm outside the score — a process left
 alive, a file the grader read, time spent, a classmate's score — is asserted here. Each run
 copies the corpus and writes a marker of its own into it (``MSLAB_HOSTILE_MARKER``), so these
@@ -25,7 +25,7 @@ import yaml
 from conftest import LABS, ROOT, inv
 from mslab.checker import collect
 from mslab.grade import grade_class
-from mslab.sandbox import Limits, Sandbox
+from mslab.sandbox.host import Limits, Sandbox
 
 pytestmark = pytest.mark.slow  # sandboxes under attack: minutes (pytest -m 'not slow' skips them)
 
@@ -351,7 +351,7 @@ def test_the_jail_hides_checks_solutions_and_other_students(tmp_path):
     (other / "alice").mkdir(parents=True)
     (other / "alice" / "derivatives.py").write_text("# alice's work\n")
     lab = LABS["derivatives"]
-    with Sandbox(source, "probe", hide=(ROOT / "labs", other)) as sb:
+    with Sandbox(source, "probe") as sb:  # nothing named to hide: the jail shows only what it allows
         for secret in (lab.hidden_checks, lab.solution, other / "alice" / "derivatives.py"):
             assert sb.call("exists", str(secret)) is False
         assert sb.call("listdir", str(ROOT / "labs")) == "FileNotFoundError"

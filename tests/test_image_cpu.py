@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 
 import conftest
-from mslab import images
+from mslab import imagecheck, images
 from mslab.errors import MslabError
 
 pytestmark = pytest.mark.docker
@@ -67,7 +67,7 @@ def test_label_says_what_is_installed(image, expected):
 
 
 def test_verify_passes(image, expected):
-    output = images.verify(TARGET, timeout=120, echo=lambda s: None)
+    output = imagecheck.verify(TARGET, timeout=120, echo=lambda s: None)
     assert f"MindSpore version:  {expected}" in output or f"MindSpore version: {expected}" in output
     assert "installed on platform [CPU] successfully!" in output
     assert output.splitlines()[-1].startswith(f"selfcheck OK: mindspore {expected} on CPU, numpy 1.")
@@ -117,7 +117,7 @@ def test_verify_runs_as_the_grader_runs(client, image):
 
     t = threading.Thread(target=watch)
     t.start()
-    images.verify(TARGET, timeout=120, echo=lambda s: None)
+    imagecheck.verify(TARGET, timeout=120, echo=lambda s: None)
     t.join()
     attrs = seen["attrs"]
     assert attrs["Config"]["Cmd"][:4] == ["python", "-I", "-m", "mslab_selfcheck"]
@@ -129,7 +129,7 @@ def test_verify_rejects_another_version(image):
     with pytest.raises(
         MslabError, match=r"verify cpu failed \(exit 1\): selfcheck FAILED: MindSpore .*, expected 0\.0\.1"
     ):
-        images.verify(TARGET, version="0.0.1", timeout=120)
+        imagecheck.verify(TARGET, version="0.0.1", timeout=120)
 
 
 def test_image_metadata(image):

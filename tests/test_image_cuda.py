@@ -20,7 +20,7 @@ from pathlib import Path
 import pytest
 
 from conftest import ROOT, inv, needs_docker
-from mslab import doctor, images
+from mslab import doctor, imagecheck, images
 from mslab.errors import MslabError
 
 CPU_FILE = ROOT / "docker/cpu/Dockerfile"
@@ -316,11 +316,12 @@ def test_verify_names_the_checks_where_the_image_differs_from_the_cpu(monkeypatc
     monkeypatch.setattr(checker, "run_checks", fake)
     monkeypatch.setenv("MSLAB_CUDA_DEVICE", "GPU")
     with pytest.raises(MslabError) as info:
-        images.compare_labs("cuda", seed=3)
+        imagecheck.compare_labs("cuda", seed=3)
     assert str(info.value) == (
-        "verify cuda: the labs' checks differ from the CPU's: derivatives::test_a (CPU passed, GPU failed: off by 1e-2);"
-        " derivatives::test_b (CPU passed, GPU missing); logistic_gradients::test_b (CPU passed, GPU missing);"
-        " value_and_grad::test_b (CPU passed, GPU missing)"
+        # the labs in name order, the first five differences named
+        "verify cuda: the labs' checks differ from the CPU's: custom_gradients::test_b (CPU passed, GPU missing);"
+        " derivatives::test_a (CPU passed, GPU failed: off by 1e-2); derivatives::test_b (CPU passed, GPU missing);"
+        " jacobians::test_b (CPU passed, GPU missing); logistic_gradients::test_b (CPU passed, GPU missing)"
     )
 
 
@@ -464,7 +465,7 @@ def test_verify_cuda_without_a_gpu_checks_links_and_the_cpu(client, cuda_image, 
     if images.gpu_device(dict(os.environ)) == "GPU":
         pytest.skip("this machine has a GPU: verify checks it there (docs/admin.md)")
     notes: list[str] = []
-    output = images.verify("cuda", timeout=300, echo=notes.append, labs=False)
+    output = imagecheck.verify("cuda", timeout=300, echo=notes.append, labs=False)
     version = cuda_image.labels["org.mslab.mindspore.version"]
     assert notes[-1].startswith("note: no NVIDIA GPU here")
     lines = output.splitlines()
@@ -477,15 +478,15 @@ def test_verify_cuda_without_a_gpu_checks_links_and_the_cpu(client, cuda_image, 
 def test_verify_runs_the_labs_checks_in_the_cuda_image(client, cuda_image, monkeypatch):
     """What CI's `inv image.verify --target cuda --labs yes` runs, on this machine's CPU."""
     monkeypatch.setenv("MSLAB_CUDA_DEVICE", "CPU")
-    output = images.verify("cuda", timeout=300, echo=lambda s: None, labs=True)
+    output = imagecheck.verify("cuda", timeout=300, echo=lambda s: None, labs=True)
     from mslab import checker
     from mslab.labs import all_labs
 
     counts = {lab.name: len(checker.collect(lab, hidden=True)) for lab in all_labs()}
-    assert len(counts) == 3 and all(counts.values())
+    assert len(counts) == 4 and all(counts.values())
     expected = [f"labs: {name}: {n} checks on CPU in mslab-cuda == on this machine's CPU" for name, n in counts.items()]
     expected.append(
-        f"labs OK: {sum(counts.values())} checks of 3 labs pass on CPU in mslab-cuda as on this machine's CPU (seed 0)"
+        f"labs OK: {sum(counts.values())} checks of {len(counts)} labs pass on CPU in mslab-cuda as on this machine's CPU (seed 0)"
     )
     assert output.splitlines()[-4:] == expected
 
@@ -519,7 +520,7 @@ def test_the_class_grades_in_the_cuda_image_on_the_cpu_as_in_the_cpu_image(clien
         )  # fmt: skip
         assert done.returncode == 0, done.stdout[-2000:] + done.stderr[-2000:]
         books[target] = gradebook(tmp_path / target)
-    assert len(books["cpu"]) == 12  # 4 students x 3 labs
+    assert len(books["cpu"]) == 24  # 4 students x 6 labs
     differ = [
         (a["student"], a["lab"], a["status"], a["reason"], b["status"], b["reason"])
         for a, b in zip(books["cpu"], books["cuda"], strict=True)

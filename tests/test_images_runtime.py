@@ -10,9 +10,9 @@ from pathlib import Path
 import pytest
 
 from conftest import inv
-from mslab import containers, doctor, images
+from mslab import containers, devices, doctor, images
 from mslab.errors import MslabError
-from mslab.sandbox import Limits
+from mslab.sandbox.host import Limits
 
 
 def device_root(tmp_path: Path, gid: int, group_line: str | None) -> Path:
@@ -38,7 +38,7 @@ def clean_env(monkeypatch):
 
 def test_ascend_group_is_read_from_the_device_node(tmp_path, clean_env):
     root = device_root(tmp_path, 1234, "HwHiAiUser:x:1234:")
-    assert doctor.ascend_device_group(root) == doctor.DeviceGroup(1234, "HwHiAiUser", "/dev/davinci_manager")
+    assert devices.ascend_device_group(root) == devices.DeviceGroup(1234, "HwHiAiUser", "/dev/davinci_manager")
     clean_env.setenv("MSLAB_DOCTOR_ROOT", str(root))
     assert images.service("ascend")["group_add"] == ["1234"]
     kwargs = containers._run_kwargs("ascend", Limits(), [], "sandbox")

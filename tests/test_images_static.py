@@ -283,6 +283,30 @@ def test_wheelhouse_is_only_sent_when_the_build_installs_from_it(tmp_path):
         assert sent == {"docker/pins.env", "docker/wheelhouse/.gitignore", "docker/wheelhouse/SHA256SUMS"}
 
 
+def test_jupyterlab_wheels_go_only_to_the_notebook_image(tmp_path):
+    """The grading images' builds never receive JupyterLab's wheels; the notebook image's build
+    receives them and neither MindSpore's wheelhouse nor the CUDA wheels."""
+    files = (
+        "docker/wheelhouse/mindspore-2.7.2-cp311-cp311-manylinux1_x86_64.whl",
+        "docker/wheelhouse-cuda/nvidia_cublas_cu11-11.10.3.66-py3-none-manylinux1_x86_64.whl",
+        "docker/wheelhouse-notebook/jupyterlab-4.6.6-py3-none-any.whl",
+        "docker/wheelhouse-notebook/SHA256SUMS",
+        "docker/notebook/Dockerfile",
+    )
+    for f in files:
+        (tmp_path / f).parent.mkdir(parents=True, exist_ok=True)
+        (tmp_path / f).write_text("x")
+    jupyter = "docker/wheelhouse-notebook/jupyterlab-4.6.6-py3-none-any.whl"
+    for source in ("wheelhouse", "official", "pypi"):
+        assert jupyter not in _context(tmp_path, source)
+    sent = set(exclude_paths(str(tmp_path), images.context_excludes("official", notebook=True)))
+    assert {jupyter, "docker/wheelhouse-notebook/SHA256SUMS", "docker/notebook/Dockerfile"} <= sent
+    assert not {files[0], files[1]} & sent
+    text = (ROOT / "docker/notebook/Dockerfile").read_text()
+    assert "--no-index" in text and "sha256sum --check" in text and "-c /tmp/mslab-notebook/constraints.txt" in text
+    assert "USER 10001:10001" in text and re.search(r"^ARG BASE_IMAGE=mslab-cpu$", text, re.M)
+
+
 def test_build_context_hides_solutions_and_hidden_checks(tmp_path):
     files = [
         "pyproject.toml",

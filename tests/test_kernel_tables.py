@@ -1,4 +1,4 @@
-"""Kernel state every sandbox shares (issue 16): channels between classmates through it, and
+"""Kernel state every sandbox shares: channels between classmates through it, and
 host-wide tables that one sandbox could fill for everyone. Judged by effect from outside: what a
 receiver learns, how far the host's table grew, whether a process outside can still open files.
 
@@ -20,7 +20,8 @@ from pathlib import Path
 
 import pytest
 
-from mslab.sandbox import Limits, Sandbox, StudentCrashed, StudentRaised, hostlimits
+from mslab.sandbox import hostlimits
+from mslab.sandbox.host import Limits, Sandbox, StudentCrashed, StudentRaised
 
 pytestmark = pytest.mark.slow  # sandboxes under attack: minutes (pytest -m 'not slow' skips them)
 

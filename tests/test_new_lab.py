@@ -2,7 +2,7 @@
 (its file names and title), and the new lab is listed, checks its reference to full marks and
 passes the lab tests — with no edit to mslab/, the examples or the other labs.
 
-The copy lives in a temporary labs root (``MSLAB_LABS``) next to copies of the three real labs."""
+The copy lives in a temporary labs root (``MSLAB_LABS``) next to copies of the real labs."""
 
 from __future__ import annotations
 

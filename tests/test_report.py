@@ -339,7 +339,7 @@ def not_gradable_records() -> list[Record]:
 
 
 def test_rows_the_grader_could_not_grade_are_blank_not_zero(tmp_path):
-    """Issue 17.1: a row with status error or interrupted (the grader's failure, a worker lost) is
+    """A row with status error or interrupted (the grader's failure, a worker lost) is
     no zero: its score and its student's total and percent are blank, a `note` column says why,
     and the statistics leave the student out."""
     write_reports(not_gradable_records(), tmp_path, labs=LABS)
@@ -383,7 +383,7 @@ def test_rows_the_grader_could_not_grade_are_blank_not_zero(tmp_path):
 
 
 def test_the_student_table_marks_who_needs_help_lowest_first(tmp_path):
-    """Issue 17.6: each student's total and lab scores, lowest first, with a student whose call
+    """Each student's total and lab scores, lowest first, with a student whose call
     hung or whose process crashed marked even though the row is `graded`, and timed-out, missing,
     flagged and late rows marked."""
     hung = "f_second() timed out after 20 s"
@@ -419,7 +419,7 @@ def test_the_student_table_marks_who_needs_help_lowest_first(tmp_path):
 
 
 def test_hints_count_students_not_failed_checks(tmp_path):
-    """Issue 17.5: a student who fails three checks with one hint counts once."""
+    """A student who fails three checks with one hint counts once."""
     cs = checks("derivatives", {"test_f": "same", "test_df": "same", "test_nth": "same"})
     records = [
         record("ann", "derivatives", "graded", cs),
@@ -436,7 +436,7 @@ def test_hints_count_students_not_failed_checks(tmp_path):
 
 
 def test_pass_rate_and_lab_score_charts(out):
-    """Issue 17.7: the pass rate of each check (lowest first) and each lab's score distribution,
+    """The pass rate of each check (lowest first) and each lab's score distribution,
     as SVG files linked from summary.md and inlined in report.html (no script)."""
     ns = "{http://www.w3.org/2000/svg}"
     bars = [r for r in ET.parse(out / "pass_rates.svg").getroot().iter(f"{ns}rect") if r.get("data-check")]

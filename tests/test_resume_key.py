@@ -10,7 +10,7 @@ from conftest import LABS
 from mslab import version
 from mslab.grade import grade_class
 from mslab.records import Record
-from mslab.sandbox import Limits
+from mslab.sandbox.host import Limits
 
 pytestmark = pytest.mark.slow  # grades a student four times
 

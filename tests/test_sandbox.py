@@ -11,16 +11,9 @@ import pytest
 from conftest import LABS, inv, write_variant
 from mslab.checker import collect, run_checks
 from mslab.errors import MslabError
-from mslab.sandbox import (
-    Limits,
-    Sandbox,
-    StudentCrashed,
-    StudentLoadError,
-    StudentRaised,
-    StudentTimeout,
-    Zygote,
-)
+from mslab.sandbox.host import Limits, Sandbox, StudentCrashed, StudentLoadError, StudentRaised, StudentTimeout
 from mslab.sandbox.wire import Opaque
+from mslab.sandbox.zygote import Zygote
 
 DERIVATIVES = LABS["derivatives"]
 FAST = Limits(call_seconds=3, load_seconds=30)
@@ -304,7 +297,7 @@ def test_a_lab_graded_again_in_a_fresh_child_keeps_its_one_budget(tmp_path):
     graded again in a fresh child: within what is left of the same budget, not a new one."""
     import ast
 
-    from mslab.sandbox import Shared
+    from mslab.sandbox.host import Shared
 
     derivatives, logistic = LABS["derivatives"], LABS["logistic_gradients"]
     names = [n.name for n in ast.parse(logistic.starter.read_text()).body if isinstance(n, ast.FunctionDef)]

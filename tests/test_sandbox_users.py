@@ -56,7 +56,7 @@ def numeric():
 """
 DRIVER = """
 import json, sys
-from mslab.sandbox import Sandbox, Limits
+from mslab.sandbox.host import Sandbox, Limits
 limits = Limits(load_seconds=60, call_seconds=20, allow_weaker=("uid", "cgroup"))
 with Sandbox(sys.argv[1], "probe", limits=limits) as sb:
     out = {name: sb.call(name) for name in ("ids", "unshare_user", "write_sysctl", "grad", "keyctl",

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import multiprocessing
+import re
 import shutil
 import sys
 import xml.etree.ElementTree as ET
@@ -24,7 +25,8 @@ from mslab import grade as grade_module
 from mslab.checker import Suite, run_checks
 from mslab.grade import grade_class
 from mslab.labs import Lab
-from mslab.sandbox import Limits, Zygote
+from mslab.sandbox.host import Limits
+from mslab.sandbox.zygote import Zygote
 from mslab.target import LOCAL_TARGET, Target
 
 sys.path.insert(0, str(ROOT / "bench"))
@@ -34,7 +36,14 @@ from bench_grade import make_class
 TIMINGS = {"seconds", "start_seconds", "student_seconds", "execution_time"}
 
 
+#: MindSpore's own log lines (a student's output tail may hold them): their time, process and
+#: thread differ from run to run whoever runs the checks.
+MINDSPORE_LOG = re.compile(r"\[(ERROR|WARNING|INFO|DEBUG)\] (\w+)\(\d+,[0-9a-f]+,[^)]*\):[0-9:.-]+ ")
+
+
 def _untimed(value):
+    if isinstance(value, str):
+        return MINDSPORE_LOG.sub(r"[\1] \2(...) ", value)
     if isinstance(value, dict):
         return {k: _untimed(v) for k, v in value.items() if k not in TIMINGS}
     if isinstance(value, list):
@@ -48,7 +57,8 @@ def _files(out: Path) -> dict[str, object]:
     for path in sorted(out.rglob("*")):
         if path.is_file():
             name = str(path.relative_to(out))
-            files[name] = _untimed(json.loads(path.read_text())) if path.suffix == ".json" else path.read_bytes()
+            text = path.read_text(errors="replace")
+            files[name] = _untimed(json.loads(text)) if path.suffix == ".json" else _untimed(text)
     return files
 
 
@@ -58,13 +68,14 @@ def test_a_class_graded_with_suites_equals_one_pytest_main_per_run(tmp_path, mon
     with suites and with one pytest.main per student × lab: the same files, less timings."""
     submissions = tmp_path / "class"
     shutil.copytree(ROOT / "examples" / "submissions", submissions)
-    make_class(submissions, list(LABS.values()), 6)
+    first = ["derivatives", "logistic_gradients", "value_and_grad"]
+    make_class(submissions, [LABS[name] for name in first], 6)
     monkeypatch.setenv("GLOG_v", "3")
     monkeypatch.setenv("MSLAB_PYTEST_PER_RUN", "1")
-    before = grade_class(submissions, tmp_path / "before", seed=11, jobs=2)
+    before = grade_class(submissions, tmp_path / "before", labs=first, seed=11, jobs=2)
     monkeypatch.delenv("MSLAB_PYTEST_PER_RUN")
-    after = grade_class(submissions, tmp_path / "after", seed=11, jobs=2)
-    assert len(after) == 10 * len(LABS)
+    after = grade_class(submissions, tmp_path / "after", labs=first, seed=11, jobs=2)
+    assert len(after) == 10 * len(first)
     assert {r.status.value for r in after} >= {"graded", "missing", "unloadable"}
     assert 0 < sum(r.score for r in after) < sum(r.max_score for r in after)  # right and wrong answers
     in_order = lambda records: sorted(records, key=lambda r: (r.folder, r.lab))  # noqa: E731 - as workers finish

@@ -5,8 +5,9 @@ from __future__ import annotations
 import pytest
 
 from mslab import doctor
+from mslab.doctor import resolve_target as resolve
 from mslab.errors import MslabError
-from mslab.target import LOCAL_TARGET, Target, resolve
+from mslab.target import LOCAL_TARGET, Target
 
 
 def test_local_is_this_machine_forked_from_a_zygote():

@@ -15,6 +15,8 @@ from mslab.checker import collect
 EXAMPLES = ROOT / "examples" / "submissions"
 #: The labs the bundled class handed in (a lab added later gets `missing` rows, and no expectations).
 EXAMPLE_LABS = sorted({p.stem for p in EXAMPLES.glob("*/*.py")})
+#: The mistakes (numbers of docs/errata.md) bob's file of a lab makes where not all of the lab's.
+BOB_MISTAKES = {"training_step": {31, 32, 34, 36}}
 
 
 def _stat(pid: int) -> list[str] | None:
@@ -136,11 +138,26 @@ def test_grading_the_bundled_class(tmp_path):
         row = rows[(student, lab)]
         assert (float(row["score"]), float(row["max_score"]), row["status"]) == (score, points(lab), status), row
 
-    done = {"derivatives": {"1", "2", "3"}, "logistic_gradients": {"1", "2", "4"}}
-    assert EXAMPLE_LABS == ["derivatives", "logistic_gradients", "value_and_grad"]
+    done = {
+        "derivatives": {"1", "2", "3"},
+        "logistic_gradients": {"1", "2", "4"},
+        "custom_gradients": {"1", "3"},
+        "jacobians": {"1", "2"},
+        "training_step": {"1", "2"},
+    }
+    assert EXAMPLE_LABS == [
+        "custom_gradients",
+        "derivatives",
+        "jacobians",
+        "logistic_gradients",
+        "training_step",
+        "value_and_grad",
+    ]
     for lab in EXAMPLE_LABS:
         expect("alice", lab, points(lab), "graded")
-        expect("bob", lab, points(lab, lambda c: not c.errata), "graded")
+        # bob repeats every tutorial erratum, and four of training_step's mistakes students make
+        made = BOB_MISTAKES.get(lab, {m["erratum"] for m in LABS[lab].mistakes})
+        expect("bob", lab, points(lab, lambda c, made=made: not set(c.errata) & made), "graded")
     for lab in set(LABS) - set(EXAMPLE_LABS):
         assert {rows[(student, lab)]["status"] for student in ("alice", "bob", "carol", "dave")} == {"missing"}
     expect("carol", "derivatives", points("derivatives", lambda c: c.task in done["derivatives"]), "graded")
@@ -150,12 +167,21 @@ def test_grading_the_bundled_class(tmp_path):
         points("logistic_gradients", lambda c: c.task in done["logistic_gradients"]),
         "graded",
     )
+    expect(
+        "carol", "custom_gradients", points("custom_gradients", lambda c: c.task in done["custom_gradients"]), "graded"
+    )
+    expect("carol", "jacobians", points("jacobians", lambda c: c.task in done["jacobians"]), "graded")
+    expect("carol", "training_step", points("training_step", lambda c: c.task in done["training_step"]), "graded")
     expect("carol", "value_and_grad", 0, "missing")
     expect("dave", "derivatives", 0, "unloadable")
     expect("dave", "logistic_gradients", 0, "unloadable")
+    expect("dave", "training_step", 0, "unloadable")
     expect("dave", "value_and_grad", 0, "graded")
+    expect("dave", "custom_gradients", 0, "graded")  # NumPy answers: no Tensor, and flagged
+    expect("dave", "jacobians", 0, "graded")  # NumPy arrays worked out by hand: no Tensor, no autodiff
     assert "SyntaxError" in rows[("dave", "derivatives")]["reason"]
     assert "sys.exit(0)" in rows[("dave", "logistic_gradients")]["reason"]
+    assert "sys.exit(0)" in rows[("dave", "training_step")]["reason"]
     results = json.loads((tmp_path / "bob" / "value_and_grad" / "results.json").read_text())
     assert results["score"] == points("value_and_grad", lambda c: not c.errata)
     assert any("erratum 6" in t["output"] for t in results["tests"])
@@ -197,7 +223,7 @@ def test_killed_mid_run_then_rerun_equals_an_uninterrupted_run(tmp_path):
         time.sleep(0.05)
     assert not left, "a killed grader leaves no worker, zygote or student process behind"
     done = len(list(part.glob("*/*/record.json")))
-    assert 1 <= done < 9, "killed in the middle (9 of the 12 rows are graded, 3 are missing/rejected)"
+    assert 1 <= done < 13, "killed in the middle (13 of the 16 rows are graded, 3 are missing/rejected)"
     assert not (part / "gradebook.csv").exists()
     from mslab.sandbox import cgroups
 
@@ -291,7 +317,7 @@ def test_walkthrough_labels_its_values():
     result = inv("lab.run", "derivatives")
     assert result.returncode == 0, result.stderr
     lines = result.stdout.splitlines()
-    assert "f(1) = 0.0" in lines and "f'(1) = 1.0" in lines and "f''(1) = 6.0" in lines
+    assert "f(1) = 0.0" in lines and "f′(1) = 1.0" in lines and "f″(1) = 6.0" in lines
     assert all("=" in line for line in lines if line.strip()), "every value printed with its label"
 
 
@@ -335,8 +361,11 @@ def test_printed_output_is_shown_on_failure_capped_and_with_verbose(tmp_path):
     failing = inv("lab.check", "derivatives", "--submission", str(sub))
     assert failing.returncode == 1
     shown = [line for line in failing.stdout.splitlines() if line.startswith("  line ")]
-    assert [line.split()[1] for line in shown] == [str(i) for i in range(80, 100)]  # the last 20 lines
+    assert [line.split()[1] for line in shown] == [str(i) for i in range(95, 100)]  # the summary: the last 5
     assert shown[-1].endswith("…") and len(shown[-1]) <= 2 + 300
+    table = inv("lab.check", "derivatives", "--submission", str(sub), "--verbose")
+    shown = [line for line in table.stdout.splitlines() if line.startswith("  line ")]
+    assert [line.split()[1] for line in shown] == [str(i) for i in range(80, 100)]  # --verbose: the last 20
     (tmp_path / "good").mkdir()
     good = write_variant(
         lab,

@@ -1,4 +1,4 @@
-"""Direct tests of each wall of the sandbox (issue 7): a probe module whose functions try one thing
+"""Direct tests of each wall of the sandbox: a probe module whose functions try one thing
 each from inside and say what happened ("ok" or the errno's name), and what the grader measured.
 
 Everything a probe tries is harmless where the wall is missing: sysctls get their own value back,
@@ -21,7 +21,7 @@ import numpy as np
 import pytest
 
 from conftest import LABS, ROOT
-from mslab.sandbox import Limits, Sandbox, StudentCrashed, StudentError, StudentRaised
+from mslab.sandbox.host import Limits, Sandbox, StudentCrashed, StudentError, StudentRaised
 
 pytestmark = pytest.mark.slow  # sandboxes under attack: minutes (pytest -m 'not slow' skips them)
 
@@ -522,7 +522,7 @@ def test_nothing_outlives_a_closed_sandbox(probe, marker):
 
 GRADER = """
 import sys, time
-from mslab.sandbox import Limits, Sandbox
+from mslab.sandbox.host import Limits, Sandbox
 sb = Sandbox(sys.argv[1], "probe", limits=Limits(load_seconds=30, call_seconds=20))
 sb.start()
 print(sb.call("linger", sys.argv[2]), flush=True)
@@ -661,30 +661,14 @@ def test_printed_output_is_capped(probe):
         assert len(sb.output()) <= 64 * 1024
 
 
-FORGER = r"""
-import json, os, stat
-FORGED = json.dumps({"op": "ready", "import_seconds": 0.1,
-                     "isolation": "all submissions isolated\x1b]0;pwned\x07"}).encode() + b"\n"
-for fd in range(3, 256):
-    try:
-        if stat.S_ISSOCK(os.fstat(fd).st_mode) or stat.S_ISFIFO(os.fstat(fd).st_mode):
-            os.write(fd, FORGED)
-    except OSError:
-        pass
-def answer():
-    return 42
-"""
-
-
 def test_the_isolation_on_record_is_measured_not_reported(tmp_path):
     """A student that sends its own "ready" message with a forged isolation text (and a terminal
     escape) does not get that text on record, whatever becomes of its calls."""
-    source = tmp_path / "forger.py"
-    source.write_text(FORGER, encoding="utf-8")
-    with Sandbox(source, "forger", limits=LIMITS) as sb:
+    source = Path(__file__).parent / "hostile" / "isolation_forger" / "derivatives.py"  # one source per attack
+    with Sandbox(source, "derivatives", limits=LIMITS) as sb:
         try:
-            sb.call("answer")
-        except StudentError:  # its extra message puts the channel out of step: its own loss
+            sb.call("f", 1.0)
+        except StudentError:  # a message of no declared shape: its file does not load, its own loss
             pass
         isolation = sb.isolation
     assert "pwned" not in isolation and "all submissions isolated" not in isolation

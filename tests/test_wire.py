@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import base64
 import json
+import re
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -112,3 +114,87 @@ def test_both_sides_evaluate_every_fn_function_alike(name):
     got = make_fn(expr)(mindspore.Tensor(x)).asnumpy()
     np.testing.assert_allclose(got, numeric.evaluate(expr, x), rtol=1e-5, atol=1e-6)
     assert set(numeric.NUMPY_FUNCTIONS) == set(wire.FN_FUNCTIONS)
+
+
+# -- messages: one declared shape each, checked on both sides, and the contract's tables --------
+
+PROTOCOL = Path(__file__).resolve().parent.parent / "docs" / "protocol.md"
+
+
+def _tables(text: str, header: str) -> list[list[str]]:
+    """The rows of every markdown table of ``text`` whose header row is ``header``."""
+    rows, inside = [], False
+    for line in text.splitlines():
+        if line.strip() == header:
+            inside = True
+            continue
+        if inside and line.startswith("| ---"):
+            continue
+        if inside and line.startswith("|"):
+            rows.append([cell.strip() for cell in line.strip().strip("|").split("|")])
+        else:
+            inside = False
+    return rows
+
+
+def test_protocol_md_lists_every_message_with_its_fields():
+    documented = {}
+    for sender, op, fields, _what in _tables(PROTOCOL.read_text(), "| from | message | fields | what they say |"):
+        names = re.findall(r"`([a-z_]+)(\??)`", fields)
+        documented[(sender, op.strip("`"))] = {name + mark for name, mark in names}
+    declared = {
+        key: {name for name, _ in shape.required} | {name + "?" for name, _ in shape.optional}
+        for key, shape in wire.MESSAGES.items()
+    }
+    assert documented == declared
+
+
+def test_protocol_md_states_the_limits_the_code_has():
+    from mslab.sandbox import zygote
+
+    modules = {"wire": wire, "zygote": zygote}
+    units = {"MiB": 1024**2}
+    rows = _tables(PROTOCOL.read_text(), "| limit | value | what |")
+    assert {row[0] for row in rows} >= {"`wire.MAX_LINE`", "`wire.MAX_TEXT`", "`zygote.MAX_SOURCE_BYTES`"}
+    for name, value, _what in rows:
+        module, attr = name.strip("`").split(".")
+        number, _, unit = value.partition(" ")
+        assert getattr(modules[module], attr) == int(number) * units.get(unit, 1), name
+
+
+def test_a_message_is_built_only_in_its_declared_shape():
+    line = wire.message("grader", "call", id="ab", fn="f", args=[])
+    assert json.loads(line) == {"op": "call", "id": "ab", "fn": "f", "args": []}
+    with pytest.raises(wire.WireError, match="without fn"):
+        wire.message("grader", "call", id="ab", args=[])
+    with pytest.raises(wire.WireError, match="unknown fields"):
+        wire.message("grader", "flush", clean=True)
+    with pytest.raises(wire.WireError, match="no message 'result' from the grader"):
+        wire.message("grader", "result", id="ab", ok=True)
+
+
+@pytest.mark.parametrize(
+    "msg,why",
+    [
+        ({"op": "ready", "import_seconds": "1.0"}, "malformed import_seconds"),
+        ({"op": "ready", "import_seconds": True}, "malformed import_seconds"),  # a bool is not a number here
+        ({"op": "ready"}, "without import_seconds"),
+        ({"op": "ready", "import_seconds": 1.0, "isolation": "full"}, "unknown fields"),  # no field claims walls
+        ({"op": "result", "id": "ab", "ok": 1}, "malformed ok"),
+        ({"op": "result", "id": "ab", "ok": True, "value": "42"}, "malformed value"),
+        ({"op": "call", "id": "ab", "fn": "f", "args": []}, "expected ready or load_error"),  # a grader's op
+        ({"op": "spawned", "pid": 3}, "expected ready or load_error"),  # the zygote's op
+    ],
+)
+def test_the_grader_refuses_a_message_of_another_shape_from_the_student(msg, why):
+    with pytest.raises(wire.WireError, match=why):
+        wire.receive(json.dumps(msg).encode(), "server", "ready", "load_error", "result")
+
+
+def test_a_well_formed_reply_passes():
+    line = wire.message("server", "result", id="ab", ok=False, error={"type": "ValueError", "message": "x"})
+    assert wire.receive(line, "server", "result")["error"]["type"] == "ValueError"
+    assert wire.receive(wire.message("zygote", "status", status=None), "zygote", "status") == {
+        "op": "status",
+        "status": None,
+    }

@@ -26,12 +26,12 @@ d2fdx = grad(grad(f))  # f″(x) = 6x
 
 # x = 1：f(1) = 0，f′(1) = 1，f″(1) = 6（教程误写为 3 / the tutorial wrongly says 3）
 print(f"f(1) = {f(Tensor(1.0))}")
-print(f"f'(1) = {dfdx(Tensor(1.0))}")
-print(f"f''(1) = {d2fdx(Tensor(1.0))}")
+print(f"f′(1) = {dfdx(Tensor(1.0))}")
+print(f"f″(1) = {d2fdx(Tensor(1.0))}")
 
 # 勘误 1、2：只看 x = 1 会掩盖错误（3x − 2 在 x = 1 时恰好也等于 1），所以再看 x = 2。
 # Errata 1 and 2: x = 1 hides the mistake (3x − 2 also gives 1 there), so evaluate at x = 2 as well:
 # f(2) = 5, f′(2) = 3·4 − 2 = 10 (not 3·2 − 2 = 4), f″(2) = 6·2 = 12 (not 3).
 print(f"f(2) = {f(Tensor(2.0))}")
-print(f"f'(2) = {dfdx(Tensor(2.0))}")
-print(f"f''(2) = {d2fdx(Tensor(2.0))}")
+print(f"f′(2) = {dfdx(Tensor(2.0))}")
+print(f"f″(2) = {d2fdx(Tensor(2.0))}")

@@ -32,24 +32,24 @@ def loss(inputs, targets, W, b):
     return -ops.log(logit_loss).sum()
 
 
-print(f"inputs: {inputs}")
-print(f"targets: {targets}")
-print(f"W: {W}")
-print(f"b: {b}")
+print(f"inputs = {inputs}")
+print(f"targets = {targets}")
+print(f"W = {W}")
+print(f"b = {b}")
 
 # 分别计算各个输入的梯度 / The gradient with respect to each input, one at a time.
 x_grad = grad(loss, grad_position=0)(inputs, targets, W, b)
-print(f"x_grad: {x_grad}")
+print(f"∂loss/∂inputs, grad(loss, grad_position=0) = {x_grad}")
 
 # 勘误 3：targets 是 Bool 张量，不能直接对它求导（会报 TypeError: ... but got Tensor[Bool]）；
 #         先转换成 float32 再求导。
 # Erratum 3: targets is a Bool tensor and grad cannot differentiate it (TypeError: ... but got
 #            Tensor[Bool]); cast it to float32 first.
 y_grad = grad(loss, 1)(inputs, targets.astype(mindspore.float32), W, b)
-print(f"y_grad: {y_grad}")
+print(f"∂loss/∂targets (targets as float32), grad(loss, 1) = {y_grad}")
 
 W_grad = grad(loss, 2)(inputs, targets, W, b)
-print(f"W_grad: {W_grad}")
+print(f"∂loss/∂W, grad(loss, 2) = {W_grad}")
 
 # 勘误 4：教程写 grad(loss, 3)(W, b)，会报 "missing 2 required positional arguments"。
 #         梯度函数要接收 loss 的全部参数，grad_position 只决定对哪一个求导。
@@ -57,12 +57,11 @@ print(f"W_grad: {W_grad}")
 #            the gradient function takes all of loss's arguments; grad_position only picks which
 #            one is differentiated.
 b_grad = grad(loss, 3)(inputs, targets, W, b)
-print(f"b_grad: {b_grad}")
+print(f"∂loss/∂b, grad(loss, 3) = {b_grad}")
 
 # 一次性计算多个梯度 / Several gradients in one call: a tuple, in the order of grad_position.
 (W_grad, b_grad) = grad(loss, (2, 3))(inputs, targets, W, b)
-print(f"W_grad: {W_grad}")
-print(f"b_grad: {b_grad}")
+print(f"(∂loss/∂W, ∂loss/∂b), grad(loss, (2, 3)) = ({W_grad}, {b_grad})")
 
 
 # 函数有多个输出时，grad 对所有输出的梯度求和：这里 W 的梯度多了 loss2 = ΣW² 贡献的 2W。
@@ -74,7 +73,7 @@ def multi_loss(inputs, targets, W, b):
 
 
 (W_grad, b_grad) = grad(multi_loss, (2, 3))(inputs, targets, W, b)
-print(f"W_grad: {W_grad}, b_grad: {b_grad}")
+print(f"(∂(loss1 + loss2)/∂W, ∂(loss1 + loss2)/∂b), two outputs summed = ({W_grad}, {b_grad})")
 
 
 # 只想要 loss1 的梯度：用 ops.stop_gradient 截断 loss2 / Only loss1's gradient: cut loss2 with ops.stop_gradient.
@@ -85,7 +84,7 @@ def multi_loss_2(inputs, targets, W, b):
 
 
 (W_grad, b_grad) = grad(multi_loss_2, (2, 3))(inputs, targets, W, b)
-print(f"W_grad: {W_grad}, b_grad: {b_grad}")
+print(f"(∂loss1/∂W, ∂loss1/∂b), loss2 under stop_gradient = ({W_grad}, {b_grad})")
 
 # 或者设置 has_aux=True：只对第一个输出求导，其余输出作为辅助输出（aux）原样返回。
 # Or has_aux=True: only the first output is differentiated; the others come back as aux outputs.
@@ -95,5 +94,5 @@ print(f"W_grad: {W_grad}, b_grad: {b_grad}")
 #            The tutorial's (W_grad, b_grad) = ... put the whole gradient tuple in W_grad and
 #            (loss2,) in b_grad.
 (W_grad, b_grad), aux = grad(multi_loss, (2, 3), has_aux=True)(inputs, targets, W, b)
-print(f"W_grad: {W_grad}, b_grad: {b_grad}")
-print(f"aux: {aux}")
+print(f"(∂loss1/∂W, ∂loss1/∂b), has_aux=True = ({W_grad}, {b_grad})")
+print(f"aux, loss2 = ΣW² = {aux[0]}")

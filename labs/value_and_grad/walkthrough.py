@@ -34,10 +34,10 @@ def loss(inputs, targets, W, b):
     return -ops.log(logit_loss).sum()
 
 
-print(f"inputs: {inputs}")
-print(f"targets: {targets}")
-print(f"W: {W}")
-print(f"b: {b}")
+print(f"inputs = {inputs}")
+print(f"targets = {targets}")
+print(f"W = {W}")
+print(f"b = {b}")
 
 # ---- 第 3 节 / Section 3 ----------------------------------------------------------------------
 # 一次调用同时得到损失值和梯度 / The loss value and the gradients from one call.
@@ -49,10 +49,10 @@ print(f"b: {b}")
 #            Call the value loss_value and keep `loss` the function.
 loss_value, (W_grad, b_grad) = value_and_grad(loss, (2, 3))(inputs, targets, W, b)
 
-print(f"loss: {loss_value}")
-print(f"W_grad: {W_grad}, b_grad: {b_grad}")
+print(f"loss value, value_and_grad(loss, (2, 3)) = {loss_value}")
+print(f"(∂loss/∂W, ∂loss/∂b), value_and_grad(loss, (2, 3)) = ({W_grad}, {b_grad})")
 
 # 勘误 6：loss 仍然是函数，可以再次求导（结果与上面相同）。
 # Erratum 6: `loss` is still the function, so it can be differentiated again (same gradients).
 W_grad_again, b_grad_again = grad(loss, (2, 3))(inputs, targets, W, b)
-print(f"W_grad (grad(loss) again): {W_grad_again}, b_grad: {b_grad_again}")
+print(f"(∂loss/∂W, ∂loss/∂b), grad(loss, (2, 3)) again = ({W_grad_again}, {b_grad_again})")

@@ -10,44 +10,9 @@
 - :mod:`~mslab.sandbox.container` — the same child in a target's container.
 - :mod:`~mslab.sandbox.wire` — the channel's data format (docs/protocol.md).
 
-Names are imported lazily, so that the zygote (which imports only the student's side) never
-loads the grader's modules into the memory its children inherit.
+This package imports none of its modules: callers name the one they use (the grader
+``mslab.sandbox.host``), so that the zygote and a container's child, which import only the
+student's side (``serve``, ``jail``, ``seccomp``, ``wire``), never load the grader's modules
+into the memory its children inherit. Outside this package it imports only `mslab.errors` and
+`mslab.settings` (import-linter's contracts in pyproject.toml hold it to that).
 """
-
-from __future__ import annotations
-
-_HOST = {
-    "Limits",
-    "Sandbox",
-    "Student",
-    "StudentError",
-    "StudentCrashed",
-    "StudentLoadError",
-    "StudentRaised",
-    "StudentTimeout",
-    "measure",
-    "summary",
-    "sweep",
-    "probe",
-    "preflight",
-    "parse_walls",
-    "missing_walls",
-    "WALLS",
-    "WallsMissing",
-    "ForkedChild",
-    "Shared",
-}
-
-__all__ = sorted(_HOST | {"Zygote"})
-
-
-def __getattr__(name: str):
-    if name in _HOST:
-        from mslab.sandbox import host
-
-        return getattr(host, name)
-    if name == "Zygote":
-        from mslab.sandbox.zygote import Zygote
-
-        return Zygote
-    raise AttributeError(f"module 'mslab.sandbox' has no attribute {name!r}")

@@ -35,6 +35,8 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
+from mslab import settings
+
 ROOT = Path("/sys/fs/cgroup")
 V1_CONTROLLERS = ("memory", "pids", "cpu")
 PARENT = "mslab"
@@ -86,7 +88,7 @@ def _user_name() -> str:
 def delegated_name() -> str:
     """The delegated folder's path under the cgroup root (and under each v1 controller):
     ``$MSLAB_CGROUP`` (relative, or absolute under /sys/fs/cgroup), default ``mslab-<user>``."""
-    name = os.environ.get("MSLAB_CGROUP", "").strip() or f"mslab-{_user_name()}"
+    name = settings.value("MSLAB_CGROUP") or f"mslab-{_user_name()}"
     path = Path(name)
     if path.is_absolute():
         try:
@@ -136,7 +138,7 @@ GRADER_LEAF = "mslab-grader"  # v2: the leaf a normal user's grader moves itself
 def how(user: str | None = None) -> str:
     """The admin's commands that give ``user`` (default: this one) a delegated cgroup."""
     user = user or _user_name()
-    name = os.environ.get("MSLAB_CGROUP", "").strip() or f"mslab-{user}"
+    name = settings.value("MSLAB_CGROUP") or f"mslab-{user}"
     if mounted() == "v1":
         return (
             f"as root, once: for c in {' '.join(V1_CONTROLLERS)}; do mkdir -p /sys/fs/cgroup/$c/{name}"

@@ -36,18 +36,19 @@ import select
 import signal
 import socket
 import time
-from collections.abc import Iterable
-from dataclasses import asdict, dataclass, replace
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import asdict, dataclass, fields, replace
 from pathlib import Path
 from typing import Protocol
 
+from mslab import settings
 from mslab.errors import MslabError
 from mslab.sandbox import cgroups, jail, wire
+from mslab.sandbox.wire import MAX_TEXT
 from mslab.sandbox.zygote import MAX_SOURCE_BYTES, WALLS_EXIT, Zygote, ZygoteError, read_line
 
 OUTPUT_TAIL = 64 * 1024  # bytes of printed output kept (the last ones)
 OUTPUT_FLOOD = 1024 * 1024  # past this, the output is called a flood and the note says so
-MAX_TEXT = 2000  # characters of any student text (exception message) kept in a record
 HANDOVER_SECONDS = 5.0  # for a child handed to the next lab to answer ``flush`` (Sandbox.inherit)
 
 
@@ -71,6 +72,27 @@ class Limits:
 
     def __post_init__(self) -> None:  # a list after a trip through asdict and JSON (workers)
         object.__setattr__(self, "allow_weaker", parse_walls(self.allow_weaker))
+
+    @classmethod
+    def configured(cls, env: Mapping[str, str] | None = None, **given) -> Limits:
+        """The limits this grader is configured with: each field's ``MSLAB_LIMIT_<FIELD>`` from
+        ``env`` (default: the environment; docs/settings.md), then ``given`` (the command
+        line's). Read once, at the command line: the workers get the result."""
+        env = os.environ if env is None else env
+        found: dict = {}
+        for item in fields(cls):
+            var = f"MSLAB_LIMIT_{item.name.upper()}"
+            if item.name == "allow_weaker" or not env.get(var, "").strip():
+                continue
+            text = env[var].strip()
+            try:
+                number = float(text) if item.name.endswith("seconds") or item.name == "cpus" else int(text)
+            except ValueError:
+                number = -1
+            if not number > 0:
+                raise MslabError(f"{var} must be a number above 0, not {text!r}")
+            found[item.name] = number
+        return cls(**{**found, **given})
 
 
 #: Every wall of a sandbox, by the names :func:`summary`, doctor and ``--allow-weaker`` use
@@ -283,7 +305,7 @@ def summary(walls: dict) -> str:
 
 class Child(Protocol):
     """What a :class:`Sandbox` needs of the process serving a student file: implemented by
-    :class:`ForkedChild` (here) and :class:`mslab.sandbox.container.ContainerChild`."""
+    :class:`ForkedChild` (here) and :class:`mslab.sandbox.container.ContainerChild` (a container's)."""
 
     reader: int  # the channel's descriptor, to wait on
     output: OutputTail  # what the student printed
@@ -295,6 +317,11 @@ class Child(Protocol):
     def measure(self) -> dict: ...  # the walls, measured from outside, once ready
     def exit_reason(self) -> str: ...
     def kill(self) -> None: ...  # kill it and all it started; reap
+
+
+#: How a non-local :class:`Sandbox` starts its child: ``spawn(module_name, source, limits)``.
+#: :func:`mslab.containers.spawner` gives one for a target's image; None means forked from a zygote.
+Spawn = Callable[[str, bytes, "Limits"], Child]
 
 
 class ForkedChild:
@@ -335,7 +362,6 @@ class ForkedChild:
         if subids and not root and info.get("userns"):  # uid 1… of the first user namespace: a subordinate uid
             uid, subordinate = 1 + secrets.randbelow(min(subids["uid"][1], subids["gid"][1]) - 1), True
         request = {
-            "op": "spawn",
             "module": module_name,
             "device": "CPU",
             "env": {"PATH": "/usr/local/bin:/usr/bin:/bin", "LANG": "C.UTF-8", "GLOG_v": "3"},
@@ -459,14 +485,7 @@ class ForkedChild:
 
 
 def _uid_range() -> tuple[int, int]:
-    text = os.environ.get("MSLAB_SANDBOX_UIDS", "900000-965535")
-    try:
-        first, last = (int(v) for v in text.split("-"))
-    except ValueError:
-        raise MslabError(f"MSLAB_SANDBOX_UIDS must be FIRST-LAST (uids), not {text!r}") from None
-    if not 0 < first <= last:
-        raise MslabError(f"MSLAB_SANDBOX_UIDS must be FIRST-LAST with 0 < FIRST <= LAST, not {text!r}")
-    return first, last
+    return settings.value("MSLAB_SANDBOX_UIDS")
 
 
 # -- the sandbox --------------------------------------------------------------------------------
@@ -480,11 +499,12 @@ class Sandbox:
         source: Path | bytes,
         module_name: str,
         *,
-        target: str = "local",
+        spawn: Spawn | None = None,
         limits: Limits | None = None,
         zygote: Zygote | None = None,
-        hide: tuple[Path, ...] = (),  # accepted for callers; the jail shows only what it allows
     ):
+        """``spawn``: how to start the child elsewhere (a target's container); None: fork it
+        from ``zygote`` (a new one if None) on this machine, behind the kernel walls."""
         if isinstance(source, bytes):  # a blank (Sandbox.empty): nothing of any student's
             self.source_bytes = source
         else:
@@ -496,7 +516,8 @@ class Sandbox:
             if len(self.source_bytes) > MAX_SOURCE_BYTES:
                 raise MslabError(f"submission {path} is larger than {MAX_SOURCE_BYTES} bytes")
         self.module_name = module_name
-        self.target = target
+        self._spawn_elsewhere = spawn
+        self.local = spawn is None
         self.limits = limits or Limits()
         self._zygote = zygote
         self._own_zygote = False
@@ -528,17 +549,17 @@ class Sandbox:
     # -- life cycle -----------------------------------------------------------------
     def start(self) -> None:
         """Get ready without waiting: a local zygote, or the container, starts importing MindSpore now."""
-        if self.target == "local" and os.geteuid() == 0:
+        if self.local and os.geteuid() == 0:
             _uid_range()  # a bad MSLAB_SANDBOX_UIDS is the user's error, said before anything runs
-        if self.target == "local" and self._zygote is None:
+        if self.local and self._zygote is None:
             self._zygote, self._own_zygote = Zygote(self.limits.load_seconds), True
-        elif self.target != "local" and self._proc is None and self._load_error is None and not self.starts:
+        elif not self.local and self._proc is None and self._load_error is None and not self.starts:
             self._spawn()
 
     def _spawn(self) -> None:
         if self._deadline is None:
             self._deadline = time.monotonic() + self.limits.submission_seconds
-        if self.target == "local":
+        if self._spawn_elsewhere is None:
             if self._zygote is None:
                 self.start()
             assert self._zygote is not None
@@ -547,9 +568,7 @@ class Sandbox:
             except ZygoteError as exc:
                 raise MslabError(str(exc)) from None
         else:
-            from mslab.sandbox.container import ContainerChild
-
-            self._proc = ContainerChild(self.target, self.module_name, self.source_bytes, self.limits)
+            self._proc = self._spawn_elsewhere(self.module_name, self.source_bytes, self.limits)
         self._buffer, self._ready = b"", False
         self.starts += 1
 
@@ -615,7 +634,7 @@ class Sandbox:
             or previous.troubled
             or previous.out_of_time
             or previous._buffer
-            or self.target != previous.target
+            or not (self.local and previous.local)
             or proc.zygote is not self._zygote
         ):
             return False
@@ -623,12 +642,12 @@ class Sandbox:
         previous._ended.append(proc.output)  # what it prints until the hand-over is still previous's
         started = time.monotonic()
         try:
-            proc.write(wire.dumps({"op": "flush"}), HANDOVER_SECONDS)
+            proc.write(wire.message("grader", "flush"), HANDOVER_SECONDS)
             line, rest = read_line(proc.reader, proc.read, b"", HANDOVER_SECONDS, proc.on_idle)
-            if rest or wire.loads(line) != {"op": "flushed", "clean": True} or not proc.fresh_output():
+            if rest or wire.receive(line, "server", "flushed")["clean"] is not True or not proc.fresh_output():
                 raise EOFError
             source = base64.b64encode(self.source_bytes).decode()
-            proc.write(wire.dumps({"op": "next", "module": self.module_name, "source": source}), HANDOVER_SECONDS)
+            proc.write(wire.message("grader", "next", module=self.module_name, source=source), HANDOVER_SECONDS)
         except (OSError, EOFError, TimeoutError, wire.WireError):
             proc.kill()
             return False
@@ -657,7 +676,7 @@ class Sandbox:
             raise StudentTimeout(f"{fn}() not run: the submission used up its {self.limits.submission_seconds:g} s")
         self._ensure_ready()
         token = secrets.token_hex(8)
-        request = {"op": "call", "id": token, "fn": fn, "args": [wire.encode(a) for a in args]}
+        request = wire.message("grader", "call", id=token, fn=fn, args=[wire.encode(a) for a in args])
         started = time.monotonic()
         wait = min(timeout or self.limits.call_seconds, self._remaining())
         try:
@@ -669,11 +688,15 @@ class Sandbox:
             raise
         finally:
             self.call_seconds += time.monotonic() - started
-        if reply.get("op") != "result" or reply.get("id") != token or "ok" not in reply:
+        try:
+            reply = wire.expect(reply, "server", "result")
+        except wire.WireError:
+            reply = {}
+        if reply.get("id") != token:
             self._stop()
             raise StudentCrashed(f"{fn}(): the student process sent an unexpected message")
         if not reply["ok"]:
-            err = reply["error"] if isinstance(reply.get("error"), dict) else {}
+            err = reply.get("error", {})
             raise StudentRaised(
                 fn,
                 str(err.get("type", "Exception"))[:80],
@@ -725,13 +748,17 @@ class Sandbox:
             msg = self._exchange(None, min(self.limits.load_seconds, self._remaining()), "loading the submission")
         finally:
             self.start_seconds += time.monotonic() - started
+        assert self._proc is not None
+        self.walls = self._proc.measure()  # from outside, whatever the child said (a forged message too)
+        self.isolation = summary(self.walls)
+        try:
+            msg = wire.expect(msg, "server", "ready", "load_error")
+        except wire.WireError:
+            msg = {}
         if msg.get("op") == "ready":
             self._ready = self._loaded_once = True
             value = msg.get("import_seconds")
             self.import_seconds = value if type(value) is float else None
-            assert self._proc is not None
-            self.walls = self._proc.measure()
-            self.isolation = summary(self.walls)
             if self.walls and not self.walls.get("container"):  # unmeasured: the student's end, not ours
                 lacking = [w for w in missing_walls(self.walls) if w not in self.limits.allow_weaker]
                 if lacking:
@@ -739,7 +766,7 @@ class Sandbox:
                     raise WallsMissing(lacking, "measured once the sandbox was ready")
             return
         self._stop()
-        if msg.get("op") == "load_error" and isinstance(msg.get("error"), dict):
+        if msg.get("op") == "load_error":
             err = msg["error"]
             where = f" ({str(err['where'])[:40]})" if err.get("where") else ""
             first = (str(err.get("message", "")).strip().splitlines() or [""])[0][:MAX_TEXT]
@@ -750,13 +777,15 @@ class Sandbox:
             self._load_error = StudentLoadError("the submission could not be loaded: unexpected message")
         raise self._load_error
 
-    def _exchange(self, request: dict | None, seconds: float, what: str) -> dict:
+    def _exchange(self, request: bytes | None, seconds: float, what: str) -> dict:
+        """Send ``request`` (a :func:`wire.message`), read one line back: the parsed message,
+        whose shape the caller checks (:func:`wire.expect`)."""
         proc = self._proc
         assert proc is not None, "a child is started before any exchange"
         deadline = time.monotonic() + max(seconds, 0.0)
         try:
             if request is not None:
-                proc.write(wire.dumps(request), max(seconds, 0.0))
+                proc.write(request, max(seconds, 0.0))
             line, self._buffer = read_line(
                 proc.reader, proc.read, self._buffer, max(deadline - time.monotonic(), 0.0), proc.on_idle
             )

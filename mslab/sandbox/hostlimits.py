@@ -38,7 +38,7 @@ exhaust any table; each line names the sysctl and the exact command that raises 
 (the grader's preflight) refuses to start, printing the lines, unless they are empty. Call it on
 the host that runs the sandboxes, with the number that run there at once (a cluster: on each
 node, with that node's workers). ``limits`` needs ``memory_bytes`` and ``processes``
-(:class:`mslab.sandbox.Limits`).
+(:class:`mslab.sandbox.host.Limits`).
 
 On this project's machines (kernel 6.18, 24 GB, no systemd) ``fs.file-max`` is 2,466,093, which
 one sandbox of the default 2 GiB could exceed (5.4 million entries): ``problems(Limits(), 1)``
@@ -72,8 +72,10 @@ FILE_MAX_SUGGESTED = 9223372036854775807
 
 
 class _Limits(Protocol):
-    memory_bytes: int
-    processes: int
+    @property
+    def memory_bytes(self) -> int: ...
+    @property
+    def processes(self) -> int: ...
 
 
 def _read_int(proc: Path, name: str) -> int | None:

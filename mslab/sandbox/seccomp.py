@@ -19,7 +19,7 @@ It allows everything but the calls a student file has no business making, which 
 - ``prctl(PR_SET_DUMPABLE)`` and changing ``RLIMIT_CORE`` (kept at 1, which the kernel takes as
   "no core dump", pipes included): a sandbox never hands its memory to the host's core handler;
 - ``socket(AF_VSOCK)``: the hypervisor's sockets, which no network namespace separates;
-- channels between classmates through kernel state every sandbox shares (issue 16): record locks,
+- channels between classmates through kernel state every sandbox shares: record locks,
   leases and directory notifications (``fcntl`` with ``F_GETLK``/``F_SETLK``/``F_SETLKW``, their
   ``F_OFD_*`` forms, ``F_GETLEASE``/``F_SETLEASE``, ``F_NOTIFY``; also ``fcntl64``) and ``flock``,
   which a sandbox can take on any file it can read (the Python installation all sandboxes share)
@@ -51,7 +51,7 @@ Rules on ``int`` arguments compare the low 32 bits, as the kernel reads them (a 
 64 bits, which every value whose low 32 bits are 32 or more also is.
 
 Its cost (kernel 6.18, x86_64, medians of 5 runs of 300,000 calls): a ``getppid`` takes 441 ns under
-it, 416 ns under the filter before issue 16 and 382 ns under none; building it takes 72 ms, once
+it, 416 ns under the filter before these denials and 382 ns under none; building it takes 72 ms, once
 per zygote, and loading it 0.4 ms per sandbox.
 
 ``clone3`` fails with ``ENOSYS`` instead: its flags live in memory a filter cannot read, and

@@ -1,4 +1,5 @@
-"""The data channel between the checker and the sandboxed student process.
+"""The data channel between the checker and the sandboxed student process, and every message
+that crosses the trust boundary (:data:`MESSAGES`: one shape each, checked on both sides).
 
 One JSON document per line. Only plain data crosses it: numbers, strings, tuples and lists,
 and arrays as ``dtype + shape + base64 bytes``. Nothing is pickled, and the checker side
@@ -21,6 +22,7 @@ MAX_LINE = 16 * 1024 * 1024  # bytes in one message
 MAX_ITEMS = 100_000  # JSON values in one message (counted by their separators, before parsing)
 MAX_DEPTH = 16  # nesting of tuples/lists
 MAX_DIM = 2**31 - 1  # one dimension of an array
+MAX_TEXT = 2000  # characters of any text the student's side sends (an error) kept in a record
 
 
 class WireError(ValueError):
@@ -199,3 +201,96 @@ def loads(line: bytes) -> dict:
     if not isinstance(msg, dict):
         raise WireError("message is not an object")
     return msg
+
+
+# -- messages ------------------------------------------------------------------------------------
+
+NUMBER = (int, float)
+NONE = type(None)
+
+
+@dataclass(frozen=True)
+class Shape:
+    """One message: who sends it, its ``op``, and its fields with the JSON types each may have
+    (``required``: always there; ``optional``: there or not). No other field is allowed."""
+
+    sender: str  # "grader", "zygote" (the control socket) or "server" (the student's channel)
+    op: str
+    required: tuple[tuple[str, tuple[type, ...]], ...] = ()
+    optional: tuple[tuple[str, tuple[type, ...]], ...] = ()
+
+    def check(self, msg: dict) -> dict:
+        fields = dict(self.required) | dict(self.optional)
+        extra = set(msg) - set(fields) - {"op"}
+        if extra:
+            raise WireError(f"{self.op} message with unknown fields {sorted(extra)[:3]}")
+        for name, types in fields.items():
+            if name not in msg:
+                if name in dict(self.required):
+                    raise WireError(f"{self.op} message without {name}")
+                continue
+            value = msg[name]
+            if not isinstance(value, types) or (isinstance(value, bool) and bool not in types):
+                raise WireError(f"{self.op} message with a malformed {name}")
+        return msg
+
+
+#: Every message of the protocol (docs/protocol.md's tables, held against this by tests/test_wire.py).
+MESSAGES: dict[tuple[str, str], Shape] = {
+    (shape.sender, shape.op): shape
+    for shape in (
+        # grader -> zygote, on the zygote's control socket (three descriptors attached by SCM_RIGHTS)
+        Shape(
+            "grader",
+            "spawn",
+            (
+                ("module", (str,)),
+                ("device", (str,)),
+                ("env", (dict,)),
+                ("limits", (dict,)),
+                ("uid", (int,)),
+                ("subordinate", (bool,)),
+                ("cgroup_procs", (list,)),
+            ),
+        ),
+        Shape("grader", "status", (("pid", (int,)), ("wait", NUMBER))),
+        # zygote -> grader
+        Shape(
+            "zygote",
+            "ready",
+            (("userns", (bool,)), ("uid", (int,)), ("subids", (dict, NONE)), ("namespaces", (bool, NONE))),
+        ),
+        Shape("zygote", "spawned", (("pid", (int,)),)),
+        Shape("zygote", "status", (("status", (str, NONE)),)),
+        # grader -> server, on the student's channel
+        Shape("grader", "call", (("id", (str,)), ("fn", (str,)), ("args", (list,)))),
+        Shape("grader", "flush"),
+        Shape("grader", "next", (("module", (str,)), ("source", (str,)))),
+        # server -> grader: untrusted
+        Shape("server", "ready", (("import_seconds", NUMBER),)),
+        Shape("server", "load_error", (("error", (dict,)),)),
+        Shape("server", "result", (("id", (str,)), ("ok", (bool,))), (("value", (dict,)), ("error", (dict,)))),
+        Shape("server", "flushed", (("clean", (bool,)),)),
+    )
+}
+
+
+def message(sender: str, op: str, **fields) -> bytes:
+    """The line for message ``op`` from ``sender``, checked against its :class:`Shape`."""
+    shape = MESSAGES.get((sender, op))
+    if shape is None:
+        raise WireError(f"no message {op!r} from the {sender}")
+    return dumps(shape.check({"op": op, **fields}))
+
+
+def receive(line: bytes, sender: str, *ops: str) -> dict:
+    """Message ``line`` from ``sender``, which must be one of ``ops`` and have its shape."""
+    return expect(loads(line), sender, *ops)
+
+
+def expect(msg: dict, sender: str, *ops: str) -> dict:
+    """``msg`` (parsed by :func:`loads`) if it is one of ``ops`` from ``sender``, in its shape."""
+    op = msg.get("op")
+    if op not in ops or (sender, op) not in MESSAGES:
+        raise WireError(f"expected {' or '.join(ops)} from the {sender}, got {str(op)[:40]!r}")
+    return MESSAGES[(sender, op)].check(msg)

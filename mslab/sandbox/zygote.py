@@ -33,9 +33,12 @@ import signal
 import socket
 import subprocess
 import sys
+import tempfile
 import time
+from pathlib import Path
 
-from mslab.sandbox import wire
+# The child side, imported once here in the zygote (stdlib, ctypes and NumPy only: see wire).
+from mslab.sandbox import jail, seccomp, serve, wire
 
 MAX_SOURCE_BYTES = 1024 * 1024
 #: How a sandbox ends that stopped before the student's file was read (a wall it could not
@@ -80,8 +83,6 @@ class Zygote:
     """The grader's handle on a zygote process."""
 
     def __init__(self, ready_seconds: float = 120.0):
-        from mslab.sandbox import jail
-
         ours, theirs = socket.socketpair()
         self.popen = subprocess.Popen(
             [sys.executable, "-I", "-m", "mslab.sandbox.zygote"],
@@ -98,7 +99,7 @@ class Zygote:
         self._buffer = b""
         self.info: dict | None = None  # the zygote's ready message: what walls it can raise
 
-    def _receive(self, seconds: float) -> dict:
+    def _receive(self, seconds: float, op: str) -> dict:
         try:
             line, self._buffer = read_line(
                 self.sock.fileno(), lambda: self.sock.recv(65536) or None, self._buffer, seconds
@@ -107,23 +108,24 @@ class Zygote:
             raise ZygoteError(f"the sandbox's zygote did not answer within {seconds:g} s") from None
         except EOFError:
             raise ZygoteError(f"the sandbox's zygote stopped (exit code {self.popen.poll()})") from None
-        return wire.loads(line)
+        return wire.receive(line, "zygote", op)
 
     def ready(self) -> dict:
         if self.info is None:
-            self.info = self._receive(self.ready_seconds)
+            self.info = self._receive(self.ready_seconds, "ready")
         return self.info
 
     def spawn(self, request: dict, fds: list[int]) -> int:
-        """Fork a sandbox for ``request`` with ``fds`` (channel, output pipe, source); its pid."""
+        """Fork a sandbox for ``request`` (the ``spawn`` message's fields) with ``fds`` (channel,
+        output pipe, source); its pid."""
         self.ready()
-        socket.send_fds(self.sock, [wire.dumps(request)], fds)
-        return int(self._receive(30)["pid"])
+        socket.send_fds(self.sock, [wire.message("grader", "spawn", **request)], fds)
+        return self._receive(30, "spawned")["pid"]
 
     def status(self, pid: int, wait: float) -> str | None:
         """How sandbox ``pid`` ended ("exited with code 3"), reaping it; None if it has not."""
-        self.sock.sendall(wire.dumps({"op": "status", "pid": pid, "wait": wait}))
-        return self._receive(wait + 30).get("status")
+        self.sock.sendall(wire.message("grader", "status", pid=pid, wait=wait))
+        return self._receive(wait + 30, "status")["status"]
 
     def alive(self) -> bool:
         return self.popen.poll() is None
@@ -189,8 +191,6 @@ def _sandbox(request: dict, channel: int, output: int, source: int, setup: dict)
     raised, and that the request does not allow to be missing (``limits["allow_weaker"]``),
     ends the sandbox with :data:`WALLS_EXIT` and one line on the output pipe, and the student's
     code never runs (docs/walls.md)."""
-    from mslab.sandbox import jail, seccomp, serve
-
     zygote = os.getppid()
     started = False  # whether the student's server was forked (then its end is the student's)
     try:
@@ -294,13 +294,7 @@ def _sandbox(request: dict, channel: int, output: int, source: int, setup: dict)
 def _setup() -> dict:
     """What every sandbox of this zygote needs, found once: the trees to bind, the mountpoint
     of the new root, whether user namespaces work, the seccomp filter."""
-    import tempfile
-    from pathlib import Path
-
-    import mslab
-    from mslab.sandbox import jail, seccomp
-
-    package = Path(mslab.__file__).resolve().parent
+    package = Path(__file__).resolve().parent.parent  # mslab/
     prefixes = {Path(p).resolve() for p in (sys.prefix, sys.base_prefix, sys.exec_prefix)}
     keep = sorted(prefixes)
     for entry in sys.path:  # site folders outside the prefixes (a .pth of CANN's, say), not mslab's
@@ -308,6 +302,13 @@ def _setup() -> dict:
         if path and path.is_dir() and not any(p == path or p in path.parents for p in keep):
             if not (package == path or path in package.parents):
                 keep.append(path)
+    # A prefix or site folder reached through a symbolic link (a venv at /opt/venv -> /opt/venv-2024,
+    # a worktree's .venv): the link goes into the new root too, so that the interpreter's own
+    # paths (sys.path holds them unresolved) still lead to the bound tree for imports made later.
+    for entry in (sys.prefix, sys.base_prefix, sys.exec_prefix, *sys.path):
+        for link in (q for q in (Path(entry), *Path(entry).parents) if entry and q.is_symlink()):
+            if link not in keep:
+                keep.append(link)
     mask = [package] if any(p in package.parents for p in keep) else []
     base = Path(tempfile.gettempdir())
     mountpoint = base / f"mslab-jail-{os.getuid()}"
@@ -339,8 +340,6 @@ def main() -> None:
     import numpy  # noqa: F401
     from mindspore import ops  # noqa: F401
 
-    from mslab.sandbox import jail, serve  # noqa: F401 - the child side, imported once here
-
     setup = _setup()
     jail.become_subreaper()
     statuses: dict[int, str] = {}
@@ -360,9 +359,16 @@ def main() -> None:
             if pid != -1:
                 return
 
-    ready = {"op": "ready", "userns": setup["userns"], "uid": os.geteuid(), "subids": setup["subids"]}
-    ready["namespaces"] = setup["namespaces"]
-    control.sendall(wire.dumps(ready))
+    control.sendall(
+        wire.message(
+            "zygote",
+            "ready",
+            userns=setup["userns"],
+            uid=os.geteuid(),
+            subids=setup["subids"],
+            namespaces=setup["namespaces"],
+        )
+    )
     buffer = b""
     while True:
         fds: list[int] = []
@@ -373,7 +379,7 @@ def main() -> None:
             buffer += data
             fds += new_fds
         line, _, buffer = buffer.partition(b"\n")
-        request = wire.loads(line)
+        request = wire.receive(line, "grader", "spawn", "status")
         reap()
         if request["op"] == "spawn":
             pid = os.fork()
@@ -383,13 +389,13 @@ def main() -> None:
             for fd in fds:
                 os.close(fd)
             del request, line
-            control.sendall(wire.dumps({"op": "spawned", "pid": pid}))
+            control.sendall(wire.message("zygote", "spawned", pid=pid))
         elif request["op"] == "status":
             pid, deadline = request["pid"], time.monotonic() + request["wait"]
             while pid not in statuses and time.monotonic() < deadline:
                 reap(pid)
                 time.sleep(0.005)
-            control.sendall(wire.dumps({"op": "status", "status": statuses.pop(pid, None)}))
+            control.sendall(wire.message("zygote", "status", status=statuses.pop(pid, None)))
 
 
 if __name__ == "__main__":

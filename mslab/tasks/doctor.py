@@ -18,7 +18,7 @@ def doctor(c, root="", quiet=False, no_walls=False):
     """Which image suits this machine: Docker, GPU, NPUs, CPU arch, and the sandbox's walls here."""
     walls = None
     if not quiet and not no_walls:
-        from mslab.sandbox import probe as walls
+        from mslab.sandbox.host import probe as walls
     diagnosis = doctor_lib.diagnose(root or None, walls=walls)
     if quiet:
         print(diagnosis.recommended)

@@ -58,9 +58,9 @@ def grade(
     in grades.csv: rerun to grade them); 130 interrupted (rerun to continue).
     """
     from mslab import grade as grading
+    from mslab.doctor import resolve_target as resolve
     from mslab.present import plain
-    from mslab.sandbox import Limits, parse_walls
-    from mslab.target import resolve
+    from mslab.sandbox.host import Limits, parse_walls
 
     jobs, seed = integer(jobs, "--jobs", minimum=1), integer(seed, "--seed")
     chosen = resolve(target, isolation)  # the one place --target and --isolation are read
@@ -108,7 +108,7 @@ def grade(
             late_penalty=late_penalty,
             extensions=Path(extensions) if extensions else None,
             overrides=Path(overrides) if overrides else None,
-            limits=Limits(allow_weaker=parse_walls(allow_weaker or "")),
+            limits=Limits.configured(allow_weaker=parse_walls(allow_weaker or "")),
         )
     except grading.Interrupted as stop:
         raise Exit(str(stop), code=INTERRUPTED) from None

@@ -6,7 +6,7 @@ variables (e.g. INVOKE_MSLAB_IMAGE_MINDSPORE_VERSION=2.7.2, as .ci/docker.sh doe
 
 from invoke import Collection, task
 
-from mslab import images
+from mslab import imagecheck, images
 from mslab.errors import MslabError
 from mslab.tasks import user_errors
 
@@ -15,7 +15,7 @@ TARGET_HELP = "cpu, cuda, ascend (compose.yaml services), or auto: what `inv doc
 
 def _target(target: str) -> str:
     """The image target named by --target (auto: `inv doctor`'s pick), resolved as every task does."""
-    from mslab.target import resolve
+    from mslab.doctor import resolve_target as resolve
 
     picked = resolve(target, image=True).name
     if target == "auto":
@@ -45,6 +45,9 @@ def _cfg(c, key: str, value: str) -> str:
         "apt_mirror": "a Debian (Ubuntu for Ubuntu bases) archive URL to install from "
         "(default $MSLAB_APT_MIRROR), e.g. http://mirrors.example.edu.cn/debian",
         "pip_index": "a PyPI index URL to install from (default $PIP_INDEX_URL)",
+        "notebook": "build the target's JupyterLab image (<image>-notebook, for `inv lab.notebook "
+        "--target`) on top of its grading image, from docker/wheelhouse-notebook; the grading image "
+        "itself never gets JupyterLab",
     }
 )
 @user_errors
@@ -62,8 +65,12 @@ def build(
     cuda_base="",
     apt_mirror="",
     pip_index="",
+    notebook=False,
 ):
     """Build the image of a target with the Docker engine (compose.yaml has tag and args)."""
+    if notebook:
+        print(f"built {images.build_notebook(_target(target), pip_index=pip_index)}")
+        return
     tag = images.build(
         _target(target),
         version=_cfg(c, "mindspore_version", mindspore_version),
@@ -100,7 +107,7 @@ def verify(c, target="cpu", mindspore_version="", timeout=300, labs="auto", seed
     choice = {"auto": None, "yes": True, "no": False}
     if labs not in choice:
         raise MslabError(f"--labs must be auto, yes or no, not {labs!r}")
-    output = images.verify(
+    output = imagecheck.verify(
         _target(target), version=mindspore_version, timeout=int(timeout), labs=choice[labs], seed=int(seed)
     )
     print(output, end="")
@@ -116,13 +123,25 @@ def verify(c, target="cpu", mindspore_version="", timeout=300, labs="auto", seed
         "wheels go to docker/wheelhouse-cuda)",
         "cuda_base": "cuda: wheels (default: also download NVIDIA's CUDA wheels) or nvidia",
         "pip_index": "a PyPI index URL to download from (default $PIP_INDEX_URL)",
+        "notebook": "JupyterLab's wheels for the target's notebook image, into docker/wheelhouse-notebook",
     }
 )
 @user_errors
 def wheelhouse(
-    c, target="cpu", mindspore_version="", mindspore_source="", arch="", dest="", cuda_base="", pip_index=""
+    c,
+    target="cpu",
+    mindspore_version="",
+    mindspore_source="",
+    arch="",
+    dest="",
+    cuda_base="",
+    pip_index="",
+    notebook=False,
 ):
     """Download the wheels an image needs into docker/wheelhouse, for offline builds."""
+    if notebook:
+        images.wheelhouse_notebook(target, arch=arch, dest=dest or images.WHEELHOUSE_NOTEBOOK, pip_index=pip_index)
+        return
     source = _cfg(c, "mindspore_source", mindspore_source)
     images.wheelhouse(
         target,

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import signal
+import time
 from pathlib import Path
 
 from invoke import Collection, Exit, task
@@ -64,12 +65,58 @@ def start(c, lab, dest="work", force=False, notebook=False):
     print(f"{path} is ready: fill it in, then {where}")
 
 
+@task(
+    help={
+        "lab": "the lab whose notebook opens (work/<lab>.ipynb, made from the starter when missing)",
+        "target": "local (this Python's JupyterLab, the default) or cpu, cuda, ascend: "
+        "JupyterLab in that target's image, with its device",
+        "dest": "the work folder JupyterLab serves",
+        "port": "port on 127.0.0.1 (default 8888, or a free one when that is taken)",
+    },
+)
+@user_errors
+def notebook(c, lab, target="local", dest="work", port=None):
+    """JupyterLab on your work folder with the lab's notebook open (localhost only, a token in its
+    URL); Ctrl-C stops it."""
+    from mslab import jupyter
+    from mslab.doctor import resolve_target as resolve
+
+    port = integer(port, "--port", minimum=1)
+    chosen = resolve(target)
+    folder = Path(dest)
+    for parent in (folder, *folder.parents):
+        if parent.exists() and not parent.is_dir():
+            raise MslabError(f"--dest {dest}: {parent} is a file, not a folder")
+    opened = jupyter.prepare(lab, folder)
+    stopped = Exit("stopped JupyterLab", code=INTERRUPTED)
+    with _Signals() as signals:
+        server = None
+        try:
+            server = jupyter.start(folder, target=chosen.name, port=port)
+            where = "on this machine" if chosen.local else f"in the {chosen.image}-notebook container ({chosen.device})"
+            print(f"JupyterLab {where}, serving {folder.resolve()}", flush=True)
+            print(f"open: {server.open_url(opened)}", flush=True)
+            if not chosen.local:
+                print(f"checks run here: `inv lab.check {lab} --watch` checks the notebook on every save")
+            print("Ctrl-C stops it", flush=True)
+            while server.alive():
+                time.sleep(0.5)
+            raise MslabError(f"JupyterLab stopped by itself ({server.last_words() or 'no output'})")
+        except KeyboardInterrupt:
+            raise stopped from None
+        finally:
+            if server is not None:
+                server.stop()
+            if signals.seen:
+                raise stopped
+
+
 @task(help={"lab": "the lab's name (see inv lab.list)", "target": TARGET_HELP})
 @user_errors
 def run(c, lab, target="local"):
     """Run a lab's walk-through: the tutorial's code, corrected, with what it prints."""
     from mslab.containers import run_walkthrough
-    from mslab.target import resolve
+    from mslab.doctor import resolve_target as resolve
 
     code = run_walkthrough(labs.get_lab(lab), target=resolve(target))
     if code != 0:
@@ -104,31 +151,36 @@ class _Signals:
         "results": "also write a Gradescope results.json to this path",
         "seed": "seed of the hidden checks' random draws (default: a new one each run)",
         "target": TARGET_HELP,
-        "verbose": "also show what your code printed when every check passes",
+        "verbose": "the full table of checks, and what your code printed even when every check passes",
         "watch": "check again on every save (MindSpore stays imported between checks); Ctrl-C ends it",
+        "task": "check this task only (its number, see the lab's README)",
     }
 )
 @user_errors
-def check(c, lab, submission=None, all=False, results=None, seed=None, target="local", verbose=False, watch=False):
-    """Check a submission: a table of checks, points and hints. Exit 0 only at full marks."""
-    from mslab.target import resolve
+def check(
+    c, lab, submission=None, all=False, results=None, seed=None, target="local", verbose=False, watch=False, task=None
+):
+    """Check a submission: a line per task, the failing checks with their hints, the score.
+    Exit 0 only at full marks."""
+    from mslab.doctor import resolve_target as resolve
 
     seed = integer(seed, "--seed")
     chosen = resolve(target)  # the one place --target is read
+    task = _task(lab, task)
     if watch:
         if not chosen.local:
             raise MslabError("--watch checks on this machine (--target local)")
-        _watch(lab, submission, all, seed, verbose)
+        _watch(lab, submission, all, seed, verbose, task)
     if results and Path(results).is_dir():
         raise MslabError(f"--results {results} is a folder; give a file, e.g. {Path(results) / 'results.json'}")
     interrupted = Exit("interrupted: no score; rerun to check", code=INTERRUPTED)
     with _Signals() as signals:
         try:
-            from mslab.sandbox import Zygote
+            from mslab.sandbox.zygote import Zygote
 
             zygote = Zygote() if chosen.local else None  # starts importing MindSpore right away
             try:
-                run = _check(lab, submission, all, seed, chosen, zygote)
+                run = _check(lab, submission, all, seed, chosen, zygote, task)
             finally:
                 if zygote is not None:
                     zygote.close()
@@ -138,7 +190,17 @@ def check(c, lab, submission=None, all=False, results=None, seed=None, target="l
             raise interrupted
         if run is None:
             raise MslabError("not every check ran to its end, so there is no score; please report this")
-    _show(run, results, all, verbose)
+    _show(run, results, all, verbose, task)
+
+
+def _task(lab: str, task) -> str | None:
+    """--task's value, a task of the lab (one line naming them otherwise); None when not given."""
+    if task is None:
+        return None
+    tasks = labs.get_lab(lab).tasks
+    if str(task).strip() not in tasks:
+        raise MslabError(f"lab {lab} has no task {str(task)!r}; its tasks are {', '.join(tasks)}")
+    return str(task).strip()
 
 
 def default_submission(name: str) -> Path:
@@ -155,27 +217,41 @@ def default_submission(name: str) -> Path:
     return found[0]
 
 
-def _check(lab, submission, all, seed, target, zygote):
+def _check(lab, submission, all, seed, target, zygote, task=None):
     """The check run, when complete; None when not every check ran to its end. The file is
     taken in as `inv grade` takes a lab's file (a notebook's code cells), so both give one mark."""
     from mslab import checker
 
     chosen = labs.get_lab(lab)
     path = Path(submission) if submission else default_submission(chosen.name)
-    run = checker.check_own_file(chosen, path, hidden=all, seed=seed, target=target, zygote=zygote)
+    run = checker.check_own_file(chosen, path, hidden=all, seed=seed, target=target, zygote=zygote, task=task)
     if run.isolation.startswith("weaker: "):
         print(
             f"warning: this machine cannot raise every wall of the sandbox ({run.isolation.removeprefix('weaker: ')}): see docs/walls.md"
         )
-    expected = sorted(x.name for x in checker.collect(chosen, hidden=all))
+    expected = sorted(x.name for x in checker.collect(chosen, hidden=all) if task is None or x.task == task)
     return run if sorted(x.name for x in run.checks) == expected else None
 
 
-def _show(run, results, all, verbose):
+def show(run, verbose: bool, task: str | None, console=None) -> None:
+    """The run as a student reads it: the summary (a line per task, each failing check once with
+    its hint), or with ``verbose`` the full table of checks."""
+    from mslab import present
+
+    if verbose:
+        present.print_run(run, console, verbose=True)
+        return
+    more = f"inv lab.check {run.lab} --all"
+    lines = present.SUMMARY_OUTPUT_LINES
+    summary = present.summarize(run, labs.get_lab(run.lab), more=more, task=task, output_lines=lines)
+    present.print_summary(summary, console)
+
+
+def _show(run, results, all, verbose, task=None):
     from mslab import present
 
     run = present.tidy_run(run)
-    present.print_run(run, verbose=verbose)
+    show(run, verbose, task)
     if all:
         print(f"seed: {run.seed} (--seed {run.seed} draws the same hidden inputs again)")
     if results:
@@ -204,7 +280,7 @@ def changes(before: dict[str, bool], after: dict[str, bool]) -> list[str]:
     return said
 
 
-def _watch(lab, submission, all, seed, verbose):
+def _watch(lab, submission, all, seed, verbose, task=None):
     """Check, then check again on every save of the file, with one warm zygote; never ends on
     student code (a broken sandbox gets a fresh one), Ctrl-C ends it with exit 130."""
     import time
@@ -213,7 +289,7 @@ def _watch(lab, submission, all, seed, verbose):
     from rich.console import Console
 
     from mslab import present
-    from mslab.sandbox import Zygote
+    from mslab.sandbox.zygote import Zygote
 
     chosen = labs.get_lab(lab)
     path = (Path(submission) if submission else default_submission(chosen.name)).resolve()
@@ -248,7 +324,7 @@ def _watch(lab, submission, all, seed, verbose):
                 started = time.monotonic()
                 checked = content()
                 try:
-                    run = _check(lab, str(path), all, seed, LOCAL_TARGET, zygote)
+                    run = _check(lab, str(path), all, seed, LOCAL_TARGET, zygote, task)
                 except MslabError as exc:
                     run = None
                     console.clear()
@@ -256,7 +332,7 @@ def _watch(lab, submission, all, seed, verbose):
                 if run is not None:
                     run = present.tidy_run(run)
                     console.clear()
-                    present.print_run(run, console, verbose=verbose)
+                    show(run, verbose, task, console)
                     after = task_states(run)
                     for line in changes(before, after):
                         console.print(line, style="bold", markup=False)
@@ -276,4 +352,4 @@ def _watch(lab, submission, all, seed, verbose):
         zygote.close()
 
 
-ns = Collection("lab", list_, start, run, check)
+ns = Collection("lab", list_, start, notebook, run, check)

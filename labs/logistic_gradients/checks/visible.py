@@ -5,8 +5,7 @@ Expected values are the closed forms in reference.py, next to this file (float64
 
 import numpy as np
 
-from mslab.checks import check, close, hints, matches, mistake, raised, sequence, sibling, tensor
-from mslab.sandbox import StudentError
+from mslab.checks import StudentError, check, close, hints, matches, mistake, raised, sequence, sibling, tensor
 
 reference = sibling(__file__, "reference")
 logistic_gradients, logistic_loss, logistic_problem = (

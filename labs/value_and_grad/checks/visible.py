@@ -2,8 +2,7 @@
 
 import numpy as np
 
-from mslab.checks import CheckFailed, check, close, hints, mistake, raised, sequence, sibling, tensor
-from mslab.sandbox import StudentError
+from mslab.checks import CheckFailed, StudentError, check, close, hints, mistake, raised, sequence, sibling, tensor
 
 reference = sibling(__file__, "reference")
 gradient_descent, logistic_gradients, logistic_loss, logistic_problem = (
