@@ -11,7 +11,6 @@ import tempfile
 import time
 import zlib
 from collections.abc import Iterator, Mapping
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -24,7 +23,7 @@ from _pytest.runner import runtestprotocol
 from mslab import checks, containers
 from mslab.errors import MslabError
 from mslab.labs import Lab
-from mslab.records import CheckResult, points
+from mslab.records import CheckResult, CheckRun  # CheckRun: the checker's result, in the one result model
 from mslab.sandbox.host import WALLS, Limits, Sandbox, Shared, Student, StudentError, StudentRaised
 from mslab.sandbox.wire import MAX_TEXT
 from mslab.sandbox.zygote import Zygote
@@ -36,37 +35,6 @@ VISIBLE_SEED = 20240
 AUTODIFF_API = frozenset(
     {"grad", "value_and_grad", "jacfwd", "jacrev", "vjp", "jvp", "GradOperation", "vmap_grad", "hessian"}
 )
-
-
-@dataclass
-class CheckRun:
-    """One run of a lab's checks on one submission: what the checker hands the grader and `lab.check`."""
-
-    lab: str
-    submission: str
-    target: str
-    seed: int  # the hidden checks' seed, to reproduce them
-    checks: list[CheckResult] = field(default_factory=list)
-    seconds: float = 0.0
-    output: str = ""  # the tail of what the student code printed
-    load_error: str = ""  # set when the submission could not even be imported
-    isolation: str = ""  # how the student process was isolated measured by the grader (mslab.sandbox.host.measure)
-    out_of_time: bool = False  # the submission used up its time budget (Limits.submission_seconds)
-    flags: list[str] = field(default_factory=list)  # for the instructor: e.g. no autodiff API reached
-    start_seconds: float = 0.0  # of `seconds`: starting the student process until it was ready
-    student_seconds: float = 0.0  # of `seconds`: inside student calls (the rest is checking)
-
-    @property
-    def score(self) -> float:
-        return sum(c.score for c in self.checks)
-
-    @property
-    def max_score(self) -> float:
-        return points(self.checks)
-
-    @property
-    def full_marks(self) -> bool:
-        return bool(self.checks) and all(c.passed for c in self.checks)
 
 
 class _Plugin:

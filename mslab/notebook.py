@@ -166,8 +166,7 @@ def check(
     if only is not None and only not in chosen.tasks:
         raise MslabError(f"lab {chosen.name} has no task {only!r}; its tasks are {', '.join(chosen.tasks)}")
     behind = unsaved(target, shell) if not path else []
-    found = checker.check_own_file(chosen, target, hidden=all, zygote=_warm_zygote(), task=only)
-    run = present.tidy_run(found)
+    run = checker.check_own_file(chosen, target, hidden=all, zygote=_warm_zygote(), task=only)
     more = f'check("{chosen.name}", all=True)'
     summary = present.summarize(run, chosen, more=more, task=only, output_lines=present.SUMMARY_OUTPUT_LINES)
     if shell is not None and hasattr(shell, "display_pub"):

@@ -22,9 +22,8 @@ from rich.table import Table
 from rich.text import Text
 
 from mslab import checker
-from mslab.checker import CheckRun
 from mslab.labs import Lab
-from mslab.records import SCHEMA_VERSION, Record, Status, write_atomic
+from mslab.records import SCHEMA_VERSION, CheckRun, Record, Status, write_atomic
 
 #: Lines of the student's printed output shown by `lab.check` (when a check fails, or --verbose).
 OUTPUT_LINES = 20
@@ -33,8 +32,6 @@ OUTPUT_LINE_CHARS = 300
 # ANSI/VT escape sequences (CSI, OSC, and two-character ESC forms), then any other control character.
 _ESCAPES = re.compile(r"\x1b\[[0-?]*[ -/]*[@-~]|\x1b\][^\x07\x1b]*(?:\x07|\x1b\\)?|\x1b[@-Z\\-_]|\x9b[0-?]*[ -/]*[@-~]")
 _CONTROLS = re.compile(r"[\x00-\x08\x0b-\x1f\x7f-\x9f\u200b-\u200f\u202a-\u202e\u2066-\u2069]")
-# Why a check got no value to compare (a timeout, the time budget spent, a wrong type): no hint applies.
-_NO_VALUE = re.compile(r"timed out after|\(\) not run: |; expected a mindspore\.Tensor$|; expected a tuple of \d+$")
 
 
 def plain(text: object, *, keep_newlines: bool = False) -> str:
@@ -46,22 +43,6 @@ def plain(text: object, *, keep_newlines: bool = False) -> str:
     else:
         text = text.replace("\r\n", "\n").replace("\t", "    ")
     return _CONTROLS.sub("", text)
-
-
-def tidy_run(run: CheckRun) -> CheckRun:
-    """The run as students and instructors see it: a load failure is said once (in
-    ``load_error``), not under every check; a check that got no value to compare (a timeout,
-    the submission's time spent, a value of the wrong type) has no hint. (A tutorial erratum's hint is there only when the
-    answer matched the erratum: mslab.checks.mistake; any other failure has the check's plain
-    hint.)"""
-    checks = []
-    for c in run.checks:
-        if run.load_error and not c.passed:
-            c = dataclasses.replace(c, reason="", hint="", errata=())
-        elif not c.passed and c.hint and (run.out_of_time or _NO_VALUE.search(c.reason)):
-            c = dataclasses.replace(c, hint="", errata=())
-        checks.append(c)
-    return dataclasses.replace(run, checks=checks)
 
 
 #: Gradescope visibility of hidden checks: not shown while students submit, shown once published.

@@ -1,7 +1,9 @@
-"""The one result model: a :class:`Record` per student × lab, with its :class:`Status`, and the
-results of its checks (:class:`CheckResult`).
+"""The one result model: a :class:`Record` per student × lab, with its :class:`Status`, the
+results of its checks (:class:`CheckResult`), and the checker's :class:`CheckRun` of one file.
 
-The checker fills :class:`CheckResult` objects, the grader builds one :class:`Record` from them
+The checker fills :class:`CheckResult` objects into a :class:`CheckRun` (whose reason rules apply
+as it is made), the grader builds one :class:`Record` from it (:meth:`Record.from_run`: status,
+reason and caps)
 and writes it as ``record.json`` (:meth:`Record.to_json`), a rerun reads it back
 (:meth:`Record.from_json`) to decide whether the job is done, and the class reports
 (:mod:`mslab.classreport`) render the records. Nothing else reads or writes a record's fields by
@@ -17,6 +19,7 @@ import dataclasses
 import enum
 import json
 import os
+import re
 import tempfile
 from collections.abc import Iterable
 from dataclasses import dataclass, field
@@ -55,6 +58,8 @@ LATE_FLAG = "late"
 #: The version of the published form of record.json, grades.json and results.json
 #: (docs/results.md): raised when a field changes meaning or goes.
 SCHEMA_VERSION = 1
+#: Why a check got no value to compare (a timeout, the time budget spent, a wrong type): no hint applies.
+_NO_VALUE = re.compile(r"timed out after|\(\) not run: |; expected a mindspore\.Tensor$|; expected a tuple of \d+$")
 
 
 @dataclass
@@ -77,6 +82,52 @@ class CheckResult:
 def points(checks: Iterable[CheckResult]) -> float:
     """The most a set of checks can score: a lab's (or a run's) max_score."""
     return sum(c.points for c in checks)
+
+
+@dataclass
+class CheckRun:
+    """One run of a lab's checks on one submission: what the checker hands the grader and `lab.check`."""
+
+    lab: str
+    submission: str
+    target: str
+    seed: int  # the hidden checks' seed, to reproduce them
+    checks: list[CheckResult] = field(default_factory=list)
+    seconds: float = 0.0
+    output: str = ""  # the tail of what the student code printed
+    load_error: str = ""  # set when the submission could not even be imported
+    isolation: str = ""  # how the student process was isolated measured by the grader (mslab.sandbox.host.measure)
+    out_of_time: bool = False  # the submission used up its time budget (Limits.submission_seconds)
+    flags: list[str] = field(default_factory=list)  # for the instructor: e.g. no autodiff API reached
+    start_seconds: float = 0.0  # of `seconds`: starting the student process until it was ready
+    student_seconds: float = 0.0  # of `seconds`: inside student calls (the rest is checking)
+
+    def __post_init__(self) -> None:
+        """The reason rules, in force for every run (grade, lab.check, the notebook): a load
+        failure is said once (in ``load_error``), not under every check; a check that got no value
+        to compare (a timeout, the submission's time spent, a value of the wrong type) has no hint.
+        (A tutorial erratum's hint is there only when the answer matched the erratum:
+        mslab.checks.mistake; any other failure has the check's plain hint.)"""
+        tidy = []
+        for c in self.checks:
+            if self.load_error and not c.passed:
+                c = dataclasses.replace(c, reason="", hint="", errata=())
+            elif not c.passed and c.hint and (self.out_of_time or _NO_VALUE.search(c.reason)):
+                c = dataclasses.replace(c, hint="", errata=())
+            tidy.append(c)
+        self.checks = tidy
+
+    @property
+    def score(self) -> float:
+        return sum(c.score for c in self.checks)
+
+    @property
+    def max_score(self) -> float:
+        return points(self.checks)
+
+    @property
+    def full_marks(self) -> bool:
+        return bool(self.checks) and all(c.passed for c in self.checks)
 
 
 @dataclass
@@ -104,6 +155,49 @@ class Record:
     def __post_init__(self) -> None:
         self.status = Status(self.status)
         self.folder = self.folder or self.student
+
+    @classmethod
+    def from_run(
+        cls,
+        run: CheckRun,
+        *,
+        student: str,
+        folder: str = "",
+        key: dict | None = None,
+        note: str = "",
+        submission_seconds: float | None = None,
+    ) -> Record:
+        """The record of a check run: its status (unloadable, out of time, graded), score and
+        reason by the one set of rules; ``note`` (intake's, e.g. a notebook's cells taken) leads
+        the reason; the printed output capped at :data:`RECORD_OUTPUT` characters. (Each check's
+        reason and hint were capped by the checker, the student's text by the sandbox:
+        wire.MAX_TEXT.)"""
+        status, reason, score = Status.GRADED, note, run.score
+        if run.load_error:
+            status, reason, score = Status.UNLOADABLE, run.load_error, 0.0
+        elif run.out_of_time:
+            status, score = Status.TIMEOUT, 0.0
+            spent = f" {submission_seconds:g} s" if submission_seconds is not None else ""
+            reason = f"used up its{spent} time limit"
+        if note and status != Status.GRADED:
+            reason = f"{note}; {reason}"
+        return cls(
+            student=student,
+            lab=run.lab,
+            score=score,
+            max_score=run.max_score,
+            status=status,
+            reason=reason,
+            checks=run.checks,
+            seconds=round(run.seconds, 3),
+            isolation=run.isolation,
+            flags=run.flags,
+            folder=folder,
+            start_seconds=round(run.start_seconds, 3),
+            student_seconds=round(run.student_seconds, 3),
+            key=dict(key or {}),
+            output=run.output[-RECORD_OUTPUT:],
+        )
 
     @classmethod
     def empty(cls, student: str, lab: str, max_score: float, status: Status, reason: str, folder: str = "") -> Record:

@@ -27,8 +27,8 @@ from mslab import containers, settings
 from mslab.checker import Suite, run_checks
 from mslab.errors import MslabError
 from mslab.labs import Lab, get_lab
-from mslab.present import junit_text, results_text, tidy_run
-from mslab.records import RECORD_OUTPUT, Record, Status
+from mslab.present import junit_text, results_text
+from mslab.records import Record, Status
 from mslab.sandbox import jail
 from mslab.sandbox.host import Limits, Sandbox, Shared, StudentError
 from mslab.sandbox.zygote import Zygote
@@ -196,31 +196,13 @@ class Worker:
             return graded_text(
                 job.error(Status.ERROR, f"only {len(ran)} of the lab's {len(job.checks)} checks ran to the end")
             )
-        run = tidy_run(run)
-        status, reason, score = Status.GRADED, job.note, run.score
-        if run.load_error:
-            status, reason, score = Status.UNLOADABLE, run.load_error, 0.0
-        elif run.out_of_time:
-            status, score = Status.TIMEOUT, 0.0
-            reason = f"used up its {self.limits.submission_seconds:g} s time limit"
-        if job.note and status != Status.GRADED:
-            reason = f"{job.note}; {reason}"
-        record = Record(
+        record = Record.from_run(
+            run,
             student=job.student,
-            lab=job.lab,
-            score=score,
-            max_score=run.max_score,
-            status=status,
-            reason=reason,
-            checks=run.checks,
-            seconds=round(run.seconds, 3),
-            isolation=run.isolation,
-            flags=run.flags,
             folder=job.folder,
-            start_seconds=round(run.start_seconds, 3),
-            student_seconds=round(run.student_seconds, 3),
             key=job.key,
-            output=run.output[-RECORD_OUTPUT:],
+            note=job.note,
+            submission_seconds=self.limits.submission_seconds,
         )
         # junit.xml from the check results, not pytest's (whose tracebacks quote the hidden checks)
         return graded_text(record, results_text(run), junit_text(run))

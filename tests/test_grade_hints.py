@@ -15,7 +15,6 @@ from conftest import LABS, ROOT, write_variant
 from mslab import checks
 from mslab.checker import run_checks
 from mslab.classreport import TOP_HINTS
-from mslab.present import tidy_run
 
 LAB = LABS["derivatives"]
 ERRATUM = {m["erratum"]: m["hint"] for lab in LABS.values() for m in lab.mistakes}
@@ -40,7 +39,7 @@ def test_hints_only_for_wrong_values(tmp_path):
             ("    return grad(grad(f))(x)", "    return grad(f)(x) * 0 + 3.0"),  # f_second: erratum 2's value
         ],
     )
-    run = tidy_run(run_checks(LAB, sub, seed=1))
+    run = run_checks(LAB, sub, seed=1)
     checks = by_name(run)
     wrong_type = checks["test_f_prime_at_points"]
     assert not wrong_type.passed and "expected a mindspore.Tensor" in wrong_type.reason
@@ -53,7 +52,7 @@ def test_a_timeout_gives_no_hint(tmp_path):
     from mslab.sandbox.host import Limits
 
     sub = write_variant(LAB, tmp_path, [("    return grad(grad(f))(x)", "    while True:\n        pass")])
-    run = tidy_run(run_checks(LAB, sub, seed=1, limits=Limits(call_seconds=2)))
+    run = run_checks(LAB, sub, seed=1, limits=Limits(call_seconds=2))
     timed_out = [c for c in run.checks if "timed out after" in c.reason]
     assert timed_out and all(c.hint == "" for c in timed_out)
 
@@ -61,7 +60,7 @@ def test_a_timeout_gives_no_hint(tmp_path):
 def test_a_load_failure_is_said_once(tmp_path):
     sub = tmp_path / "derivatives.py"
     sub.write_text("def f(x)\n    return x\n")
-    run = tidy_run(run_checks(LAB, sub, seed=1))
+    run = run_checks(LAB, sub, seed=1)
     assert "SyntaxError" in run.load_error
     assert run.checks and all((c.passed, c.reason, c.hint) == (False, "", "") for c in run.checks)
 
@@ -75,19 +74,19 @@ def test_an_erratum_is_named_only_when_the_answer_is_the_erratum_s(tmp_path):
     """A sign error in f″ and a (6, 1) shape in f′ are wrong, but not the tutorial's
     errata: they get the checks' plain hints and no erratum tag; the erratum's own value gets its
     hint and its tag."""
-    sign = by_name(tidy_run(run_checks(LAB, variant(tmp_path, "a", [SIGN]), hidden=True, seed=1)))
+    sign = by_name(run_checks(LAB, variant(tmp_path, "a", [SIGN]), hidden=True, seed=1))
     for name in ("test_f_second_at_one", "test_f_second_at_points", "test_f_second_hidden"):
         assert not sign[name].passed and (sign[name].hint, sign[name].errata) == (F2, ()), name
     assert sign["test_f_second_at_one"].reason == "f″(1): got -6., expected 6. (largest error 12)"
     assert [c.name for c in sign.values() if not c.passed] == [
         "test_f_second_at_one", "test_f_second_at_points", "test_f_second_hidden",
     ]  # fmt: skip
-    shape = by_name(tidy_run(run_checks(LAB, variant(tmp_path, "b", [SHAPE]), hidden=True, seed=1)))
+    shape = by_name(run_checks(LAB, variant(tmp_path, "b", [SHAPE]), hidden=True, seed=1))
     assert shape["test_f_prime_at_points"].reason == "f_prime(x) has shape (6, 1); expected (6,)"
     for name in ("test_f_prime_at_one", "test_f_prime_at_points", "test_f_prime_hidden"):
         assert not shape[name].passed and (shape[name].hint, shape[name].errata) == (F1, ()), name
     tutorial = [tuple(e) for m in LAB.mistakes for e in m["replace"]]
-    both = by_name(tidy_run(run_checks(LAB, variant(tmp_path, "c", tutorial), hidden=True, seed=1)))
+    both = by_name(run_checks(LAB, variant(tmp_path, "c", tutorial), hidden=True, seed=1))
     assert [(c.name, c.hint, c.errata) for c in both.values() if not c.passed] == [
         ("test_f_prime_at_points", ERRATUM[1], (1,)),
         ("test_f_second_at_one", ERRATUM[2], (2,)),

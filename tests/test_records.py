@@ -150,3 +150,44 @@ def test_only_the_grader_s_own_failures_are_not_gradable():
     assert [s.value for s in Status if not s.gradable] == ["error", "interrupted"]
     late = Record("a", "derivatives", 1.0, 2.0, Status.GRADED, flags=["late: 1 day"])
     assert late.late and not Record("a", "derivatives", 1.0, 2.0, Status.GRADED, flags=["no autodiff"]).late
+
+
+# -- one record from one check run: the status, reason and text rules in one place ---------------
+
+
+def _run(**kw):
+    from mslab.records import CheckRun
+
+    checks = [
+        CheckResult("test_a", "a", "1", 2.0, 2.0, False, True),
+        CheckResult("test_b", "b", "1", 3.0, 0.0, False, False, "f() timed out after 20 s", "use grad", (1,)),
+        CheckResult("test_c", "c", "2", 5.0, 0.0, True, False, "got 1, expected 2", "f′ is 3x² − 2", (1,)),
+    ]
+    return CheckRun(lab="derivatives", submission="x.py", target="local", seed=7, checks=checks, **kw)
+
+
+def test_a_graded_run_keeps_its_score_and_says_the_note():
+    record = Record.from_run(_run(output="p" * 20000), student="ann", note="2 code cells taken", key={"seed": 7})
+    assert (record.status, record.score, record.max_score, record.reason) == (
+        Status.GRADED,
+        2.0,
+        10.0,
+        "2 code cells taken",
+    )
+    assert len(record.output) == 16384 and record.key == {"seed": 7} and record.folder == "ann"
+    by_name = {c.name: c for c in record.checks}
+    assert by_name["test_b"].hint == "" and by_name["test_b"].errata == ()  # no value to compare: no hint
+    assert by_name["test_c"].hint == "f′ is 3x² − 2" and by_name["test_c"].errata == (1,)  # a wrong value keeps it
+
+
+def test_an_unloadable_run_scores_0_and_says_why_once():
+    record = Record.from_run(_run(load_error="SyntaxError (line 3): invalid syntax"), student="bo", note="cells")
+    assert (record.status, record.score) == (Status.UNLOADABLE, 0.0)
+    assert record.reason == "cells; SyntaxError (line 3): invalid syntax"
+    assert all(c.reason == c.hint == "" for c in record.checks if not c.passed)
+
+
+def test_a_run_out_of_time_scores_0_and_names_the_budget():
+    record = Record.from_run(_run(out_of_time=True), student="cy", submission_seconds=300.0)
+    assert (record.status, record.score, record.reason) == (Status.TIMEOUT, 0.0, "used up its 300 s time limit")
+    assert all(c.hint == "" for c in record.checks if not c.passed)  # no hint when time ran out

@@ -63,7 +63,7 @@ def layer_vjp(W, b, x, act, u):
 
 
 def quadratic_hessian(A, x):
-    """Task 4. The Hessian of q(x) = ½ xᵀAx at x, by composition: jacfwd(jacrev(q)).
+    """Task 4. The Hessian of q(x) = ½ xᵀAx at x, by composition: jacfwd(grad(q)).
 
     A (n, n), not necessarily symmetric; the Hessian is (A + Aᵀ)/2, shape (n, n).
     MindSpore has no hessian function: the Jacobian of the gradient is the Hessian.

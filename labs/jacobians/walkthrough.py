@@ -65,7 +65,7 @@ def q(x):
     return 0.5 * (x * ops.mv(A, x)).sum()
 
 
-print("jacfwd(jacrev(q))(x) =\n", jacfwd(jacrev(q))(x).asnumpy())
+print("jacfwd(grad(q))(x) =\n", jacfwd(grad(q))(x).asnumpy())
 print("(A + A^T)/2 =\n", (A.asnumpy() + A.asnumpy().T) / 2, "\n(not A: A is not symmetric)")
 
 X = Tensor(np.array([[0.5, -1.0], [1.5, 0.2], [-0.3, 0.8], [1.0, 1.0]], np.float32))

@@ -250,7 +250,6 @@ def show(run, verbose: bool, task: str | None, console=None) -> None:
 def _show(run, results, all, verbose, task=None):
     from mslab import present
 
-    run = present.tidy_run(run)
     show(run, verbose, task)
     if all:
         print(f"seed: {run.seed} (--seed {run.seed} draws the same hidden inputs again)")
@@ -330,7 +329,6 @@ def _watch(lab, submission, all, seed, verbose, task=None):
                     console.clear()
                     console.print(f"error: {present.plain(exc)}", style="red", markup=False)
                 if run is not None:
-                    run = present.tidy_run(run)
                     console.clear()
                     show(run, verbose, task, console)
                     after = task_states(run)

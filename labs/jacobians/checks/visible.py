@@ -142,7 +142,7 @@ def test_layer_vjp(student, rng):
     vjp_check(student, W, b, x, Fn(ACT), slope_of(ACT, W, b, x), u)
 
 
-@check(points=2, task="4", hint="jacfwd(jacrev(q))(x) with q(x) = ½ xᵀAx", errata=(14,))
+@check(points=2, task="4", hint="jacfwd(grad(q))(x) with q(x) = ½ xᵀAx", errata=(14,))
 def test_quadratic_hessian(student, rng):
     """the Hessian of ½ xᵀAx for a 3 × 3 A that is not symmetric"""
     A = rng.standard_normal((3, 3)).astype(np.float32)
