@@ -9,14 +9,17 @@ its records' student_seconds, the time inside student calls) shared between the 
 the wall time — 1.0 would mean that everything around MindSpore's own compute (start-up,
 checking, pytest, writing) costs nothing.
 
-    .venv/bin/python bench/bench_grade.py [--students 20] [--jobs 2] [--labs derivatives,value_and_grad]
-                                          [--warm-only]
+    .venv/bin/python bench/bench_grade.py [--students 100] [--jobs 2] [--labs derivatives,value_and_grad]
+                                          [--warm-only] [--naive 12]
 
 Per lab, the cost per submission in a warm worker (student code and checking, from the warm
 run's records) and its ratio to the slowest lab's: a new lab's goal is at most 2× the slowest
 of the first three. `--warm-only` runs just the warm grading, for those per-lab figures.
 
-Goals: naive ratio ≥ 6×, efficiency ≥ 0.9. Printed, not asserted.
+The naive loop runs ``--naive`` submission × labs (spread over the class) and is scaled to the
+class (``--naive 0``: every one). Goals: naive ratio ≥ 6×; efficiency ≥ 0.8 on 100 students ×
+the first three labs (``--labs derivatives,logistic_gradients,value_and_grad``). Printed, not
+asserted. bench/profile_grade.py says where the rest of the wall time goes.
 """
 
 from __future__ import annotations
@@ -61,12 +64,26 @@ def timed(cmd: list[str], **env: str) -> float:
     return time.perf_counter() - start
 
 
+def naive_loop(class_dir: Path, labs: list, sample: int) -> tuple[float, int]:
+    """Seconds of one `inv lab.check --all` process per submission × lab, one after another, over
+    ``sample`` of them spread over the class (0: all); and how many ran."""
+    runs = [(p, lab) for p in sorted(class_dir.iterdir()) for lab in labs]
+    if sample and sample < len(runs):
+        runs = [runs[round(i * len(runs) / sample)] for i in range(sample)]
+    seconds = sum(
+        timed([*INV, "lab.check", lab.name, "--submission", str(p / f"{lab.name}.py"), "--all", "--seed", "1"])
+        for p, lab in runs
+    )
+    return seconds, len(runs)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--students", type=int, default=20, help="generated students")
+    parser.add_argument("--students", type=int, default=100, help="generated students")
     parser.add_argument("--jobs", type=int, default=os.cpu_count() or 2, help="warm workers")
     parser.add_argument("--labs", default="", help="labs to grade (default: every lab)")
     parser.add_argument("--warm-only", action="store_true", help="only the warm run and the per-lab figures")
+    parser.add_argument("--naive", type=int, default=12, help="submission x labs the naive loop runs (0: all)")
     args = parser.parse_args()
     args.labs = args.labs or ",".join(lab.name for lab in all_labs())
     labs = [get_lab(name) for name in args.labs.split(",")]
@@ -91,17 +108,15 @@ def main() -> None:
         per_lab, _ = grade(Path(tmp) / "per-lab", args.jobs, MSLAB_SANDBOX_PER_LAB="1")
         # one worker, a fresh child per lab: each submission's calls in a cold child, unshared
         _, serial = grade(Path(tmp) / "serial", 1, MSLAB_SANDBOX_PER_LAB="1")
-        naive = sum(
-            timed([*INV, "lab.check", lab.name, "--submission", str(p / f"{lab.name}.py"), "--all", "--seed", "1"])
-            for p in sorted(class_dir.iterdir())
-            for lab in labs
-        )
+        sampled, ran = naive_loop(class_dir, labs, args.naive)
+        naive = sampled * n / ran
     start = statistics.mean(r.start_seconds for r in records)
     student = statistics.mean(r.student_seconds for r in records)
     total = statistics.mean(r.seconds for r in records)
     compute = sum(r.student_seconds for r in serial)
-    print(f"{args.students} students x {len(labs)} labs ({args.labs}), {args.jobs} warm workers, {os.cpu_count()} CPUs")
-    print(f"naive serial loop (one checker process each):   {naive:8.2f} s  ({naive / n:.3f} s each)")
+    scaled = f" (scaled from {ran})" if ran < n else ""
+    print(f"labs: {args.labs}")
+    print(f"naive serial loop (one checker process each):   {naive:8.2f} s  ({naive / n:.3f} s each{scaled})")
     print(f"warm workers, a fresh child per lab:             {per_lab:8.2f} s  ({per_lab / n:.3f} s each)")
     print(f"warm workers, one child per student (inv grade): {warm:8.2f} s  ({warm / n:.3f} s each)")
     print(
@@ -109,7 +124,7 @@ def main() -> None:
     )
     print(
         f"efficiency: student compute {compute:.2f} s (one worker, cold children) / {args.jobs} workers / "
-        f"wall {warm:.2f} s = {compute / args.jobs / warm:.2f}   (goal >= 0.9)"
+        f"wall {warm:.2f} s = {compute / args.jobs / warm:.2f}   (goal >= 0.8)"
     )
     print(
         f"per submission x lab in a warm worker: start-up {start:.3f} s, student code {student:.3f} s, "

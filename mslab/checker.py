@@ -16,6 +16,9 @@ from typing import Any
 
 import numpy as np
 import pytest
+from _pytest.assertion.rewrite import _rewrite_test
+from _pytest.config import _prepareconfig
+from _pytest.runner import runtestprotocol
 
 from mslab import checks, containers
 from mslab.errors import MslabError
@@ -45,14 +48,18 @@ class _Plugin:
         target: Target = LOCAL_TARGET,
         task: str | None = None,
     ):
-        self.sandbox = sandbox
         self.task = task  # run only this task's checks (`lab.check --task N`)
         self.hidden_files = hidden_files
+        self.collected: list[CheckResult] = []
+        self.errors: list[str] = []
+        self.reset(sandbox, seed, target)
+
+    def reset(self, sandbox: Sandbox | None, seed: int, target: Target) -> None:
+        """Start the run of one submission: its sandbox, its seed, its target's tolerances, no results."""
+        self.sandbox = sandbox
         self.seed = seed
         self.tolerance_table = checks.tolerances_for(target.tolerances)
         self.results: list[CheckResult] = []
-        self.collected: list[CheckResult] = []
-        self.errors: list[str] = []
 
     @pytest.fixture
     def student(self) -> Student:
@@ -231,32 +238,106 @@ def _explain(excinfo, spec: checks.CheckSpec) -> tuple[str, str, tuple[int, ...]
 _MISSING_FUNCTION = re.compile(r"module '([A-Za-z_][A-Za-z0-9_]*)' has no attribute '([A-Za-z_][A-Za-z0-9_]*)'")
 
 
-def _pytest(lab: Lab, files: list[Path], plugin: _Plugin, *extra: str) -> None:
+def _args(lab: Lab, files: list[Path], *extra: str) -> list[str]:
+    """pytest's command line for ``files`` of ``lab``: no plugin that prints, captures or caches."""
     args = [*(str(f.resolve()) for f in files), *extra]
-    args += [
-        "-p",
-        "no:cacheprovider",
-        "-p",
-        "no:terminal",
-        "-p",
-        "no:warnings",
-        "-p",
-        "no:unraisableexception",
-        "-p",
-        "no:threadexception",
-        "-p",
-        "no:faulthandler",
-        "-p",
-        "no:logging",
-        "--capture=no",
-    ]
-    args += ["--import-mode=importlib", "-o", "addopts=", "--rootdir", str(lab.dir)]
+    for plugin in _OFF:
+        args += ["-p", f"no:{plugin}"]
+    return [*args, "--capture=no", "--import-mode=importlib", "-o", "addopts=", "--rootdir", str(lab.dir)]
+
+
+#: pytest's plugins a check run does without.
+_OFF = ("cacheprovider", "terminal", "warnings", "unraisableexception", "threadexception", "faulthandler", "logging")
+
+
+def _pytest(lab: Lab, files: list[Path], plugin: _Plugin, *extra: str) -> None:
     try:
-        pytest.main(args, plugins=[plugin])
+        pytest.main(_args(lab, files, *extra), plugins=[plugin])
     finally:
         _forget_modules(lab.dir)
     if plugin.errors:
         raise MslabError(f"lab {lab.name}: broken checks: {plugin.errors[0]}")
+
+
+class Suite:
+    """One lab's checks, collected once and run for one submission after another without a new
+    pytest start (a worker keeps one per lab: :class:`mslab.worker.Worker`).
+
+    ``pytest.main`` per run spent about 0.1 s on pytest itself (configuration, plugins, collection
+    with assertion rewriting); a suite pays that once and runs each submission through pytest's
+    own ``runtestprotocol`` over the collected items. Nothing of one run reaches the next: every
+    fixture is torn down after the run's last check (function-scoped ones after each check), the
+    plugin's sandbox, seed, tolerances and results are the run's own, and each check module — with
+    what it loaded from its folder (``checks.sibling``) — is executed afresh from its compiled,
+    assertion-rewritten code before the run, so module-level state (a cache, a list, a global, an
+    ``lru_cache``) starts as the file says, never with an earlier student's values."""
+
+    def __init__(self, lab: Lab, *, hidden: bool):
+        self.lab, self.hidden = lab, hidden
+        self.plugin = _Plugin(None, {lab.hidden_checks.resolve()}, VISIBLE_SEED)
+        self.config = _prepareconfig(_args(lab, lab.check_files(hidden)), plugins=[self.plugin])
+        try:
+            self.config._do_configure()
+            self.session = pytest.Session.from_config(self.config)
+            self.config.hook.pytest_sessionstart(session=self.session)
+            self.config.hook.pytest_collection(session=self.session)
+            if self.plugin.errors:
+                raise MslabError(f"lab {lab.name}: broken checks: {self.plugin.errors[0]}")
+            self.items = [item for item in self.session.items if isinstance(item, pytest.Function)]
+            if len(self.items) != len(self.session.items):
+                raise MslabError(f"lab {lab.name}: broken checks: each check must be a test function")
+            modules = {id(item.module): item.module for item in self.items}
+            self.modules = [(m, _rewrite_test(Path(m.__file__), self.config)[1]) for m in modules.values()]
+        except BaseException:
+            self.close()
+            raise
+        finally:
+            _forget_modules(lab.dir)
+
+    def run(self, sandbox: Sandbox, seed: int, target: Target) -> list[CheckResult]:
+        """Run every check against ``sandbox``: their results, in the order of the files."""
+        plugin = self.plugin
+        plugin.reset(sandbox, seed, target)
+        try:
+            self._fresh_modules()
+            for item, nextitem in zip(self.items, [*self.items[1:], None], strict=True):
+                runtestprotocol(item, log=False, nextitem=nextitem)  # the last one tears everything down
+        except (pytest.exit.Exception, KeyboardInterrupt):
+            pass  # the run ends there, as pytest.main ends it: the checks not run have no result
+        finally:
+            self.session._setupstate.teardown_exact(None)  # after an interrupt, too: no fixture stays
+            _forget_modules(self.lab.dir)
+            results, plugin.results = plugin.results, []
+            plugin.reset(None, VISIBLE_SEED, LOCAL_TARGET)
+        return results
+
+    def _fresh_modules(self) -> None:
+        """Execute each check module afresh in its own namespace (what a first import does),
+        and point each check at the function its module now holds."""
+        _forget_modules(self.lab.dir)  # what the checks load with checks.sibling() loads afresh too
+        for module, code in self.modules:
+            namespace = module.__dict__
+            kept = {name: namespace[name] for name in _IMPORT_NAMES if name in namespace}
+            namespace.clear()
+            namespace.update(kept)
+            sys.modules[module.__name__] = module
+            try:
+                exec(code, namespace)
+            except Exception as exc:  # noqa: BLE001 - a check file that no longer loads: the lab's fault
+                raise MslabError(f"lab {self.lab.name}: broken checks: {module.__file__}: {exc}") from None
+        for item in self.items:
+            item.obj = getattr(item.module, item.originalname)
+
+    def close(self) -> None:
+        """End pytest's session (its hooks leave the interpreter as ``pytest.main`` leaves it)."""
+        session = getattr(self, "session", None)
+        if session is not None:
+            self.config.hook.pytest_sessionfinish(session=session, exitstatus=0)
+        self.config._ensure_unconfigure()
+
+
+#: What an import puts in a module's namespace before its code runs.
+_IMPORT_NAMES = ("__name__", "__file__", "__spec__", "__loader__", "__package__", "__builtins__", "__cached__")
 
 
 def _forget_modules(folder: Path) -> None:
@@ -286,6 +367,7 @@ def run_checks(
     zygote: Zygote | None = None,
     junitxml: Path | None = None,
     shared: Shared | None = None,
+    suite: Suite | None = None,
     task: str | None = None,
 ) -> CheckRun:
     """Run the visible (and with ``hidden``, the hidden) checks of ``lab`` on ``submission``
@@ -296,7 +378,9 @@ def run_checks(
     checks, solutions — is invisible to it: the jail shows only what it allows. With ``shared`` (one student's labs in turn), the child the
     student's previous lab used serves this one when it is fit (:meth:`Sandbox.inherit`) and is
     left open for the next; if anything goes wrong in such a child, the lab is graded again in a
-    fresh one, and that run is the one returned.
+    fresh one, and that run is the one returned. ``suite``: the lab's checks collected once
+    (:class:`Suite`, for as many hidden runs as it is given for) instead of a ``pytest.main`` for
+    this run; the results are the same (``junitxml``, pytest's own report, takes ``pytest.main``).
     """
     submission = Path(submission)
     if not submission.is_file():
@@ -309,11 +393,17 @@ def run_checks(
         sandbox = shared.sandbox(submission, lab.module, **options)
     else:
         sandbox = Sandbox(submission, lab.module, **options)
-    plugin, output = _check(lab, files, sandbox, seed, junitxml, target, keep_open=shared is not None, task=task)
+    if suite is not None and (
+        junitxml is not None or suite.lab.dir != lab.dir or suite.hidden != hidden or task is not None
+    ):
+        suite = None
+    results, output = _check(
+        lab, files, sandbox, seed, junitxml, target, suite, keep_open=shared is not None, task=task
+    )
     if sandbox.inherited and sandbox.troubled:  # perhaps the earlier lab's doing: grade it afresh
         earlier, sandbox = sandbox, Sandbox(submission, lab.module, **options)
         sandbox.continue_budget(earlier)  # within the same budget: a regrade buys no extra time
-        plugin, output = _check(lab, files, sandbox, seed, junitxml, target, keep_open=False, task=task)
+        results, output = _check(lab, files, sandbox, seed, junitxml, target, suite, keep_open=False, task=task)
     load_error = sandbox.load_error
     flags = []
     answered = [name for name in lab.autodiff if name in sandbox.answered]
@@ -325,7 +415,7 @@ def run_checks(
         submission=str(submission),
         target=target.name,
         seed=seed,
-        checks=plugin.results,
+        checks=results,
         seconds=time.perf_counter() - started,
         output=output,
         load_error=load_error,
@@ -375,17 +465,20 @@ def _check(
     seed: int,
     junitxml: Path | None,
     target: Target,
+    suite: Suite | None,
     keep_open: bool,
     task: str | None = None,
-) -> tuple[_Plugin, str]:
-    """Run ``files`` (the lab's checks) against ``sandbox``: their results, and what the student
-    code printed. The sandbox is closed after, unless ``keep_open`` (for the student's next lab)
-    and nothing went wrong in it."""
-    plugin = _Plugin(sandbox, {lab.hidden_checks.resolve()}, seed, target, task)
+) -> tuple[list[CheckResult], str]:
+    """Run ``files`` (the lab's checks; ``suite``'s when given) against ``sandbox``: their
+    results, and what the student code printed. The sandbox is closed after, unless
+    ``keep_open`` (for the student's next lab) and nothing went wrong in it."""
     sandbox.start()  # MindSpore imports in the child while pytest collects here
     try:
+        if suite is not None:
+            return suite.run(sandbox, seed, target), sandbox.output()
+        plugin = _Plugin(sandbox, {lab.hidden_checks.resolve()}, seed, target, task)
         _pytest(lab, files, plugin, *([f"--junitxml={junitxml}"] if junitxml else []))
-        return plugin, sandbox.output()
+        return plugin.results, sandbox.output()
     finally:
         if not keep_open or sandbox.troubled:
             sandbox.close()

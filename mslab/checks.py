@@ -19,7 +19,7 @@ from contextlib import contextmanager
 from contextvars import ContextVar
 from dataclasses import dataclass
 from pathlib import Path
-from types import ModuleType
+from types import CodeType, ModuleType
 
 import numpy as np
 
@@ -215,7 +215,18 @@ def hints(file: str) -> dict[int, Erratum]:
     """The hint of each known mistake of the lab of check file ``file``, by erratum number: the
     ``hint`` of each entry of the lab's ``mistakes.yaml`` (for :func:`mistake`, never ``@check``)."""
     folder = Path(file).resolve().parent.parent
-    return {int(m["erratum"]): Erratum(str(m["hint"]), int(m["erratum"])) for m in Lab(folder.name, folder).mistakes}
+    try:
+        stamp = (folder / "mistakes.yaml").stat()
+        key = (str(folder), stamp.st_mtime_ns, stamp.st_size)
+    except OSError:
+        key = (str(folder), 0, -1)
+    if key not in _HINTS:  # parsed once per file version: a grading worker runs the check files per submission
+        _HINTS[key] = [(int(m["erratum"]), str(m["hint"])) for m in Lab(folder.name, folder).mistakes]
+    return {number: Erratum(hint, number) for number, hint in _HINTS[key]}
+
+
+#: The hints of each mistakes.yaml read, by (lab folder, mtime, size): text only, never a student's.
+_HINTS: dict[tuple[str, int, int], list[tuple[int, str]]] = {}
 
 
 def sibling(file: str, name: str) -> ModuleType:
@@ -227,5 +238,19 @@ def sibling(file: str, name: str) -> ModuleType:
         assert spec is not None and spec.loader is not None  # a .py path always has both
         module = importlib.util.module_from_spec(spec)
         sys.modules[key] = module
-        spec.loader.exec_module(module)
+        exec(_compiled(path), module.__dict__)  # what exec_module does, the compiling done once
     return sys.modules[key]
+
+
+def _compiled(path: Path) -> CodeType:
+    """``path``'s code, compiled once per file version (a grading worker loads the check files'
+    siblings afresh for each submission, and no .pyc may be written beside them)."""
+    stamp = path.stat()
+    key = (str(path), stamp.st_mtime_ns, stamp.st_size)
+    if key not in _CODE:
+        _CODE[key] = compile(path.read_bytes(), str(path), "exec", dont_inherit=True)
+    return _CODE[key]
+
+
+#: Compiled sibling files by (path, mtime, size): code, never a value a student's run computed.
+_CODE: dict[tuple[str, int, int], CodeType] = {}

@@ -268,6 +268,53 @@ class _Run:
 
 
 def _grade(run: _Run, regrade: list[str] | None) -> list[Record]:
+    pool = _start_pool(run)  # the local workers start (interpreters, zygotes, checks) while intake runs
+    try:
+        return _take_in(run, regrade, pool)
+    finally:
+        if pool is not None:
+            pool.close(kill=True)  # a run that ended early (refused, interrupted, nothing to grade)
+
+
+def _start_pool(run: _Run) -> Pool | None:
+    """The local workers for ``run``, started now, before intake (which does not need them):
+    each spawns its interpreter, starts its zygote (MindSpore's import) and collects the chosen
+    labs' checks, then starts the sandbox it is asked for (the check before any student: its
+    answer is read once intake is done). As many as ``--jobs`` (default: one per CPU), no more
+    than the submissions folder has entries; fewer students than that let the rest go. None
+    on a cluster or a container target (their workers start after intake, as before)."""
+    if run.cluster is not None or not run.target.local:
+        return None
+    limits = _pool_limits(run.limits or Limits(), workers := _workers(run.jobs, _entries(run.submissions)))
+    tables = hostlimits.problems(limits, workers)  # the sandboxes at once must not fill a host-wide table
+    if tables:
+        raise MslabError(f"cannot grade: {tables[0]}")
+    labs = tuple(lab.name for lab in run.chosen)
+    pool = Pool(workers, worker.start_local, (run.target, limits, labs), worker.handle)
+    _release()  # the workers exist: Ctrl-C may come through now
+    pool.ask_each(CHECK)
+    return pool
+
+
+def _entries(folder: Path) -> int:
+    """How many students ``folder`` can hold at most before intake: its entries."""
+    try:
+        return sum(1 for _ in folder.iterdir())
+    except OSError:
+        return 1  # intake says what is wrong with it
+
+
+def _workers(jobs: int | None, students: int) -> int:
+    return max(1, min(jobs or os.cpu_count() or 1, students))
+
+
+def _pool_limits(limits: Limits, workers: int) -> Limits:
+    if limits.cpus is None:  # containers share the machine's CPUs between the workers
+        limits = dataclasses.replace(limits, cpus=max(1.0, (os.cpu_count() or 1) / workers))
+    return limits
+
+
+def _take_in(run: _Run, regrade: list[str] | None, pool: Pool | None) -> list[Record]:
     state = _state(run.out, run.seed, run.target)
     every = {lab.name: lab for lab in all_labs()}
     # Labs graded into this OUT before and not chosen now still appear in the sheets, from their
@@ -294,7 +341,7 @@ def _grade(run: _Run, regrade: list[str] | None) -> list[Record]:
     roster_module.write_people(run.out, people)
     records: list[Record] = []
     try:
-        return _grade_found(run, state, shown, found, regrade_set, maxima, names, records, flags)
+        return _grade_found(run, state, shown, found, regrade_set, maxima, names, records, flags, pool)
     except KeyboardInterrupt:  # before the workers started or while the reports were written
         classreport.write_reports(records, run.out, labs=maxima)
         raise Interrupted(len(records), len(found) * len(run.chosen)) from None
@@ -310,6 +357,7 @@ def _grade_found(
     names: dict,
     records: list[Record],
     flags: dict[str, str],
+    pool: Pool | None = None,
 ) -> list[Record]:
     """Grade what ``found`` (intake) holds of the chosen labs that is not done yet into
     ``records`` (which also gets the rows of missing, rejected and resumed work, and those of
@@ -378,7 +426,7 @@ def _grade_found(
             records += _run_cluster(todo, out, run.cluster, run.progress)
         else:
             limits = run.limits or Limits()
-            records += _run(todo, out, target, limits, run.jobs, run.progress, announce)
+            records += _run(todo, out, target, limits, run.jobs, run.progress, announce, pool)
     except _Stopped as stopped:
         records += stopped.done
         classreport.write_reports(_flag_names(records, found, flags), out, labs=maxima)
@@ -619,29 +667,39 @@ def _release() -> None:
 
 
 def _run(
-    todo: list[Job], out: Path, target: Target, limits: Limits, jobs, progress, started=lambda: None
+    todo: list[Job],
+    out: Path,
+    target: Target,
+    limits: Limits,
+    jobs,
+    progress,
+    started=lambda: None,
+    pool: Pool | None = None,
 ) -> list[Record]:
     """Grade ``todo`` in a local pool of workers, a student per call (:mod:`mslab.pool`: a worker
     that dies costs only the student it held, sent again up to ``MAX_DEATHS`` times, as on a
-    cluster); ``started()`` once every worker's sandbox is up."""
+    cluster); ``started()`` once every worker's sandbox is up. ``pool``: workers started
+    before intake (:func:`_start_pool`), already asked to start their sandbox; else they start now."""
     if not todo:
         started()
         return []
     students = by_student(todo)
-    workers = max(1, min(jobs or os.cpu_count() or 1, len(students)))
-    if limits.cpus is None:  # containers share the machine's CPUs between the workers
-        limits = dataclasses.replace(limits, cpus=max(1.0, (os.cpu_count() or 1) / workers))
-    tables = hostlimits.problems(limits, workers)  # the sandboxes at once must not fill a host-wide table
-    if tables:
-        raise MslabError(f"cannot grade: {tables[0]}")
     done: list[Record] = []
-    pool: Pool | None = None
     try:
-        pool = Pool(workers, worker.start_local, (target, limits), worker.handle)
-        _release()  # the workers exist: Ctrl-C may come through now
+        if pool is None:
+            workers = _workers(jobs, len(students))
+            limits = _pool_limits(limits, workers)
+            tables = hostlimits.problems(limits, workers)  # the sandboxes at once must not fill a host-wide table
+            if tables:
+                raise MslabError(f"cannot grade: {tables[0]}")
+            labs = tuple(sorted({job.lab for job in todo}))
+            pool = Pool(workers, worker.start_local, (target, limits, labs), worker.handle)
+            _release()  # the workers exist: Ctrl-C may come through now
+            pool.ask_each(CHECK)
         # Before the first student, every worker starts one sandbox as it will grade: a grader
         # that cannot start its sandbox is refused in one line, not turned into error rows.
-        problems = sorted({str(answer) for answer in pool.each(CHECK) if answer})
+        problems = sorted({str(answer) for answer in pool.answers() if answer})
+        pool.shrink(len(students))
         if problems:
             raise MslabError(f"cannot grade: a sandbox does not start here: {problems[0]} (inv doctor shows why)")
         started()

@@ -22,6 +22,7 @@ import multiprocessing
 import multiprocessing.connection
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
+from typing import Any
 
 #: How often a call may be lost with its worker before it is given up (here and on Ray): the
 #: same submission killing its worker twice is the submission, not bad luck.
@@ -55,12 +56,16 @@ class Pool:
     with :meth:`submit` and answered by :meth:`results` as ``(key, answer)`` — or ``(key,
     Lost)`` when the worker running that call died; a dead worker is replaced while there is
     work left (at most ``replacements`` times in all, so that a pool whose every worker dies at
-    once ends)."""
+    once ends). ``method``: multiprocessing's start method (``spawn``; bench/bench_start.py
+    measures ``forkserver`` against it)."""
 
-    def __init__(self, size: int, initializer: Callable, initargs: tuple, handler: Callable[[str], str]):
-        self._context = multiprocessing.get_context("spawn")
+    def __init__(
+        self, size: int, initializer: Callable, initargs: tuple, handler: Callable[[str], str], method: str = "spawn"
+    ):
+        self._context: Any = multiprocessing.get_context("forkserver" if method == "forkserver" else "spawn")
         self._start = (initializer, initargs, handler)
         self.workers: list[_Worker] = []
+        self.retired: list[_Worker] = []  # let go by shrink(): joined by close()
         self.queue: collections.deque = collections.deque()
         self.lost = 0
         self.replacements = 0
@@ -80,9 +85,21 @@ class Pool:
     def each(self, text: str) -> list[str | Lost]:
         """Send ``text`` to every worker at once and wait for each one's answer (a worker that
         dies answers :class:`Lost`): for what every worker must do before any call."""
+        self.ask_each(text)
+        return self.answers()
+
+    def ask_each(self, text: str) -> None:
+        """Send ``text`` to every worker at once; :meth:`answers` waits for what they answer (a
+        worker still starting reads it once it is up: asking early costs the caller nothing)."""
         for worker in self.workers:
-            worker.conn.send_bytes(text.encode("utf-8"))
+            try:
+                worker.conn.send_bytes(text.encode("utf-8"))
+            except OSError:  # it died starting: its answer is Lost
+                pass
             worker.held = ("each", text)
+
+    def answers(self) -> list[str | Lost]:
+        """Each worker's answer to what :meth:`ask_each` sent."""
         answers: list[str | Lost] = []
         for worker in list(self.workers):
             try:
@@ -91,6 +108,15 @@ class Pool:
             except (EOFError, OSError):
                 answers.append(self._died(worker))
         return answers
+
+    def shrink(self, size: int) -> None:
+        """Let idle workers beyond ``size`` go (a class with fewer students than workers): their
+        pipes close, so they end as :meth:`close` ends them."""
+        while len(self.workers) > max(1, size):
+            worker = self.workers.pop()
+            with contextlib.suppress(OSError):
+                worker.conn.close()
+            self.retired.append(worker)
 
     def submit(self, key: int, text: str) -> None:
         self.queue.append((key, text))
@@ -169,9 +195,13 @@ class Pool:
                     worker.process.kill()
             with contextlib.suppress(OSError):
                 worker.conn.close()
-        for worker in self.workers:
+        for worker in self.retired:
+            if kill:
+                with contextlib.suppress(Exception):
+                    worker.process.kill()
+        for worker in [*self.workers, *self.retired]:
             worker.process.join(10)
             if worker.process.exitcode is None:
                 worker.process.kill()
                 worker.process.join()
-        self.workers = []
+        self.workers, self.retired = [], []

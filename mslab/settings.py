@@ -91,6 +91,12 @@ SETTINGS: dict[str, Setting] = {
         ),
         Setting("MSLAB_SANDBOX_PER_LAB", "0", "1: a fresh sandbox for every lab, not one per student", _flag),
         Setting(
+            "MSLAB_PYTEST_PER_RUN",
+            "0",
+            "1: one `pytest.main` per student × lab instead of each lab's checks collected once per worker (to compare)",
+            _flag,
+        ),
+        Setting(
             "MSLAB_CLUSTER_START_SECONDS",
             "600",
             "how long `inv grade --cluster` waits for a first worker (a node may be starting)",

@@ -4,8 +4,9 @@ One :class:`Worker` per worker process — a process of the local pool (:mod:`ms
 by :func:`start_local`) or a Ray actor on a cluster node (:mod:`mslab.cluster`) — holds what it
 keeps warm between students: its :class:`~mslab.sandbox.zygote.Zygote` (MindSpore imported once), the
 current student's child (:class:`~mslab.sandbox.host.Shared`, handed from each lab to the next) and a
-blank child forked ahead for the next student. :meth:`Worker.grade_student` grades a student's
-:class:`Job` objects in turn.
+blank child forked ahead for the next student, and each lab's checks collected once
+(:class:`~mslab.checker.Suite`: no pytest start per student × lab). :meth:`Worker.grade_student`
+grades a student's :class:`Job` objects in turn.
 
 What a worker hands back is text — the record, results.json and junit.xml as one JSON string
 (:func:`graded_text`) — never an object to unpickle and never a file in OUT: only the grader's
@@ -14,6 +15,7 @@ own process (the driver, on a cluster) writes OUT (:func:`mslab.grade.keep`).
 
 from __future__ import annotations
 
+import contextlib
 import json
 import multiprocessing.util
 import signal
@@ -22,9 +24,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from mslab import containers, settings
-from mslab.checker import run_checks
+from mslab.checker import Suite, run_checks
 from mslab.errors import MslabError
-from mslab.labs import get_lab
+from mslab.labs import Lab, get_lab
 from mslab.present import junit_text, results_text
 from mslab.records import Record, Status
 from mslab.sandbox import jail
@@ -82,6 +84,17 @@ class Worker:
     shared_folder: str | None = None  # whose it is
     stop: bool = False  # a signal came: what it finishes from now on is not recorded
     stopped: Callable[[], bool] = field(default=lambda: False, repr=False)
+    suites: dict[str, Suite] = field(default_factory=dict, repr=False)  # each lab's checks, collected once
+
+    def suite(self, lab: Lab) -> Suite | None:
+        """``lab``'s hidden and visible checks collected once for every student this worker
+        grades; None with ``MSLAB_PYTEST_PER_RUN=1`` (one ``pytest.main`` per student × lab, the
+        path a suite's results are compared with: tests/test_suite.py)."""
+        if settings.value("MSLAB_PYTEST_PER_RUN"):
+            return None
+        if lab.name not in self.suites:
+            self.suites[lab.name] = Suite(lab, hidden=True)
+        return self.suites[lab.name]
 
     def warm_zygote(self) -> Zygote | None:
         """The warm zygote, started (again, if it died); None for container targets."""
@@ -171,6 +184,7 @@ class Worker:
                 limits=self.limits,
                 zygote=self.warm_zygote(),
                 shared=self.shared_child(job.folder),
+                suite=self.suite(lab),
             )
         except MslabError as exc:
             # The grader's own failures are not recorded: the next run retries them.
@@ -199,12 +213,16 @@ class Worker:
 _local: list[Worker] = []  # this process's Worker, once started
 
 
-def start_local(target: Target, limits: Limits) -> None:
-    """A local pool worker's start: its :class:`Worker`, with MindSpore importing at once."""
+def start_local(target: Target, limits: Limits, labs: tuple[str, ...] = ()) -> None:
+    """A local pool worker's start: its :class:`Worker`, with MindSpore importing at once and
+    the checks of ``labs`` collected meanwhile."""
     jail.die_with_parent()  # a killed grader takes its workers, their zygotes and sandboxes along
     worker = Worker(target, limits)
     _local[:] = [worker]
-    worker.warm_zygote()  # MindSpore starts importing now, while this worker imports the checker
+    worker.warm_zygote()  # MindSpore starts importing now, while this worker collects the checks
+    for name in labs:
+        with contextlib.suppress(MslabError):  # broken checks: said by the first job of that lab
+            worker.suite(get_lab(name))
     # A pool worker may end with os._exit: close the children it keeps (their cgroups) before that.
     multiprocessing.util.Finalize(None, worker.close, exitpriority=10)
 

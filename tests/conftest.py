@@ -59,7 +59,11 @@ TIERS = {
         "test_wire",
     },
     # the default for a module not named here; named where a module's own tests differ
-    "sandbox": {"test_check_summary", "test_notebook_server"},  # test_notebook_server's image test: docker
+    "sandbox": {
+        "test_check_summary",
+        "test_notebook_server",
+        "test_suite",
+    },  # test_notebook_server's image test: docker
     "root": {"test_sandbox_users", "test_walls", "test_redteam", "test_kernel_tables"},
     "docker": {"test_containers", "test_image_cpu", "test_images_runtime"},
     "cluster": {"test_cluster"},
