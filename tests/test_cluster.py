@@ -87,8 +87,7 @@ def test_the_class_grades_the_same_on_a_cluster_of_two_nodes(ray_cluster, local_
     out = tmp_path / "out"
     result = inv("grade", str(CLASS), "--out", str(out), "--seed", "7", "--cluster", ray_cluster.address)
     assert result.returncode == 0, result.stderr
-    # 4 students x 6 labs; carol hands in no value_and_grad; dave's derivatives, logistic_gradients and
-    # training_step do not load
+    # 4 students x 6 labs; carol hands in no value_and_grad; three of dave's files do not load
     assert "24 results (20 graded, 1 missing, 3 unloadable) on 2 cluster nodes" in result.stdout
     same_as_local(out, local_run)
     assert "warning" not in result.stdout
