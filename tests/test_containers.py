@@ -8,6 +8,7 @@ import pytest
 
 from conftest import LABS, ROOT, inv
 from mslab.checker import run_checks
+from mslab.containers import spawner
 from mslab.doctor import resolve_target as resolve
 from mslab.sandbox.host import Limits, Sandbox, StudentCrashed
 
@@ -64,7 +65,7 @@ def die(): os._exit(7)
 def test_the_sandbox_container_is_locked_down(cpu_image, tmp_path):
     source = tmp_path / "student.py"
     source.write_text(HOSTILE)
-    with Sandbox(source, "student", target="cpu", limits=Limits(call_seconds=30)) as sb:
+    with Sandbox(source, "student", spawn=spawner(resolve("cpu")), limits=Limits(call_seconds=30)) as sb:
         assert sb.call("uid") == 10001
         assert sb.call("network") == "ENETUNREACH"  # no interface but loopback
         assert sb.call("write", "/etc/evil") in ("OSError", "PermissionError")
@@ -142,10 +143,12 @@ def test_lab_check_on_the_reference_in_the_container(cpu_image, tmp_path):
 GRADER = """
 import sys, time
 from pathlib import Path
+from mslab.containers import spawner
+from mslab.doctor import resolve_target
 from mslab.sandbox.host import Limits, Sandbox
 src = Path(sys.argv[1])
 src.write_text("def ping():\\n    return 'pong'\\n")
-sb = Sandbox(src, "student", target="cpu", limits=Limits(call_seconds=60))
+sb = Sandbox(src, "student", spawn=spawner(resolve_target("cpu")), limits=Limits(call_seconds=60))
 sb.start()
 assert sb.call("ping") == "pong"
 print(sb._proc.container.id, flush=True)
