@@ -483,12 +483,12 @@ def test_verify_runs_the_labs_checks_in_the_cuda_image(client, cuda_image, monke
     from mslab.labs import all_labs
 
     counts = {lab.name: len(checker.collect(lab, hidden=True)) for lab in all_labs()}
-    assert len(counts) == 4 and all(counts.values())
+    assert len(counts) == 6 and all(counts.values())
     expected = [f"labs: {name}: {n} checks on CPU in mslab-cuda == on this machine's CPU" for name, n in counts.items()]
     expected.append(
         f"labs OK: {sum(counts.values())} checks of {len(counts)} labs pass on CPU in mslab-cuda as on this machine's CPU (seed 0)"
     )
-    assert output.splitlines()[-4:] == expected
+    assert output.splitlines()[-len(expected) :] == expected
 
 
 def test_cuda_image_shares_the_cpu_images_layers(client, cuda_image):
