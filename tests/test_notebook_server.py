@@ -197,9 +197,15 @@ def screenshot(task: NotebookTask, png: Path, width: int = 1280, height: int = 8
     args = [chromium(), "--headless", "--disable-gpu", "--hide-scrollbars", "--no-first-run"]
     if os.geteuid() == 0:
         args.append("--no-sandbox")  # Chromium refuses to run as root with its sandbox
-    args += [f"--window-size={width},{height}", "--virtual-time-budget=20000"]
-    subprocess.run([*args, f"--screenshot={png}", task.url], check=True, capture_output=True, timeout=180)
-    dom = subprocess.run([*args, "--dump-dom", task.url], check=True, capture_output=True, text=True, timeout=180)
+    args += [f"--window-size={width},{height}"]
+    # JupyterLab renders the notebook asynchronously: a loaded machine may need a longer budget of
+    # the page's virtual time before the cells are in the DOM (seen once in CI, at 20 s).
+    for budget in (20000, 45000, 90000):
+        timed = [*args, f"--virtual-time-budget={budget}"]
+        subprocess.run([*timed, f"--screenshot={png}", task.url], check=True, capture_output=True, timeout=240)
+        dom = subprocess.run([*timed, "--dump-dom", task.url], check=True, capture_output=True, text=True, timeout=240)
+        if "from mslab import check" in dom.stdout:
+            break
     print(f"screenshot of {task.url.split('?')[0]}: {png}")
     return dom.stdout
 
