@@ -385,34 +385,13 @@ def build(
         raise MslabError("--push needs --platform (buildx); push a local build with `docker push`")
     # Removing a build stage of GBs keeps a busy engine longer than the default 10 s per call.
     client = client or docker_client(timeout=BUILD_API_TIMEOUT)
-    from docker.utils.build import tar
-
     echo(f"building {svc['image']} from {svc['build']['dockerfile']}: {args}")
     try:
         previous = client.images.get(svc["image"]).id
     except Exception:  # noqa: BLE001 - not built yet
         previous = ""
     excludes = context_excludes(args["MINDSPORE_SOURCE"], context / ".dockerignore", cuda_wheels)
-    last: list[str] = []
-    with tar(str(context), exclude=excludes, dockerfile=(svc["build"]["dockerfile"], None), gzip=False) as ctx:
-        stream = client.api.build(
-            fileobj=ctx,
-            custom_context=True,
-            dockerfile=svc["build"]["dockerfile"],
-            tag=svc["image"],
-            buildargs=args,
-            rm=True,
-            forcerm=True,
-            decode=True,
-        )
-        for chunk in stream:
-            if "error" in chunk:
-                tail = " | ".join(line.strip() for line in last[-3:] if line.strip())
-                raise MslabError(f"building {svc['image']} failed: {chunk['error'].strip()} ({tail})")
-            text = chunk.get("stream", "")
-            if text:
-                last.append(text)
-                echo(text.rstrip("\n"))
+    _engine_build(client, context, excludes, svc["build"]["dockerfile"], svc["image"], args, echo)
     try:
         _clean_up(target, svc["image"], previous, keep_build_stage, client, echo)
     except Exception as e:  # noqa: BLE001 - the image is built; what is left is only disk space
@@ -450,20 +429,29 @@ def build_notebook(target: str, echo: Callable[[str], None] = print, client=None
     if index and not _MIRROR.fullmatch(index):
         raise MslabError(f"PIP_INDEX_URL must be a plain http(s) URL, not {index!r}")
     tag = base + NOTEBOOK_SUFFIX
-    from docker.utils.build import tar
-
     echo(f"building {tag} from {NOTEBOOK_DOCKERFILE} on {base}")
     if not (WHEELHOUSE_NOTEBOOK / "SHA256SUMS").is_file():
         raise MslabError(f"{WHEELHOUSE_NOTEBOOK / 'SHA256SUMS'} missing: run `inv image.wheelhouse --notebook` first")
     excludes = context_excludes("official", ROOT / ".dockerignore", notebook=True)
+    _engine_build(client, ROOT, excludes, NOTEBOOK_DOCKERFILE, tag, {"BASE_IMAGE": base, "PIP_INDEX_URL": index}, echo)
+    return tag
+
+
+def _engine_build(
+    client, context: Path, excludes: list[str], dockerfile: str, tag: str, args: dict, echo: Callable[[str], None]
+) -> None:
+    """Build ``dockerfile`` in ``context`` (less ``excludes``) as ``tag`` on the engine, echoing
+    its output; a one-line MslabError with the last lines when the build fails."""
+    from docker.utils.build import tar
+
     last: list[str] = []
-    with tar(str(ROOT), exclude=excludes, dockerfile=(NOTEBOOK_DOCKERFILE, None), gzip=False) as ctx:
+    with tar(str(context), exclude=excludes, dockerfile=(dockerfile, None), gzip=False) as ctx:
         stream = client.api.build(
             fileobj=ctx,
             custom_context=True,
-            dockerfile=NOTEBOOK_DOCKERFILE,
+            dockerfile=dockerfile,
             tag=tag,
-            buildargs={"BASE_IMAGE": base, "PIP_INDEX_URL": index},
+            buildargs=args,
             rm=True,
             forcerm=True,
             decode=True,
@@ -476,7 +464,6 @@ def build_notebook(target: str, echo: Callable[[str], None] = print, client=None
             if text:
                 last.append(text)
                 echo(text.rstrip("\n"))
-    return tag
 
 
 def _clean_up(target: str, tag: str, previous: str, keep_build_stage: bool, client, echo) -> None:
