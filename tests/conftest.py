@@ -127,16 +127,20 @@ def write_variant(lab: Lab, tmp_path: Path, edits: list[tuple[str, str]]) -> Pat
     return path
 
 
-def inv(*args: str, cwd: Path = ROOT, timeout: float = 600) -> subprocess.CompletedProcess:
-    """Run the real `inv` command line of this checkout."""
+def inv(
+    *args: str, cwd: Path = ROOT, timeout: float = 600, columns: int = 250, lines: int | None = None
+) -> subprocess.CompletedProcess:
+    """Run the real `inv` command line of this checkout, in a terminal ``columns`` wide (rich
+    wraps tables to the terminal's width) and, if given, ``lines`` high."""
     exe = shutil.which("inv", path=str(Path(sys.executable).parent)) or "inv"
+    size = {"COLUMNS": str(columns), **({"LINES": str(lines)} if lines else {})}
     return subprocess.run(
         [exe, "--search-root", str(ROOT), *args],
         cwd=cwd,
         capture_output=True,
         text=True,
         timeout=timeout,
-        env={**os.environ, "COLUMNS": "250"},  # rich wraps tables to the terminal's width
+        env={**os.environ, **size},
     )
 
 
@@ -229,3 +233,13 @@ def ray_cluster():
     cluster = RayCluster()
     yield cluster
     cluster.shutdown()
+
+
+def chromium() -> str:
+    """Headless Chromium's command; fails under CI (which installs it), skips elsewhere."""
+    found = shutil.which("chromium") or shutil.which("chromium-browser") or shutil.which("google-chrome")
+    if found is None:
+        if os.environ.get("CI") == "true":
+            pytest.fail("chromium is not installed (CI=true: .ci/run installs it)")
+        pytest.skip("chromium is not installed: apt-get install -y chromium")
+    return found

@@ -4,12 +4,8 @@ and a score that says what is left to run — a screen of an 80×24 terminal, no
 from __future__ import annotations
 
 import json
-import os
 import re
-import shutil
 import subprocess
-import sys
-from pathlib import Path
 
 import yaml
 
@@ -19,17 +15,9 @@ from mslab.checker import collect
 EXAMPLES = ROOT / "examples" / "submissions"
 
 
-def inv80(*args: str, cwd: Path = ROOT) -> subprocess.CompletedProcess:
-    """`inv` in an 80-column terminal, as a student's laptop has it."""
-    exe = shutil.which("inv", path=str(Path(sys.executable).parent)) or "inv"
-    return subprocess.run(
-        [exe, "--search-root", str(ROOT), *args],
-        cwd=cwd,
-        capture_output=True,
-        text=True,
-        timeout=600,
-        env={**os.environ, "COLUMNS": "80", "LINES": "24"},
-    )
+def inv80(*args: str) -> subprocess.CompletedProcess:
+    """`inv` in an 80×24 terminal, as a student's laptop has it."""
+    return inv(*args, columns=80, lines=24)
 
 
 def hint(lab: str, erratum: int) -> str:

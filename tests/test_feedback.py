@@ -12,7 +12,7 @@ import xml.etree.ElementTree as ET
 
 import pytest
 
-from conftest import LABS, ROOT, write_variant
+from conftest import LABS, ROOT, chromium, write_variant
 from mslab.records import Record
 
 EXAMPLES = ROOT / "examples" / "submissions"
@@ -152,18 +152,9 @@ def test_printed_markup_is_escaped_in_both_files(tmp_path):
     assert "`````text\n<script>alert(1)</script> ``` <img src=x onerror=alert(2)> \n````\n`````" in md
 
 
-def _chromium() -> str:
-    found = shutil.which("chromium") or shutil.which("chromium-browser") or shutil.which("google-chrome")
-    if found is None:
-        if os.environ.get("CI") == "true":
-            pytest.fail("chromium is not installed (CI=true: .ci/run installs it)")
-        pytest.skip("chromium is not installed: apt-get install -y chromium")
-    return found
-
-
 def screenshot(page, png, width=1000, height=1400) -> None:
     """A headless Chromium screenshot of ``page`` (a file) into ``png``."""
-    args = [_chromium(), "--headless", "--disable-gpu", "--hide-scrollbars", "--no-first-run"]
+    args = [chromium(), "--headless", "--disable-gpu", "--hide-scrollbars", "--no-first-run"]
     if os.geteuid() == 0:
         args.append("--no-sandbox")  # Chromium refuses to run as root with its sandbox
     args += [f"--window-size={width},{height}", f"--screenshot={png}", page.resolve().as_uri()]

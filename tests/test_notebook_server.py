@@ -21,7 +21,7 @@ from pathlib import Path
 
 import pytest
 
-from conftest import LABS, ROOT, needs_docker
+from conftest import LABS, ROOT, chromium, needs_docker
 
 LAB = LABS["derivatives"]
 SOLUTION = LAB.solution.read_text()
@@ -38,15 +38,6 @@ def needs_jupyter():
         if os.environ.get("CI") == "true":
             pytest.fail("JupyterLab is not installed (CI=true: .ci/run installs '.[notebook]')")
         pytest.skip("JupyterLab is not installed: pip install -e '.[notebook]'")
-
-
-def chromium() -> str:
-    found = shutil.which("chromium") or shutil.which("chromium-browser") or shutil.which("google-chrome")
-    if found is None:
-        if os.environ.get("CI") == "true":
-            pytest.fail("chromium is not installed (CI=true: .ci/run installs it)")
-        pytest.skip("chromium is not installed: apt-get install -y chromium")
-    return found
 
 
 class NotebookTask:
