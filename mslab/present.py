@@ -23,7 +23,7 @@ from rich.text import Text
 
 from mslab import checker
 from mslab.labs import Lab
-from mslab.records import SCHEMA_VERSION, CheckRun, Record, Status, write_atomic
+from mslab.records import SCHEMA_VERSION, CheckRun, Record, Status, points, write_atomic
 
 #: Lines of the student's printed output shown by `lab.check` (when a check fails, or --verbose).
 OUTPUT_LINES = 20
@@ -259,7 +259,7 @@ def summarize(run: CheckRun, lab: Lab, *, more: str, task: str | None = None, ou
                 task=name,
                 title=plain(lab.tasks.get(name, "")),
                 score=sum(c.score for c in mine),
-                points=sum(c.points for c in mine),
+                points=points(mine),
                 state="todo" if todo else "fail" if failed else "pass",
                 failing=len(failed),
                 checks=len(mine),
