@@ -51,7 +51,6 @@ BUCKETS = {
     "texts": ("graded_text", "mslab/worker.py"),
     "results": ("results_text", "mslab/present.py"),
     "junit": ("junit_text", "mslab/present.py"),
-    "tidy": ("tidy_run", "mslab/present.py"),
     "close": ("close_shared", "mslab/worker.py"),
 }
 
@@ -134,7 +133,7 @@ def main() -> None:
     b = {k: v / runs for k, v in buckets.items()}
     checks_own = b["check"] - b["sandbox_call"]
     pytest_own = b["protocol"] - b["check"]
-    texts = b["texts"] + b["results"] + b["junit"] + b["tidy"]
+    texts = b["texts"] + b["results"] + b["junit"]
     rest = b["all"] - b["protocol"] - b["handover"] - b["fresh"] - texts - b["close"]
     print(f"one worker under cProfile, {runs} submission x lab runs, seconds per run:")
     for label, value in (

@@ -18,19 +18,18 @@ time, that student's labs one after another (in one child when each hands over c
   that a rerun could not tell from the driver's.
 
 Where a worker lands is Ray's scheduling: each target asks for its resources
-(:func:`actor_options`) — ``local`` one CPU; ``cpu``, ``cuda`` and ``ascend`` (a container per
+(:meth:`mslab.target.Target.cluster_resources`) — ``local`` one CPU; ``cpu``, ``cuda`` and ``ascend`` (a container per
 submission) also the node resource ``mslab-<target>`` that nodes holding the built image
 advertise (``ray start --resources='{"mslab-cuda": 1}'``), and ``cuda`` a GPU, ``ascend`` an
 NPU (Ray then sets ``CUDA_VISIBLE_DEVICES`` / ``ASCEND_RT_VISIBLE_DEVICES``, which the
 containers honour: :func:`mslab.images.service`).
 
-Faults: a worker holds one student at a time, so a worker that dies (its process or its node
-killed) was grading that student: the student is charged with the death and sent to another
-worker, and a fresh worker replaces the dead one where the cluster has room. (With more than one
-call queued on a worker, the driver had to guess which one was running; under load a reply that
-a dying worker had not sent yet made it charge a classmate finished before.) A student charged
-with :data:`MAX_DEATHS` deaths is not sent again: each of its labs gets an ``error`` row naming
-why (not written, so a later run tries it once more). Whatever reached the driver is on disk, so
+Faults: :class:`Cluster` is an :class:`mslab.executor.Executor`, driven by
+:func:`mslab.executor.grade_students` exactly as the local pool is, with the same fault model
+(a worker that dies costs only the student it held, retried up to ``MAX_DEATHS`` times). A
+worker holds one call at a time (with more than one queued on a worker, the driver had to guess
+which one was running; under load a reply that a dying worker had not sent yet made it charge a
+classmate finished before). Whatever reached the driver is on disk, so
 a killed driver loses nothing: a rerun resumes.
 """
 
@@ -44,24 +43,22 @@ import shutil
 import socket
 import tempfile
 import time
-from collections.abc import Callable
+from collections.abc import Iterator
 from pathlib import Path
 from urllib.parse import urlsplit
 
 from mslab import images, settings
 from mslab.errors import MslabError
-from mslab.pool import MAX_DEATHS  # one fault model with the local pool
+from mslab.executor import MAX_DEATHS
+from mslab.pool import Lost
 from mslab.records import Record, Status
 from mslab.sandbox import hostlimits
 from mslab.sandbox.host import Limits, sweep
 from mslab.target import Target
 from mslab.version import fingerprint
-from mslab.worker import Worker, by_student, graded_text
+from mslab.worker import Worker, graded_text
 
 EXTRA = "pip install -e '.[cluster]'"
-#: Deaths of the worker grading them after which a student's submissions are not retried.
-#: The resource a target's workers are counted in, when --jobs does not say how many.
-UNIT = {"local": "CPU", "cpu": "CPU", "cuda": "GPU", "ascend": "NPU"}
 
 
 def import_ray():
@@ -75,19 +72,6 @@ def import_ray():
     except ImportError:
         raise MslabError(f"--cluster needs Ray, which is not installed: {EXTRA}") from None
     return ray
-
-
-def actor_options(target: Target) -> dict:
-    """The Ray resources one worker of ``target`` asks for."""
-    options: dict = {"num_cpus": 1}
-    if target.local:
-        return options
-    options["resources"] = {f"mslab-{target.name}": 0.001}
-    if UNIT.get(target.name) == "GPU":
-        options["num_gpus"] = 1
-    elif UNIT.get(target.name) == "NPU":
-        options["resources"]["NPU"] = 1
-    return options
 
 
 class GradeWorker:
@@ -231,7 +215,6 @@ class _Pool:
         self.held: dict = {}  # ready actor -> refs it holds, oldest (the one running) first
         self.nodes: set[str] = set()
         self.lost_workers = 0
-        self.retried = 0  # submissions sent again after the worker holding them died
         self.replacements = replacements
         for _ in range(size):
             self.start()
@@ -277,17 +260,20 @@ class Cluster:
     one-line MslabError (no Ray, an address that does not answer, no node with the resources).
 
     The workers are started at once (``jobs`` of them, or one per CPU, GPU or NPU the cluster
-    offers), so that their interpreters and zygotes start while the driver takes in the class."""
+    offers), so that their interpreters and zygotes start while the driver takes in the class.
+    It is an :class:`mslab.executor.Executor` (:meth:`start`, :meth:`submit`, :meth:`results`,
+    :meth:`met`, :meth:`close`)."""
 
     def __init__(self, address: str, target: Target, limits: Limits, jobs: int | None = None):
         self.ray = import_ray()
         connect(self.ray, address)
         self.target = target
         self.pool: _Pool | None = None
+        self.queue: collections.deque = collections.deque()  # (key, one student's jobs) not sent yet
         try:
-            self.options = actor_options(target)
+            self.options = target.cluster_resources()
             self.offered = self.ray.cluster_resources()
-            self.unit = UNIT.get(target.name, "CPU")
+            self.unit = target.unit
             for name in [self.unit, *self.options.get("resources", {})]:
                 if self.offered.get(name, 0) <= 0:
                     how = f"start nodes with --resources='{{\"{name}\": 1}}'" if name.startswith("mslab-") else ""
@@ -302,103 +288,86 @@ class Cluster:
             self.close()
             raise
 
-    def close(self) -> None:
+    # -- mslab.executor.Executor: the same driving and fault model as the local pool's ---------
+
+    def start(self, students: int) -> None:
+        """No more workers than students; every death may be charged to a student (each at most
+        MAX_DEATHS times: a bounded number of replacements). The workers' own start (and the
+        check of their node) is read as they become ready, in :meth:`results`."""
+        assert self.pool is not None
+        self.pool.trim(students)
+        self.pool.replacements = MAX_DEATHS * students
+
+    def submit(self, key: int, jobs: list, first: bool = False) -> None:
+        (self.queue.appendleft if first else self.queue.append)((key, jobs))
+
+    def results(self) -> Iterator[tuple[int, str | Lost]]:
+        """Each student's answer as it comes, or :class:`~mslab.pool.Lost` when the worker
+        holding it died (its node killed, its process gone) or no worker is left."""
+        from ray.exceptions import RayError
+
+        ray, pool = self.ray, self.pool
+        assert pool is not None
+        inflight: dict = {}  # ref -> (key, actor)
+        waiting_since = time.monotonic()
+        while self.queue or inflight:
+            for actor, refs in pool.held.items():
+                if self.queue and not refs:  # one call at a time: a worker that dies was grading that one
+                    key, jobs = self.queue.popleft()
+                    ref = actor.grade.remote(jobs, [Path(job.file).read_bytes() for job in jobs])
+                    inflight[ref] = (key, actor)
+                    refs.append(ref)
+            if not inflight and not pool.starting:
+                while self.queue:
+                    yield (
+                        self.queue.popleft()[0],
+                        Lost("no grading worker is left on the cluster; rerun to grade the rest", charged=False),
+                    )
+                return
+            if pool.held:
+                waiting_since = time.monotonic()
+            elif time.monotonic() - waiting_since > (start_seconds := settings.value("MSLAB_CLUSTER_START_SECONDS")):
+                raise MslabError(
+                    f"no grading worker started on the cluster within {start_seconds:g} s: are its nodes busy or too small?"
+                )
+            ready, _ = ray.wait([*inflight, *pool.starting], num_returns=1, timeout=5)
+            for ref in ready:
+                if ref in pool.starting:
+                    actor = pool.starting.pop(ref)
+                    try:
+                        info = json.loads(ray.get(ref))
+                    except RayError:
+                        pool.replace()  # it died while starting (its node went away)
+                        continue
+                    if info["problem"]:
+                        raise MslabError(info["problem"])
+                    pool.held[actor] = []
+                    pool.nodes.add(info["node"])
+                    continue
+                key, actor = inflight.pop(ref)
+                try:
+                    text = ray.get(ref)
+                except RayError as exc:  # the worker died grading this student
+                    pool.lost(actor)
+                    pool.replace()
+                    yield key, Lost((str(exc).strip().splitlines() or [type(exc).__name__])[0][:300])
+                    continue
+                refs = pool.held.get(actor)
+                if refs and ref in refs:
+                    refs.remove(ref)
+                yield key, text if isinstance(text, str) else ""
+
+    def met(self) -> dict:
+        assert self.pool is not None
+        return {"nodes": len(self.pool.nodes), "lost": self.pool.lost_workers}
+
+    def close(self, kill: bool = False) -> None:
         """Stop the workers (their zygotes and sandboxes end with them) and leave the cluster."""
         if self.pool is not None:
             self.pool.close()
         with contextlib.suppress(Exception):
             self.ray.shutdown()
 
-    def run(self, todo: list, kept: Callable, started=None):
-        """Grade ``todo`` (:class:`mslab.worker.Job` objects) on the cluster, a student per call.
-
-        ``kept(job, text)`` is called in this process for each job's answer (it writes the files
-        and reports progress) and returns its record. ``started()`` is called once the workers
-        are being started. Returns the records, in the order they came, and what the run met (how
-        many nodes graded, workers were lost, submissions were sent again). Raises
-        KeyboardInterrupt as it came, with ``.done`` set to the records kept so far, after the
-        workers are stopped.
-        """
-        assert self.pool is not None
-        pool = self.pool
-        done: list[Record] = []
-        students = by_student(todo)
-        try:
-            pool.trim(len(students))  # no more workers than students
-            # Every death is charged to a student, each at most MAX_DEATHS times: a bounded number.
-            pool.replacements = MAX_DEATHS * len(students)
-            if started:
-                started()
-            _drive(self.ray, pool, collections.deque(students), kept, done)
-            return done, {"nodes": len(pool.nodes), "lost": pool.lost_workers, "retried": pool.retried}
-        except KeyboardInterrupt as stop:
-            stop.done = done  # type: ignore[attr-defined]
-            raise
-        finally:
-            pool.close()
-
 
 #: The worker class the driver starts (a test puts one that dies in its place).
 WORKER = GradeWorker
-
-
-def _drive(ray, pool: _Pool, queue: collections.deque, kept: Callable, done: list[Record]) -> None:
-    from ray.exceptions import RayError
-
-    inflight: dict = {}  # ref -> (one student's jobs, actor)
-    deaths: collections.Counter = collections.Counter()
-    waiting_since = time.monotonic()
-    while queue or inflight:
-        for actor, refs in pool.held.items():
-            if queue and not refs:  # one call at a time: a worker that dies was grading that one
-                jobs = queue.popleft()
-                ref = actor.grade.remote(jobs, [Path(job.file).read_bytes() for job in jobs])
-                inflight[ref] = (jobs, actor)
-                refs.append(ref)
-        if not inflight and not pool.starting:
-            raise MslabError("no grading worker is left on the cluster; rerun to grade the rest")
-        if pool.held:
-            waiting_since = time.monotonic()
-        elif time.monotonic() - waiting_since > (start_seconds := settings.value("MSLAB_CLUSTER_START_SECONDS")):
-            raise MslabError(
-                f"no grading worker started on the cluster within {start_seconds:g} s: are its nodes busy or too small?"
-            )
-        ready, _ = ray.wait([*inflight, *pool.starting], num_returns=1, timeout=5)
-        for ref in ready:
-            if ref in pool.starting:
-                actor = pool.starting.pop(ref)
-                try:
-                    info = json.loads(ray.get(ref))
-                except RayError:
-                    pool.replace()  # it died while starting (its node went away)
-                    continue
-                if info["problem"]:
-                    raise MslabError(info["problem"])
-                pool.held[actor] = []
-                pool.nodes.add(info["node"])
-                continue
-            jobs, actor = inflight.pop(ref)
-            try:
-                texts = json.loads(ray.get(ref))
-            except RayError as exc:
-                # The worker died grading this student: charged with the death, sent again.
-                pool.lost(actor)
-                pool.replace()
-                deaths[jobs[0].folder] += 1
-                if deaths[jobs[0].folder] < MAX_DEATHS:
-                    queue.appendleft(jobs)
-                    pool.retried += len(jobs)
-                    continue
-                first = (str(exc).strip().splitlines() or [type(exc).__name__])[0][:300]
-                reason = f"the grader's worker died {deaths[jobs[0].folder]} times while grading it ({first})"
-                for job in jobs:
-                    error = Record.empty(job.student, job.lab, job.max_score, Status.ERROR, reason, job.folder)
-                    done.append(kept(job, graded_text(error)))
-                continue
-            refs = pool.held.get(actor)
-            if refs and ref in refs:
-                refs.remove(ref)
-            if not (isinstance(texts, list) and len(texts) == len(jobs)):
-                texts = [""] * len(jobs)  # each becomes an error row: "grader worker answered garbage"
-            for job, text in zip(jobs, texts, strict=True):
-                done.append(kept(job, text))

@@ -21,7 +21,7 @@ from mslab import containers, images
 from mslab.devices import ascend_device_group, device_root, parse_npu_smi, parse_nvidia_smi, read_key
 from mslab.errors import MslabError
 from mslab.sandbox import host
-from mslab.target import ISOLATIONS, LOCAL, TARGET_TOLERANCES, Target
+from mslab.target import ISOLATIONS, LOCAL, RAY_UNITS, TARGET_TOLERANCES, Target
 
 # CUDA 11.6 needs at least this Linux driver (CUDA 11.6 release notes, table 3; MindSpore's GPU guide).
 CUDA_MIN_DRIVER = "510.39.01"
@@ -376,4 +376,11 @@ def resolve_target(name: str = LOCAL, isolation: str = "process", *, image: bool
     tolerances = dict(TARGET_TOLERANCES.get(name, {}))
     if name == LOCAL:
         return Target(LOCAL, tolerances=tolerances, isolation="process")
-    return Target(name, images.service(name)["image"], images.device(name), tolerances, "container")
+    return Target(
+        name,
+        images.service(name)["image"],
+        images.device(name),
+        tolerances,
+        "container",
+        unit=RAY_UNITS[images.built_for(name)],
+    )

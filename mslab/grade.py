@@ -20,7 +20,6 @@ the safe folder intake gives them (``OUT/<folder>/<lab>/``).
 
 from __future__ import annotations
 
-import collections
 import contextlib
 import dataclasses
 import hashlib
@@ -28,26 +27,22 @@ import json
 import os
 import secrets
 import shutil
-import signal
-import threading
 from collections.abc import Callable
 from dataclasses import dataclass
-from multiprocessing import resource_tracker
 from pathlib import Path
 
-from mslab import adjust, classreport, images, similarity, version, worker
+from mslab import adjust, classreport, executor, images, similarity, stops, version, worker
 from mslab import roster as roster_module
 from mslab.checker import collect
 from mslab.cluster import Cluster
 from mslab.errors import MslabError
 from mslab.labs import Lab, all_labs, get_lab
-from mslab.pool import MAX_DEATHS, Lost, Pool
 from mslab.records import WRITTEN, Record, Status, points, write_atomic
 from mslab.sandbox import hostlimits
 from mslab.sandbox.host import Limits, sweep
 from mslab.submissions import Submission, find_submissions
 from mslab.target import LOCAL_TARGET, Target
-from mslab.worker import Job, by_student, graded_text
+from mslab.worker import Job, by_student
 
 STATE = "grading.json"
 STAGING = ".staging"
@@ -232,9 +227,11 @@ def grade_class(
         roster=enrolled,
         policy=policy,
     )
-    with _signals_interrupt():
+    with run.signals:
         try:
             return _grade(run, regrade)
+        except KeyboardInterrupt:  # before anything was graded (the workers not started yet)
+            raise Interrupted(0, 0) from None
         except MslabError:
             if created and not any(out.glob(f"*/*/{RECORD}")):  # refused before anything was graded
                 shutil.rmtree(out, ignore_errors=True)  # OUT is this run's own: a refused run leaves none
@@ -265,6 +262,8 @@ class _Run:
     cluster: Cluster | None
     roster: list[roster_module.Enrolled] | None = None
     policy: dict = dataclasses.field(default_factory=dict)  # mslab.adjust's options, checked
+    #: SIGINT and SIGTERM raise KeyboardInterrupt, held back until the workers exist (mslab.stops)
+    signals: stops.Stops = dataclasses.field(default_factory=lambda: stops.Stops(hold=True))
 
 
 def _grade(run: _Run, regrade: list[str] | None) -> list[Record]:
@@ -276,7 +275,7 @@ def _grade(run: _Run, regrade: list[str] | None) -> list[Record]:
             pool.close(kill=True)  # a run that ended early (refused, interrupted, nothing to grade)
 
 
-def _start_pool(run: _Run) -> Pool | None:
+def _start_pool(run: _Run) -> executor.Local | None:
     """The local workers for ``run``, started now, before intake (which does not need them):
     each spawns its interpreter, starts its zygote (MindSpore's import) and collects the chosen
     labs' checks, then starts the sandbox it is asked for (the check before any student: its
@@ -285,15 +284,19 @@ def _start_pool(run: _Run) -> Pool | None:
     on a cluster or a container target (their workers start after intake, as before)."""
     if run.cluster is not None or not run.target.local:
         return None
-    limits = _pool_limits(run.limits or Limits(), workers := _workers(run.jobs, _entries(run.submissions)))
+    return _local(run.target, run.limits or Limits(), _workers(run.jobs, _entries(run.submissions)), run.chosen)
+
+
+def _local(target: Target, limits: Limits, workers: int, labs: list[Lab]) -> executor.Local:
+    """``workers`` local workers for ``target``, started now, each checking its sandbox."""
+    limits = _pool_limits(limits, workers)
     tables = hostlimits.problems(limits, workers)  # the sandboxes at once must not fill a host-wide table
     if tables:
         raise MslabError(f"cannot grade: {tables[0]}")
-    labs = tuple(lab.name for lab in run.chosen)
-    pool = Pool(workers, worker.start_local, (run.target, limits, labs), worker.handle)
-    _release()  # the workers exist: Ctrl-C may come through now
-    pool.ask_each(CHECK)
-    return pool
+    names = tuple(dict.fromkeys(lab.name for lab in labs))
+    local = executor.Local(workers, worker.start_local, (target, limits, names), worker.handle)
+    stops.release()  # the workers exist: Ctrl-C may come through now
+    return local
 
 
 def _entries(folder: Path) -> int:
@@ -314,14 +317,14 @@ def _pool_limits(limits: Limits, workers: int) -> Limits:
     return limits
 
 
-def _take_in(run: _Run, regrade: list[str] | None, pool: Pool | None) -> list[Record]:
+def _take_in(run: _Run, regrade: list[str] | None, pool: executor.Executor | None) -> list[Record]:
     state = _state(run.out, run.seed, run.target)
     every = {lab.name: lab for lab in all_labs()}
     # Labs graded into this OUT before and not chosen now still appear in the sheets, from their
     # records (never graded again by this run).
     shown = [*run.chosen, *(every[name] for name in state["labs"] if name in every and every[name] not in run.chosen)]
     found_labs = {lab.name: collect(lab) for lab in shown}
-    if _signalled:  # pytest (collect) swallows the KeyboardInterrupt and returns what it had
+    if run.signals.seen:  # pytest (collect) swallows the KeyboardInterrupt and returns what it had
         raise KeyboardInterrupt
     maxima = {name: points(found) for name, found in found_labs.items()}
     names = {name: tuple(c.name for c in found) for name, found in found_labs.items()}
@@ -357,7 +360,7 @@ def _grade_found(
     names: dict,
     records: list[Record],
     flags: dict[str, str],
-    pool: Pool | None = None,
+    pool: executor.Executor | None = None,
 ) -> list[Record]:
     """Grade what ``found`` (intake) holds of the chosen labs that is not done yet into
     ``records`` (which also gets the rows of missing, rejected and resumed work, and those of
@@ -421,12 +424,8 @@ def _grade_found(
             run.progress(record=record)
 
     try:
-        if run.cluster is not None:
-            announce()
-            records += _run_cluster(todo, out, run.cluster, run.progress)
-        else:
-            limits = run.limits or Limits()
-            records += _run(todo, out, target, limits, run.jobs, run.progress, announce, pool)
+        workers = run.cluster if run.cluster is not None else pool
+        records += _run(todo, out, target, run.limits or Limits(), run.jobs, run.progress, announce, workers)
     except _Stopped as stopped:
         records += stopped.done
         classreport.write_reports(_flag_names(records, found, flags), out, labs=maxima)
@@ -617,55 +616,6 @@ class _Stopped(Exception):
         self.done = done
 
 
-_signalled: list[int] = []  # the signals seen while grading
-_STOPS = {signal.SIGINT, signal.SIGTERM}
-_held: list = []  # the signal mask to go back to once the workers run (see _signals_interrupt)
-
-
-@contextlib.contextmanager
-def _signals_interrupt():
-    """While grading, SIGTERM raises KeyboardInterrupt as SIGINT does (main thread only); one
-    before the run began becomes :class:`Interrupted` with nothing recorded.
-
-    Until the workers are started (:func:`_release`), SIGINT and SIGTERM are held back (blocked,
-    not lost): threads started meanwhile (the progress bar's, the pool's) and the worker
-    processes inherit the block, so Ctrl-C reaches only this thread, once everything it must
-    clean up exists — never a worker in its interpreter's start-up (which printed a fatal error),
-    never a half-started pool (whose shutdown raised 'cannot join thread before it is started').
-    The grader kills its workers itself."""
-    if threading.current_thread() is not threading.main_thread():
-        yield
-        return
-
-    def stop(signum, frame):
-        _signalled.append(signum)
-        raise KeyboardInterrupt
-
-    _signalled.clear()
-    before = {sig: signal.signal(sig, stop) for sig in _STOPS}
-    # multiprocessing's resource tracker, when it starts, unblocks SIGINT and SIGTERM behind our
-    # back (resource_tracker.ensure_running): start it first, while they still come through.
-    resource_tracker.ensure_running()
-    _held[:] = [signal.pthread_sigmask(signal.SIG_BLOCK, _STOPS)]
-    try:
-        yield
-    except KeyboardInterrupt:
-        raise Interrupted(0, 0) from None
-    finally:
-        late: list[int] = []
-        for sig in _STOPS:  # a signal still held back comes after the run ended: nothing to stop
-            signal.signal(sig, lambda signum, frame: late.append(signum))
-        _release()
-        for sig, handler in before.items():
-            signal.signal(sig, handler)
-
-
-def _release() -> None:
-    """Let SIGINT and SIGTERM through again (a held-back one is delivered now)."""
-    if _held:
-        signal.pthread_sigmask(signal.SIG_SETMASK, _held.pop())
-
-
 def _run(
     todo: list[Job],
     out: Path,
@@ -674,99 +624,43 @@ def _run(
     jobs,
     progress,
     started=lambda: None,
-    pool: Pool | None = None,
+    workers: executor.Executor | None = None,
 ) -> list[Record]:
-    """Grade ``todo`` in a local pool of workers, a student per call (:mod:`mslab.pool`: a worker
-    that dies costs only the student it held, sent again up to ``MAX_DEATHS`` times, as on a
-    cluster); ``started()`` once every worker's sandbox is up. ``pool``: workers started
-    before intake (:func:`_start_pool`), already asked to start their sandbox; else they start now."""
+    """Grade ``todo`` on ``workers`` (an :class:`mslab.executor.Executor`: the local pool
+    started before intake by :func:`_start_pool`, or a cluster's; else a local pool started
+    now), a student per call, with :func:`mslab.executor.grade_students`'s fault model;
+    ``started()`` once every worker's sandbox is up. Only this process writes ``out``."""
     if not todo:
         started()
         return []
     students = by_student(todo)
     done: list[Record] = []
-    try:
-        if pool is None:
-            workers = _workers(jobs, len(students))
-            limits = _pool_limits(limits, workers)
-            tables = hostlimits.problems(limits, workers)  # the sandboxes at once must not fill a host-wide table
-            if tables:
-                raise MslabError(f"cannot grade: {tables[0]}")
-            labs = tuple(sorted({job.lab for job in todo}))
-            pool = Pool(workers, worker.start_local, (target, limits, labs), worker.handle)
-            _release()  # the workers exist: Ctrl-C may come through now
-            pool.ask_each(CHECK)
-        # Before the first student, every worker starts one sandbox as it will grade: a grader
-        # that cannot start its sandbox is refused in one line, not turned into error rows.
-        problems = sorted({str(answer) for answer in pool.answers() if answer})
-        pool.shrink(len(students))
-        if problems:
-            raise MslabError(f"cannot grade: a sandbox does not start here: {problems[0]} (inv doctor shows why)")
-        started()
-        pool.replacements = MAX_DEATHS * len(students)  # every death is charged to a student
-        for number, student in enumerate(students):
-            pool.submit(number, _grade_call(student))
-        deaths: collections.Counter = collections.Counter()
-        retried = 0
-        for number, answer in pool.results():
-            student = students[number]
-            if isinstance(answer, Lost):
-                deaths[number] += 1
-                if deaths[number] < MAX_DEATHS:
-                    pool.resubmit(number, _grade_call(student))
-                    retried += len(student)
-                    continue
-                reason = f"the grader's worker died {deaths[number]} times while grading it ({answer})"
-                texts = [graded_text(job.error(Status.ERROR, reason)) for job in student]
-            else:
-                try:
-                    texts = json.loads(answer)
-                except ValueError:
-                    texts = []
-                if not (isinstance(texts, list) and len(texts) == len(student)):
-                    texts = [""] * len(student)  # each becomes an error row: "grader worker answered garbage"
-            for job, text in zip(student, texts, strict=True):
-                record = keep(out, job, str(text))  # an MslabError (OUT cannot be written) ends the run
-                if record.status == Status.INTERRUPTED:
-                    raise KeyboardInterrupt  # the worker saw a signal meant for the whole run
-                done.append(record)
-                progress(record=record)
-        if pool.lost:
-            progress(lost={"lost": pool.lost, "retried": retried})
-    except BaseException as exc:
-        signal.signal(signal.SIGINT, signal.SIG_IGN)  # a second Ctrl-C must not cut the cleanup short
-        signal.signal(signal.SIGTERM, signal.SIG_IGN)
-        if pool is not None:
-            pool.close(kill=True)  # their zygotes and sandboxes die with them (die_with_parent)
-        if isinstance(exc, KeyboardInterrupt):
-            raise _Stopped(done) from None
-        raise
-    pool.close()
-    return done
-
-
-#: The call that asks a worker to start its sandbox before any student (:func:`check_sandbox`).
-CHECK = json.dumps({"op": "check"})
-
-
-def _grade_call(student: list[Job]) -> str:
-    """The call that has a worker grade one student's labs (:func:`handle`), as JSON."""
-    return json.dumps({"op": "grade", "jobs": [dataclasses.asdict(job) for job in student]}, ensure_ascii=False)
-
-
-def _run_cluster(todo: list[Job], out: Path, session, progress) -> list[Record]:
-    """Grade ``todo`` on a Ray cluster (a :class:`mslab.cluster.Cluster`); only this process writes ``out``."""
-    if not todo:
-        return []
 
     def kept(job: Job, text: str) -> Record:
-        record = keep(out, job, text)
+        record = keep(out, job, text)  # an MslabError (OUT cannot be written) ends the run
+        if record.status == Status.INTERRUPTED:
+            raise KeyboardInterrupt  # the worker saw a signal meant for the whole run
+        done.append(record)
         progress(record=record)
         return record
 
+    def ready() -> None:
+        stops.release()  # the workers exist: Ctrl-C may come through now
+        started()
+
     try:
-        done, met = session.run(todo, kept, started=_release)
-    except KeyboardInterrupt as stop:
-        raise _Stopped(list(getattr(stop, "done", []))) from None
-    progress(cluster=met)
+        if workers is None:
+            labs = [get_lab(name) for name in dict.fromkeys(job.lab for job in todo)]
+            workers = _local(target, limits, _workers(jobs, len(students)), labs)
+        met = executor.grade_students(workers, students, kept, started=ready)
+        if met["lost"] or "nodes" in met:
+            progress(**({"cluster": met} if "nodes" in met else {"lost": met}))
+    except BaseException as exc:
+        stops.ignore()  # a second Ctrl-C must not cut the cleanup short
+        if workers is not None:
+            workers.close(kill=True)  # their zygotes and sandboxes die with them (die_with_parent)
+        if isinstance(exc, KeyboardInterrupt):
+            raise _Stopped(done) from None
+        raise
+    workers.close()
     return done

@@ -218,10 +218,16 @@ def _split_tmpfs(entry: str) -> tuple[str, str]:
     return mount, options
 
 
+def built_for(target: str, path: Path = COMPOSE) -> str:
+    """The device a target's image is built for (compose label ``org.mslab.device``): CPU, GPU
+    or Ascend — whatever this machine has."""
+    return (_service(target, path).get("labels") or {}).get("org.mslab.device", "CPU")
+
+
 def device(target: str, path: Path = COMPOSE, env: dict[str, str] | None = None) -> str:
-    """MindSpore device_target of a target's containers: CPU, GPU or Ascend (compose label);
-    a GPU target computes on the CPU where gpu_device(env) says there is no GPU."""
-    found = (_service(target, path).get("labels") or {}).get("org.mslab.device", "CPU")
+    """MindSpore device_target of a target's containers here: CPU, GPU or Ascend (compose
+    label); a GPU target computes on the CPU where gpu_device(env) says there is no GPU."""
+    found = built_for(target, path)
     if found == "GPU":
         return gpu_device(dict(os.environ) if env is None else env)
     return found

@@ -24,10 +24,6 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import Any
 
-#: How often a call may be lost with its worker before it is given up (here and on Ray): the
-#: same submission killing its worker twice is the submission, not bad luck.
-MAX_DEATHS = 2
-
 
 def _serve(conn, initializer: Callable, initargs: tuple, handler: Callable[[str], str]) -> None:
     """A worker's life: set up, then answer calls until the pool closes the pipe."""
@@ -48,7 +44,12 @@ class _Worker:
 
 
 class Lost(Exception):
-    """The worker holding a call died; ``str()`` says how."""
+    """A call that no worker answered; ``str()`` says why. ``charged``: the worker holding it
+    died (so the call may be what killed it), rather than no worker being left to send it to."""
+
+    def __init__(self, why: str, charged: bool = True):
+        super().__init__(why)
+        self.charged = charged
 
 
 class Pool:
@@ -139,7 +140,10 @@ class Pool:
                     worker.held = (key, text)
             if not self.workers:  # every worker died and none may be started again
                 while self.queue:
-                    yield self.queue.popleft()[0], Lost("no grading worker is left")
+                    yield (
+                        self.queue.popleft()[0],
+                        Lost("no grading worker is left; rerun to grade the rest", charged=False),
+                    )
                 return
             waits: dict = {w.conn: w for w in self.workers if w.held} | {w.process.sentinel: w for w in self.workers}
             for ready in multiprocessing.connection.wait(list(waits)):

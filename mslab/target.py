@@ -16,6 +16,8 @@ LOCAL = "local"
 ISOLATIONS = ("process", "container")
 #: MindSpore's device_target on this machine, for the local target.
 LOCAL_DEVICE = "CPU"
+#: The Ray resource a worker holds, per MindSpore device_target.
+RAY_UNITS = {"CPU": "CPU", "GPU": "GPU", "Ascend": "NPU"}
 #: What a target changes in the checks' tolerances (mslab.checks.TOLERANCES), (rtol, atol) per
 #: dtype: Ascend's cube units compute float32 matmuls in reduced precision.
 TARGET_TOLERANCES: dict[str, dict[str, tuple[float, float]]] = {
@@ -32,11 +34,28 @@ class Target:
     #: the checker hands them to every check through its ``tolerances`` fixture
     tolerances: dict = field(default_factory=dict, compare=False)
     isolation: str = "process"  # process (forked from a warm zygote) or container (one per submission)
+    #: The Ray resource one of its workers holds on a cluster node (and the cluster's workers are
+    #: counted in when --jobs does not say): CPU, or the GPU or NPU its image is built for —
+    #: whatever the driver's own machine has (its ``device`` may be CPU where it has no GPU)
+    unit: str = "CPU"
 
     @property
     def local(self) -> bool:
         """Student code runs on this machine, forked from a zygote (not in a container)."""
         return self.name == LOCAL
+
+    def cluster_resources(self) -> dict:
+        """The Ray resources one of its workers asks for: a CPU; for a container target also the
+        node resource ``mslab-<name>`` that nodes holding its image advertise, and its device."""
+        options: dict = {"num_cpus": 1}
+        if self.local:
+            return options
+        options["resources"] = {f"mslab-{self.name}": 0.001}
+        if self.unit == "GPU":
+            options["num_gpus"] = 1
+        elif self.unit == "NPU":
+            options["resources"]["NPU"] = 1
+        return options
 
     def __str__(self) -> str:
         return self.name

@@ -18,12 +18,11 @@ from __future__ import annotations
 import contextlib
 import json
 import multiprocessing.util
-import signal
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from mslab import containers, settings
+from mslab import containers, settings, stops
 from mslab.checker import Suite, run_checks
 from mslab.errors import MslabError
 from mslab.labs import Lab, get_lab
@@ -228,11 +227,7 @@ def start_local(target: Target, limits: Limits, labs: tuple[str, ...] = ()) -> N
 
     # Ctrl-C reaches the whole process group: a worker notes it (whatever it finishes from now on
     # may have been cut short, so it is not recorded) and waits for the grader to end it.
-    def note_stop(signum, frame) -> None:
-        worker.stop = True
-
-    for sig in (signal.SIGINT, signal.SIGTERM):
-        signal.signal(sig, note_stop)
+    stops.note_in_worker(lambda: setattr(worker, "stop", True))
 
 
 def handle(text: str) -> str:

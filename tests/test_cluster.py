@@ -323,11 +323,10 @@ def test_a_target_the_cluster_cannot_run_is_one_line(ray_cluster, tmp_path):
 
 
 def test_the_worker_options_follow_the_target():
-    needs_ray()
-    assert cluster.actor_options(resolve("local")) == {"num_cpus": 1}
-    assert cluster.actor_options(resolve("cpu")) == {"num_cpus": 1, "resources": {"mslab-cpu": 0.001}}
-    assert cluster.actor_options(resolve("cuda")) == {"num_cpus": 1, "num_gpus": 1, "resources": {"mslab-cuda": 0.001}}
-    assert cluster.actor_options(resolve("ascend")) == {"num_cpus": 1, "resources": {"mslab-ascend": 0.001, "NPU": 1}}
+    assert resolve("local").cluster_resources() == {"num_cpus": 1}
+    assert resolve("cpu").cluster_resources() == {"num_cpus": 1, "resources": {"mslab-cpu": 0.001}}
+    assert resolve("cuda").cluster_resources() == {"num_cpus": 1, "num_gpus": 1, "resources": {"mslab-cuda": 0.001}}
+    assert resolve("ascend").cluster_resources() == {"num_cpus": 1, "resources": {"mslab-ascend": 0.001, "NPU": 1}}
 
 
 @pytest.mark.slow  # a Ray cluster and a class: tens of seconds

@@ -103,12 +103,13 @@ def test_errata_page_lists_every_erratum_the_labs_reproduce():
 
 def test_errata_page_names_the_checks_that_catch_each_erratum():
     table = dict(CHECKS_ROW.findall(ERRATA_DOC))
+    checks = [c for lab in LABS.values() for c in collect(lab)]
     for number, cell in table.items():
         visible, hidden = cell.split(";")
         documented = {n: False for n in re.findall(r"`(\w+)`", visible)} | {
             n: True for n in re.findall(r"`(\w+)`", hidden)
         }
-        tagged = {c.name: c.hidden for lab in LABS.values() for c in collect(lab) if int(number) in c.errata}
+        tagged = {c.name: c.hidden for c in checks if int(number) in c.errata}
         assert documented == tagged, number
     assert set(table) == {str(m["erratum"]) for lab in LABS.values() for m in lab.mistakes}
 
@@ -146,12 +147,11 @@ def test_the_authoring_guides_mistake_example_is_valid():
 
 def test_the_kuberay_manifest_asks_for_what_the_workers_ask_ray_for():
     """docs/kuberay.yaml: the Ray of the cluster extra; each group offers the resources a worker of
-    its target asks for (mslab.cluster.actor_options); the head grades nothing; pods that fork
+    its target asks for (Target.cluster_resources); the head grades nothing; pods that fork
     sandboxes run unconfined (not privileged), pods that start containers have the Docker socket."""
     import json
     import re
 
-    from mslab.cluster import actor_options
     from mslab.doctor import resolve_target as resolve
 
     manifest = yaml.safe_load((ROOT / "docs" / "kuberay.yaml").read_text(encoding="utf-8"))
@@ -165,7 +165,7 @@ def test_the_kuberay_manifest_asks_for_what_the_workers_ask_ray_for():
         if "num-gpus" in params:
             offered["GPU"] = float(params["num-gpus"])
         offered.update(json.loads(json.loads(params.get("resources", '"{}"'))))  # KubeRay's quoting
-        wants = actor_options(resolve(target))
+        wants = resolve(target).cluster_resources()
         asked = {"CPU": wants["num_cpus"], **({"GPU": wants["num_gpus"]} if "num_gpus" in wants else {})}
         asked.update(wants.get("resources", {}))
         assert set(asked) <= set(offered) and all(offered[k] >= v for k, v in asked.items()), (name, offered)

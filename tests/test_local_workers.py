@@ -18,7 +18,7 @@ import pytest
 from test_tasks import descendants
 
 from conftest import LABS, ROOT, inv
-from mslab.pool import MAX_DEATHS
+from mslab.executor import MAX_DEATHS
 
 pytestmark = pytest.mark.slow  # grades a class three times
 
@@ -111,3 +111,46 @@ def test_the_worker_dies_on_this_student(student, rng):
     assert "s01 derivatives" in last and "s00" not in last and "s02" not in last
     assert (tmp_path / "out" / "s00" / "derivatives" / "record.json").is_file()
     assert (tmp_path / "out" / "s02" / "derivatives" / "record.json").is_file()
+
+
+def _nothing() -> None:
+    pass
+
+
+def _check_then_die(text: str) -> str:
+    """A worker that starts its sandbox and then dies on every student it is given."""
+    import json
+
+    if json.loads(text)["op"] == "check":
+        return ""
+    os._exit(9)
+
+
+def test_when_no_worker_is_left_each_student_not_graded_gets_an_error_row_and_the_run_ends():
+    import json
+
+    from mslab import executor
+    from mslab.worker import Job
+
+    students = [[Job(f"s{i}", f"s{i}", "derivatives", "/nonexistent", {"seed": 1}, ("a",), 5.0)] for i in range(3)]
+
+    class NoReplacements(executor.Local):
+        def start(self, students: int) -> None:
+            super().start(students)
+            self.pool.replacements = 0  # no worker may be started again: both die on their first student
+
+    local = NoReplacements(2, _nothing, (), _check_then_die)
+    rows: list[dict] = []
+    started = time.monotonic()
+    try:
+        met = executor.grade_students(local, students, lambda job, text: rows.append(json.loads(text)["record"]))
+    finally:
+        local.close(kill=True)
+    assert time.monotonic() - started < 60
+    assert [(r["student"], r["status"]) for r in sorted(rows, key=lambda r: r["student"])] == [
+        ("s0", "error"),
+        ("s1", "error"),
+        ("s2", "error"),
+    ]
+    assert {r["reason"] for r in rows} == {"not graded: no grading worker is left; rerun to grade the rest"}
+    assert met == {"lost": 2, "retried": 2}

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import signal
 import time
 from pathlib import Path
 
@@ -10,7 +9,7 @@ from invoke import Collection, Exit, task
 from rich.console import Console
 from rich.table import Table
 
-from mslab import labs
+from mslab import labs, stops
 from mslab.errors import MslabError
 from mslab.target import LOCAL_TARGET
 from mslab.tasks import INTERRUPTED, TARGET_HELP, integer, user_errors
@@ -89,7 +88,7 @@ def notebook(c, lab, target="local", dest="work", port=None):
             raise MslabError(f"--dest {dest}: {parent} is a file, not a folder")
     opened = jupyter.prepare(lab, folder)
     stopped = Exit("stopped JupyterLab", code=INTERRUPTED)
-    with _Signals() as signals:
+    with stops.Stops() as signals:
         server = None
         try:
             server = jupyter.start(folder, target=chosen.name, port=port)
@@ -123,26 +122,6 @@ def run(c, lab, target="local"):
         raise Exit(f"error: the walk-through exited with code {code}", code=code)
 
 
-class _Signals:
-    """While checking, SIGINT and SIGTERM stop the run; ``seen`` says one came (pytest swallows
-    the KeyboardInterrupt it raises and returns what it had, which must not count as a score)."""
-
-    def __init__(self):
-        self.seen = False
-
-    def __enter__(self):
-        self.before = {sig: signal.signal(sig, self._stop) for sig in (signal.SIGINT, signal.SIGTERM)}
-        return self
-
-    def _stop(self, signum, frame):
-        self.seen = True
-        raise KeyboardInterrupt
-
-    def __exit__(self, *exc):
-        for sig, handler in self.before.items():
-            signal.signal(sig, handler)
-
-
 @task(
     help={
         "lab": "the lab's name (see inv lab.list)",
@@ -174,7 +153,7 @@ def check(
     if results and Path(results).is_dir():
         raise MslabError(f"--results {results} is a folder; give a file, e.g. {Path(results) / 'results.json'}")
     interrupted = Exit("interrupted: no score; rerun to check", code=INTERRUPTED)
-    with _Signals() as signals:
+    with stops.Stops() as signals:
         try:
             from mslab.sandbox.zygote import Zygote
 
@@ -315,7 +294,7 @@ def _watch(lab, submission, all, seed, verbose, task=None):
         rust_timeout=1000,
     )
     try:
-        with _Signals():
+        with stops.Stops():
             while True:
                 if not zygote.alive():
                     zygote.close()
