@@ -143,3 +143,35 @@ def value(var: str, env: Mapping[str, str] | None = None) -> Any:
         return setting.parse(text)
     except ValueError as exc:
         raise MslabError(f"{var} {exc}, not {raw!r}") from None
+
+
+#: The invoke configuration's section read by :func:`from_config`.
+CONFIG_SECTION = "mslab"
+
+
+def config_key(var: str) -> str:
+    """The invoke configuration's key for ``var``: ``MSLAB_LIMIT_MEMORY_BYTES`` → ``limit_memory_bytes``."""
+    return var.removeprefix("MSLAB_").lower()
+
+
+def from_config(section: Mapping[str, Any] | None, limits: tuple[str, ...] = ()) -> dict[str, str]:
+    """The invoke configuration's ``mslab`` section (``invoke.yaml`` beside tasks.py,
+    ``~/.invoke.yaml``, ``/etc/invoke.yaml``, or ``inv -f FILE``) as the environment variables it
+    stands for: the key ``limit_memory_bytes`` stands for ``MSLAB_LIMIT_MEMORY_BYTES``. ``limits``: the variables of :class:`~mslab.sandbox.host.Limits`' fields
+    (checked where they are read). A key that is no setting, or a bad value, is a one-line
+    MslabError naming ``mslab.<key>``."""
+    known = {config_key(var): var for var in (*SETTINGS, *limits)}
+    found: dict[str, str] = {}
+    for key, raw in dict(section or {}).items():
+        if key not in known:
+            raise MslabError(
+                f"invoke configuration: mslab.{key} is not a setting (they are: {', '.join(sorted(known))})"
+            )
+        text = ("1" if raw else "0") if isinstance(raw, bool) else str(raw)
+        if known[key] in SETTINGS:
+            try:
+                SETTINGS[known[key]].parse(text if text.strip() else SETTINGS[known[key]].default)
+            except ValueError as exc:
+                raise MslabError(f"invoke configuration: mslab.{key} {exc}, not {raw!r}") from None
+        found[known[key]] = text
+    return found

@@ -104,3 +104,68 @@ def test_a_bad_value_is_one_line_naming_the_variable(var, raw, line):
     with pytest.raises(MslabError) as info:
         settings.value(var, {var: raw})
     assert str(info.value) == line
+
+
+# -- the invoke configuration's `mslab` section: the same settings, from a file ----------------
+
+
+def _config(tmp_path: Path, body: str) -> str:
+    path = tmp_path / "invoke.yaml"
+    path.write_text(body, encoding="utf-8")
+    return str(path)
+
+
+def _one_lab(tmp_path: Path) -> Path:
+    import shutil
+
+    labs = tmp_path / "labs"
+    shutil.copytree(Path(__file__).resolve().parent.parent / "labs" / "derivatives", labs / "derivatives")
+    return labs
+
+
+def test_a_setting_in_the_invoke_configuration_is_in_force(tmp_path, monkeypatch):
+    from conftest import inv
+
+    monkeypatch.delenv("MSLAB_LABS", raising=False)
+    listed = inv("-f", _config(tmp_path, f"mslab:\n  labs: {_one_lab(tmp_path)}\n"), "lab.list")
+    assert listed.returncode == 0, listed.stderr
+    assert "derivatives" in listed.stdout and "jacobians" not in listed.stdout and "value_and_grad" not in listed.stdout
+
+
+def test_the_environment_wins_over_the_invoke_configuration(tmp_path, monkeypatch):
+    from conftest import inv
+
+    monkeypatch.setenv("MSLAB_LABS", str(Path(__file__).resolve().parent.parent / "labs"))
+    listed = inv("-f", _config(tmp_path, f"mslab:\n  labs: {_one_lab(tmp_path)}\n"), "lab.list")
+    assert listed.returncode == 0, listed.stderr
+    assert "jacobians" in listed.stdout and "value_and_grad" in listed.stdout
+
+
+@pytest.mark.parametrize(
+    ("body", "line"),
+    [
+        ("mslab:\n  sandbox_per_lab: 7\n", "error: invoke configuration: mslab.sandbox_per_lab must be 1 or 0, not 7"),
+        (
+            "mslab:\n  sandbox_uids: 5-2\n",
+            "error: invoke configuration: mslab.sandbox_uids must be FIRST-LAST with 0 < FIRST <= LAST, not '5-2'",
+        ),
+        ("mslab:\n  memory: 1\n", "error: invoke configuration: mslab.memory is not a setting (they are: "),
+    ],
+)
+def test_a_bad_invoke_configuration_is_one_line(tmp_path, body, line):
+    from conftest import inv
+
+    result = inv("-f", _config(tmp_path, body), "lab.list")
+    assert result.returncode == 2 and "Traceback" not in result.stderr
+    assert result.stderr.strip().splitlines() == [result.stderr.strip()] and result.stderr.startswith(line)
+
+
+def test_limits_come_from_the_invoke_configuration_under_their_variables():
+    env = settings.from_config(
+        {"limit_memory_bytes": 1073741824, "limit_call_seconds": "7.5"}, tuple(Limits.variables())
+    )
+    assert env == {"MSLAB_LIMIT_MEMORY_BYTES": "1073741824", "MSLAB_LIMIT_CALL_SECONDS": "7.5"}
+    configured = Limits.configured(env=env)
+    assert configured.memory_bytes == 1073741824 and configured.call_seconds == 7.5
+    assert configured.load_seconds == Limits().load_seconds
+    assert settings.from_config({"sandbox_per_lab": True}) == {"MSLAB_SANDBOX_PER_LAB": "1"}

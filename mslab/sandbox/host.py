@@ -74,24 +74,29 @@ class Limits:
         object.__setattr__(self, "allow_weaker", parse_walls(self.allow_weaker))
 
     @classmethod
+    def variables(cls) -> dict[str, str]:
+        """Each configurable field's environment variable, ``MSLAB_LIMIT_<FIELD>`` → field name
+        (every field but ``allow_weaker``, which only the command line gives)."""
+        return {f"MSLAB_LIMIT_{item.name.upper()}": item.name for item in fields(cls) if item.name != "allow_weaker"}
+
+    @classmethod
     def configured(cls, env: Mapping[str, str] | None = None, **given) -> Limits:
         """The limits this grader is configured with: each field's ``MSLAB_LIMIT_<FIELD>`` from
         ``env`` (default: the environment; docs/settings.md), then ``given`` (the command
         line's). Read once, at the command line: the workers get the result."""
         env = os.environ if env is None else env
         found: dict = {}
-        for item in fields(cls):
-            var = f"MSLAB_LIMIT_{item.name.upper()}"
-            if item.name == "allow_weaker" or not env.get(var, "").strip():
+        for var, name in cls.variables().items():
+            if not env.get(var, "").strip():
                 continue
             text = env[var].strip()
             try:
-                number = float(text) if item.name.endswith("seconds") or item.name == "cpus" else int(text)
+                number = float(text) if name.endswith("seconds") or name == "cpus" else int(text)
             except ValueError:
                 number = -1
             if not number > 0:
                 raise MslabError(f"{var} must be a number above 0, not {text!r}")
-            found[item.name] = number
+            found[name] = number
         return cls(**{**found, **given})
 
 

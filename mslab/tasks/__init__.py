@@ -21,11 +21,14 @@ NOT_GRADED = 3
 
 
 def user_errors(fn):
-    """Turn a :class:`MslabError` into a one-line message and exit code 2, never a traceback."""
+    """Turn a :class:`MslabError` into a one-line message and exit code 2, never a traceback;
+    and first put the invoke configuration's ``mslab`` settings in force (:func:`configure`)."""
 
     @functools.wraps(fn)
     def wrapper(*args, **kwargs):
         try:
+            if args and hasattr(args[0], "config"):
+                configure(args[0].config)
             return fn(*args, **kwargs)
         except MslabError as exc:
             from mslab.present import plain
@@ -33,6 +36,22 @@ def user_errors(fn):
             raise Exit(f"error: {plain(exc)}", code=2) from None
 
     return wrapper
+
+
+def configure(config) -> None:
+    """The invoke configuration's ``mslab`` section (docs/settings.md) as the ``MSLAB_*``
+    variables it stands for, in this process's environment — read where each is used, and
+    inherited by the workers — except where the environment already sets one: a variable given
+    for one run wins over a configuration file."""
+    import os
+
+    from mslab import settings
+    from mslab.sandbox.host import Limits
+
+    section = config.get(settings.CONFIG_SECTION) if hasattr(config, "get") else None
+    for var, text in settings.from_config(section, tuple(Limits.variables())).items():
+        if not os.environ.get(var, "").strip():
+            os.environ[var] = text
 
 
 def split_names(value: str | None) -> list[str] | None:
