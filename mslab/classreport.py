@@ -826,6 +826,11 @@ def report_html(parts: list[Section], svgs: dict[str, str]) -> str:
     return _TEMPLATE.render(sections=parts, svgs={k: markupsafe.Markup(v.strip()) for k, v in svgs.items()})
 
 
+#: Pairs of one lab shown side by side in report.html, the most similar first; the rest are
+#: listed (a class of near-copies put 14,850 side by side: 23 s to render, nothing to read).
+SIDE_BY_SIDE = 25
+
+
 def _similar_section(similar: dict | None) -> Section | None:
     """The pairs of similar files (OUT/similarity.json), each side by side: a flag for a person
     to read, never a mark."""
@@ -843,12 +848,26 @@ def _similar_section(similar: dict | None) -> Section | None:
     found = 0
     for lab, entry in sorted((similar.get("labs") or {}).items()):
         texts = entry.get("files") or {}
-        for data in entry.get("pairs") or []:
-            pair = similarity.Pair.from_dict(data)
-            found += 1
+        found_here = [similarity.Pair.from_dict(data) for data in entry.get("pairs") or []]  # most similar first
+        found += len(found_here)
+        if len(found_here) > SIDE_BY_SIDE:
+            blocks.append(
+                Paragraph(
+                    f"{lab}: {len(found_here)} pairs reach the threshold; the {SIDE_BY_SIDE} most similar are "
+                    f"side by side, the other {len(found_here) - SIDE_BY_SIDE} listed after them (all of them "
+                    "in similarity.json). So many pairs alike usually means the lab leaves little room to differ."
+                )
+            )
+        for pair in found_here[:SIDE_BY_SIDE]:
             blocks.append(Paragraph(f"{lab}: {pair.student} and {pair.other}"))
             fragment = similarity.side_by_side_html(pair, texts.get(pair.student, ""), texts.get(pair.other, ""))
             blocks.append(Fragment(fragment, f"{pair.similarity:.0%} / {pair.other_similarity:.0%}: see report.html"))
+        if len(found_here) > SIDE_BY_SIDE:
+            rows = [
+                [Cell(lab), Cell(p.student), Cell(p.other), Cell(f"{p.similarity:.0%} / {p.other_similarity:.0%}")]
+                for p in found_here[SIDE_BY_SIDE:]
+            ]
+            blocks.append(Table(["lab", "student", "other", "similarity"], rows, frozenset({3})))
     if not found and not similar.get("note"):
         blocks.append(Paragraph("No pair of files reaches the threshold."))
     return Section("Similar files", blocks)

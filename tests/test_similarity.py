@@ -243,3 +243,20 @@ def test_side_by_side_of_a_long_file_shows_the_shared_lines_and_their_context():
     assert "⋮ 496 lines" in out and "⋮ 497 lines" in out
     assert "<mark>line500</mark>" in out and "line497" in out and "line503" in out
     assert "line496<" not in out and "line504" not in out
+
+
+@pytest.mark.parametrize("lab", LABS)
+def test_files_handed_in_twice_are_compared_once_with_the_same_result(lab):
+    """Each distinct text is fingerprinted and compared once; every student still gets each pair."""
+    files = _class(lab)
+    copies = {**files, **{f"again_{name}": data for name, data in files.items()}}
+    once = {(p.student, p.other): p for p in similarity.pairs(files, _boilerplate(lab), lab=lab)}
+    twice = similarity.pairs(copies, _boilerplate(lab), lab=lab)
+    by_names = {(p.student, p.other): p for p in twice}
+    for (a, b), pair in once.items():
+        assert by_names[(a, b)] == pair
+        for x, y in ((f"again_{a}", b), (a, f"again_{b}"), (f"again_{a}", f"again_{b}")):
+            key = (x, y) if x < y else (y, x)
+            found = by_names[key]
+            assert {found.similarity, found.other_similarity} == {pair.similarity, pair.other_similarity}
+    assert sum(1 for a, b in by_names if a == f"again_{b}") == len(files)  # each file and its copy: 100 %
