@@ -91,6 +91,7 @@ def test_an_override_naming_what_is_not_there_is_refused(tmp_path):
 
 
 @pytest.mark.slow
+@pytest.mark.sandbox  # grades a class: student code in real sandboxes
 def test_a_late_gradescope_class_with_an_override_that_survives_a_regrade(tmp_path):
     solution = LABS["derivatives"].solution.read_text()
     root = tmp_path / "export"

@@ -25,6 +25,7 @@ ROSTER = """Student,ID,SIS User ID,SIS Login ID,Section,Lab 1 (4411)
 
 
 @pytest.mark.slow
+@pytest.mark.sandbox  # grades a class: student code in real sandboxes
 def test_canvas_download_and_roster_to_canvas_import(tmp_path):
     download = tmp_path / "download"
     download.mkdir()
@@ -115,6 +116,7 @@ def test_canvas_needs_the_assignment_id():
 
 
 @pytest.mark.slow
+@pytest.mark.sandbox  # grades a class: student code in real sandboxes
 def test_a_planted_copy_is_shown_side_by_side_in_the_report_and_changes_no_mark(tmp_path):
     fixtures = ROOT / "tests" / "fixtures" / "similarity" / "value_and_grad"
     files = {"ann": "honest02", "ben": "planted_rename", "cai": "honest06"}  # ben copied ann, renaming

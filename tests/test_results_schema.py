@@ -68,6 +68,7 @@ def test_the_schema_refuses_what_it_does_not_publish(change):
 
 
 @pytest.mark.slow
+@pytest.mark.sandbox  # grades a class: student code in real sandboxes
 def test_a_graded_class_writes_files_that_follow_the_schema(tmp_path):
     from mslab.grade import grade_class
 
