@@ -11,5 +11,5 @@ t0=$SECONDS
 "$BIN/mypy"
 "$BIN/lint-imports"  # the layers of pyproject's [tool.importlinter]
 "$BIN/shellcheck" -x .ci/run .ci/gates.sh .ci/docker.sh docker/*.sh
-"$BIN/hadolint" -c docker/hadolint.yaml docker/*/Dockerfile
+"$BIN/hadolint" -c docker/hadolint.yaml docker/Dockerfile docker/*/Dockerfile
 echo "== gates passed: $((SECONDS - t0))s"

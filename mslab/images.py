@@ -391,13 +391,14 @@ def build(
         raise MslabError("--push needs --platform (buildx); push a local build with `docker push`")
     # Removing a build stage of GBs keeps a busy engine longer than the default 10 s per call.
     client = client or docker_client(timeout=BUILD_API_TIMEOUT)
-    echo(f"building {svc['image']} from {svc['build']['dockerfile']}: {args}")
+    stage = svc["build"].get("target")  # docker/Dockerfile's stage for this image
+    echo(f"building {svc['image']} from {svc['build']['dockerfile']}{f' (stage {stage})' if stage else ''}: {args}")
     try:
         previous = client.images.get(svc["image"]).id
     except Exception:  # noqa: BLE001 - not built yet
         previous = ""
     excludes = context_excludes(args["MINDSPORE_SOURCE"], context / ".dockerignore", cuda_wheels)
-    _engine_build(client, context, excludes, svc["build"]["dockerfile"], svc["image"], args, echo)
+    _engine_build(client, context, excludes, svc["build"]["dockerfile"], svc["image"], args, echo, stage)
     try:
         _clean_up(target, svc["image"], previous, keep_build_stage, client, echo)
     except Exception as e:  # noqa: BLE001 - the image is built; what is left is only disk space
@@ -444,10 +445,18 @@ def build_notebook(target: str, echo: Callable[[str], None] = print, client=None
 
 
 def _engine_build(
-    client, context: Path, excludes: list[str], dockerfile: str, tag: str, args: dict, echo: Callable[[str], None]
+    client,
+    context: Path,
+    excludes: list[str],
+    dockerfile: str,
+    tag: str,
+    args: dict,
+    echo: Callable[[str], None],
+    stage: str | None = None,
 ) -> None:
-    """Build ``dockerfile`` in ``context`` (less ``excludes``) as ``tag`` on the engine, echoing
-    its output; a one-line MslabError with the last lines when the build fails."""
+    """Build ``dockerfile`` in ``context`` (less ``excludes``) as ``tag`` on the engine — its
+    ``stage`` where given, else its last — echoing its output; a one-line MslabError with the
+    last lines when the build fails."""
     from docker.utils.build import tar
 
     last: list[str] = []
@@ -456,6 +465,7 @@ def _engine_build(
             fileobj=ctx,
             custom_context=True,
             dockerfile=dockerfile,
+            target=stage,
             tag=tag,
             buildargs=args,
             rm=True,
@@ -536,6 +546,7 @@ def _buildx(svc: dict, context: Path, args: dict[str, str], platform_: str, push
         ",".join(platforms),
         "--file",
         str(context / svc["build"]["dockerfile"]),
+        *(["--target", svc["build"]["target"]] if svc["build"].get("target") else []),
         "--tag",
         svc["image"],
         "--push" if push else "--load",

@@ -23,8 +23,7 @@ from conftest import ROOT, inv, needs_docker
 from mslab import doctor, imagecheck, images
 from mslab.errors import MslabError
 
-CPU_FILE = ROOT / "docker/cpu/Dockerfile"
-CUDA_FILE = ROOT / "docker/cuda/Dockerfile"
+DOCKERFILE = ROOT / "docker/Dockerfile"  # the cpu and cuda images: its stages cpu and cuda
 FAKES = ROOT / "tests/fakes"
 CUDA_PACKAGES = {
     "nvidia-cuda-runtime-cu11",
@@ -51,22 +50,37 @@ PLUGIN_NEEDS = {
 }
 
 
-def shared_part(text: str) -> str:
-    """From `ARG BASE_IMAGE=` through the final stage's ENV, without the cuda-only cuda-libs stage."""
-    start = text.index("ARG BASE_IMAGE=")
-    end = text.index("    PYTHONDONTWRITEBYTECODE=1\n") + len("    PYTHONDONTWRITEBYTECODE=1\n")
-    part = text[start:end]
-    return re.sub(r"FROM runtime AS cuda-libs\n.*?\n\n", "", part, flags=re.S)
+def stages(text: str) -> dict[str, str]:
+    """Each stage's name and its FROM line's base, in the file's order."""
+    return {name: base for base, name in re.findall(r"^FROM (\S+) AS (\S+)$", text, re.M)}
 
 
-def test_cuda_dockerfile_repeats_the_cpu_stages_word_for_word():
-    """The build cache gives the cuda image the cpu image's layers only for identical instructions."""
-    cpu, cuda = shared_part(CPU_FILE.read_text()), shared_part(CUDA_FILE.read_text())
-    assert cpu == cuda
-    assert "COPY --from=build /opt/mslab/venv /opt/mslab/venv" in cpu
-    assert "FROM runtime AS cuda-libs" in CUDA_FILE.read_text()
+def stage(text: str, name: str) -> str:
+    start = text.index(f" AS {name}\n")
+    end = text.find("\nFROM ", start)
+    return text[start : end if end >= 0 else len(text)]
+
+
+def test_the_cuda_image_is_the_cpu_image_with_cuda_on_top():
+    """One runtime, build and final stage: the cuda image is built FROM the cpu stage, so it has
+    every layer of the cpu image (MindSpore's venv included) by construction; and the classic
+    builder, which builds every stage before the target, never runs CUDA's stage for a cpu build."""
+    text = DOCKERFILE.read_text()
+    assert stages(text) == {
+        "runtime": "${BASE_IMAGE}",
+        "build": "runtime",
+        "cpu": "runtime",
+        "cuda-libs": "runtime",
+        "cuda": "cpu",
+    }
+    assert text.count("COPY --from=build /opt/mslab/venv /opt/mslab/venv") == 1
+    assert "COPY --from=build" in stage(text, "cpu")
+    cuda = stage(text, "cuda")
+    assert "COPY --from=cuda-libs /opt/mslab/cuda /opt/mslab/cuda" in cuda
+    # root only for the loader's cache; the image runs as the sandbox user again
+    assert cuda.index("USER 0:0") < cuda.index("ldconfig") < cuda.index("USER 10001:10001")
     # the shared build stage names no target (a target label would make its layers differ)
-    assert 'LABEL org.mslab.stage="build"\n' in cpu
+    assert 'LABEL org.mslab.stage="build"\n' in stage(text, "build")
 
 
 def requirement_pins() -> dict[str, str]:
@@ -84,7 +98,7 @@ def test_cuda_wheels_are_pinned_and_named_in_the_labels():
     assert args["CUDA_VERSION"] == "11.7" == ".".join(pins["nvidia-cuda-runtime-cu11"].split(".")[:2])
     assert args["CUDNN_VERSION"] == pins["nvidia-cudnn-cu11"] and args["CUDNN_VERSION"].startswith("8.5.")
     assert pins["nvidia-cuda-nvrtc-cu11"] == pins["nvidia-cuda-runtime-cu11"]
-    text = CUDA_FILE.read_text()
+    text = stage(DOCKERFILE.read_text(), "cuda")
     for label in ("org.mslab.cuda.libs", "org.mslab.cuda.version", "org.mslab.cudnn.version"):
         assert f"{label}=" in text
     assert 'org.mslab.cuda.plugin="11.6"' in text and "--links 11.6" in text
@@ -172,9 +186,9 @@ def test_a_mirror_is_a_plain_url(no_mirror_env, mirror):
 
 def test_apt_mirror_replaces_the_archives_of_debian_and_ubuntu_sources(tmp_path):
     """The runtime stage's sed, run on the sources files of the three bases."""
-    expr = re.search(r'sed -i -E "([^"]+)"', CPU_FILE.read_text()).group(1)
-    for target in ("cuda", "ascend"):  # the same rewrite in every image
-        assert f'sed -i -E "{expr}"' in (ROOT / "docker" / target / "Dockerfile").read_text()
+    expr = re.search(r'sed -i -E "([^"]+)"', DOCKERFILE.read_text()).group(1)
+    # the same rewrite in the ascend image (cpu and cuda share the runtime stage)
+    assert f'sed -i -E "{expr}"' in (ROOT / "docker/ascend/Dockerfile").read_text()
     files = {
         "debian.sources": "Types: deb\nURIs: http://deb.debian.org/debian\nSuites: bookworm bookworm-updates\n"
         "Types: deb\nURIs: http://deb.debian.org/debian-security\nSuites: bookworm-security\n",
@@ -498,8 +512,8 @@ def test_cuda_image_shares_the_cpu_images_layers(client, cuda_image):
     common = 0
     while common < min(len(cpu), len(cuda)) and cpu[common] == cuda[common]:
         common += 1
-    # the cpu image's layers but its last (the build-time self-check's /tmp clean-up)
-    assert common == len(cpu) - 1, (common, len(cpu))
+    # every layer of the cpu image: the cuda image is built on it
+    assert common == len(cpu), (common, len(cpu))
     cpu_size, cuda_size = client.images.get("mslab-cpu").attrs["Size"], cuda_image.attrs["Size"]
     print(f"mslab-cpu {cpu_size / 1e9:.2f} GB, mslab-cuda {cuda_size / 1e9:.2f} GB, {common} layers shared")
     assert cuda_size - cpu_size < 3.5e9  # the CUDA libraries; the MindSpore venv is not copied again
