@@ -2,7 +2,6 @@
 
 from invoke import task
 
-from mslab import doctor as doctor_lib
 from mslab.tasks import user_errors
 
 
@@ -16,6 +15,8 @@ from mslab.tasks import user_errors
 @user_errors
 def doctor(c, root="", quiet=False, no_walls=False):
     """Which image suits this machine: Docker, GPU, NPUs, CPU arch, and the sandbox's walls here."""
+    from mslab import doctor as doctor_lib  # here: `inv --list` and `inv lab.*` do not load it
+
     walls = None
     if not quiet and not no_walls:
         from mslab.sandbox.host import probe as walls

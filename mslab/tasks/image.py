@@ -6,7 +6,6 @@ variables (e.g. INVOKE_MSLAB_IMAGE_MINDSPORE_VERSION=2.7.2, as .ci/docker.sh doe
 
 from invoke import Collection, task
 
-from mslab import imagecheck, images
 from mslab.errors import MslabError
 from mslab.tasks import user_errors
 
@@ -68,6 +67,8 @@ def build(
     notebook=False,
 ):
     """Build the image of a target with the Docker engine (compose.yaml has tag and args)."""
+    from mslab import images  # here, not at the top: `inv --list` and `inv lab.*` do not load the image code
+
     if notebook:
         print(f"built {images.build_notebook(_target(target), pip_index=pip_index)}")
         return
@@ -104,6 +105,8 @@ def verify(c, target="cpu", mindspore_version="", timeout=300, labs="auto", seed
     """Check an image in a container started as the grader starts them (python -I -m):
     version, run_check on the device, imports, the GPU plugin's libraries (cuda); on a GPU,
     the labs' checks against the CPU's."""
+    from mslab import imagecheck  # here, not at the top: `inv --list` and `inv lab.*` do not load the image code
+
     choice = {"auto": None, "yes": True, "no": False}
     if labs not in choice:
         raise MslabError(f"--labs must be auto, yes or no, not {labs!r}")
@@ -139,6 +142,8 @@ def wheelhouse(
     notebook=False,
 ):
     """Download the wheels an image needs into docker/wheelhouse, for offline builds."""
+    from mslab import images  # here, not at the top: `inv --list` and `inv lab.*` do not load the image code
+
     if notebook:
         images.wheelhouse_notebook(target, arch=arch, dest=dest or images.WHEELHOUSE_NOTEBOOK, pip_index=pip_index)
         return

@@ -11,7 +11,7 @@ from rich.table import Table
 
 from mslab import labs, stops
 from mslab.errors import MslabError
-from mslab.target import LOCAL_TARGET
+from mslab.target import LOCAL, LOCAL_TARGET
 from mslab.tasks import INTERRUPTED, TARGET_HELP, integer, user_errors
 
 # mslab.checker (pytest, NumPy) is imported inside the tasks that need it: `lab.check` starts the
@@ -141,6 +141,18 @@ def check(
 ):
     """Check a submission: a line per task, the failing checks with their hints, the score.
     Exit 0 only at full marks."""
+    from mslab.sandbox.zygote import Zygote
+
+    # The zygote imports MindSpore (most of a check's time) while this process loads the rest.
+    zygote = Zygote() if target == LOCAL and not watch else None
+    try:
+        _check_task(lab, submission, all, results, seed, target, verbose, watch, task, zygote)
+    finally:
+        if zygote is not None:
+            zygote.close()
+
+
+def _check_task(lab, submission, all, results, seed, target, verbose, watch, task, zygote):
     from mslab.doctor import resolve_target as resolve
 
     seed = integer(seed, "--seed")
@@ -155,14 +167,7 @@ def check(
     interrupted = Exit("interrupted: no score; rerun to check", code=INTERRUPTED)
     with stops.Stops() as signals:
         try:
-            from mslab.sandbox.zygote import Zygote
-
-            zygote = Zygote() if chosen.local else None  # starts importing MindSpore right away
-            try:
-                run = _check(lab, submission, all, seed, chosen, zygote, task)
-            finally:
-                if zygote is not None:
-                    zygote.close()
+            run = _check(lab, submission, all, seed, chosen, zygote, task)
         except KeyboardInterrupt:
             raise interrupted from None
         if signals.seen:
