@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import functools
+import os
 
 from invoke import Exit
 
@@ -43,12 +44,13 @@ def configure(config) -> None:
     variables it stands for, in this process's environment — read where each is used, and
     inherited by the workers — except where the environment already sets one: a variable given
     for one run wins over a configuration file."""
-    import os
-
     from mslab import settings
-    from mslab.sandbox.host import Limits
 
     section = config.get(settings.CONFIG_SECTION) if hasattr(config, "get") else None
+    if not section:  # nothing configured: no need to load the limits' module (NumPy) for every task
+        return
+    from mslab.sandbox.host import Limits
+
     for var, text in settings.from_config(section, tuple(Limits.variables())).items():
         if not os.environ.get(var, "").strip():
             os.environ[var] = text
