@@ -27,6 +27,7 @@ instead.
 from __future__ import annotations
 
 import bisect
+import functools
 import html
 import importlib
 import io
@@ -214,45 +215,29 @@ def pairs(
     texts = {name: text_of(files[name]) for name in names}
     # Files with the same text are fingerprinted and compared once: a class where many hand in
     # the same few answers (a narrow lab, or a planted group) compares its distinct texts only.
-    distinct = {text: _fingerprint(text, common) for text in dict.fromkeys(texts.values())}
-    compared: dict[tuple[str, str], tuple | None] = {}
+    prints = {text: _fingerprint(text, common) for text in dict.fromkeys(texts.values())}
+
+    @functools.cache
+    def match(text_a: str, text_b: str) -> dict | None:
+        """What a pair of these two texts shares, as Pair's fields; None below the threshold."""
+        overlap, (sim_a, sim_b), (slices_a, slices_b) = copydetect.compare_files(prints[text_a], prints[text_b])
+        if overlap == 0 or max(sim_a, sim_b) < threshold:
+            return None
+        ranges_a, ranges_b = _ranges(slices_a), _ranges(slices_b)
+        return {
+            "similarity": float(sim_a),
+            "other_similarity": float(sim_b),
+            "slices": ranges_a,
+            "other_slices": ranges_b,
+            "lines": _lines(text_a, ranges_a),
+            "other_lines": _lines(text_b, ranges_b),
+        }
+
     found = []
     for i, a in enumerate(names):
         for b in names[i + 1 :]:
-            key = (texts[a], texts[b])
-            if key not in compared:
-                overlap, (sim_a, sim_b), (slices_a, slices_b) = copydetect.compare_files(
-                    distinct[texts[a]], distinct[texts[b]]
-                )
-                if overlap == 0 or max(sim_a, sim_b) < threshold:
-                    compared[key] = None
-                else:
-                    ranges_a, ranges_b = _ranges(slices_a), _ranges(slices_b)
-                    compared[key] = (
-                        float(sim_a),
-                        float(sim_b),
-                        ranges_a,
-                        ranges_b,
-                        _lines(texts[a], ranges_a),
-                        _lines(texts[b], ranges_b),
-                    )
-            match = compared[key]
-            if match is None:
-                continue
-            sim_a, sim_b, ranges_a, ranges_b, lines_a, lines_b = match
-            found.append(
-                Pair(
-                    lab=lab,
-                    student=a,
-                    other=b,
-                    similarity=sim_a,
-                    other_similarity=sim_b,
-                    slices=ranges_a,
-                    other_slices=ranges_b,
-                    lines=lines_a,
-                    other_lines=lines_b,
-                )
-            )
+            if (shared := match(texts[a], texts[b])) is not None:
+                found.append(Pair(lab=lab, student=a, other=b, **shared))
     found.sort(key=lambda p: (-p.score, p.student, p.other))
     return found
 
