@@ -88,6 +88,13 @@ def pytest_sessionfinish(session, exitstatus):
         print("\nerror: the unit tier imported MindSpore: mark the test that needs it sandbox", file=sys.stderr)
 
 
+def dockerfile_stage(text: str, name: str) -> str:
+    """The Dockerfile ``text`` of its stage ``name`` (``FROM ... AS name``), up to the next FROM."""
+    start = text.rindex("\nFROM ", 0, text.index(f" AS {name}\n"))
+    end = text.find("\nFROM ", start + 1)
+    return text[start : end if end >= 0 else len(text)]
+
+
 def needs_docker(reason: str):
     """Fail under CI (which starts an engine and builds the images), skip with the reason elsewhere."""
     if os.environ.get("CI") == "true":

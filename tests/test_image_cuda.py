@@ -19,7 +19,7 @@ from pathlib import Path
 
 import pytest
 
-from conftest import ROOT, inv, needs_docker
+from conftest import ROOT, dockerfile_stage, inv, needs_docker
 from mslab import doctor, imagecheck, images
 from mslab.errors import MslabError
 
@@ -55,12 +55,6 @@ def stages(text: str) -> dict[str, str]:
     return {name: base for base, name in re.findall(r"^FROM (\S+) AS (\S+)$", text, re.M)}
 
 
-def stage(text: str, name: str) -> str:
-    start = text.index(f" AS {name}\n")
-    end = text.find("\nFROM ", start)
-    return text[start : end if end >= 0 else len(text)]
-
-
 def test_the_cuda_image_is_the_cpu_image_with_cuda_on_top():
     """One runtime, build and final stage: the cuda image is built FROM the cpu stage, so it has
     every layer of the cpu image (MindSpore's venv included) by construction; and the classic
@@ -74,13 +68,13 @@ def test_the_cuda_image_is_the_cpu_image_with_cuda_on_top():
         "cuda": "cpu",
     }
     assert text.count("COPY --from=build /opt/mslab/venv /opt/mslab/venv") == 1
-    assert "COPY --from=build" in stage(text, "cpu")
-    cuda = stage(text, "cuda")
+    assert "COPY --from=build" in dockerfile_stage(text, "cpu")
+    cuda = dockerfile_stage(text, "cuda")
     assert "COPY --from=cuda-libs /opt/mslab/cuda /opt/mslab/cuda" in cuda
     # root only for the loader's cache; the image runs as the sandbox user again
     assert cuda.index("USER 0:0") < cuda.index("ldconfig") < cuda.index("USER 10001:10001")
     # the shared build stage names no target (a target label would make its layers differ)
-    assert 'LABEL org.mslab.stage="build"\n' in stage(text, "build")
+    assert 'LABEL org.mslab.stage="build"\n' in dockerfile_stage(text, "build")
 
 
 def requirement_pins() -> dict[str, str]:
@@ -98,7 +92,7 @@ def test_cuda_wheels_are_pinned_and_named_in_the_labels():
     assert args["CUDA_VERSION"] == "11.7" == ".".join(pins["nvidia-cuda-runtime-cu11"].split(".")[:2])
     assert args["CUDNN_VERSION"] == pins["nvidia-cudnn-cu11"] and args["CUDNN_VERSION"].startswith("8.5.")
     assert pins["nvidia-cuda-nvrtc-cu11"] == pins["nvidia-cuda-runtime-cu11"]
-    text = stage(DOCKERFILE.read_text(), "cuda")
+    text = dockerfile_stage(DOCKERFILE.read_text(), "cuda")
     for label in ("org.mslab.cuda.libs", "org.mslab.cuda.version", "org.mslab.cudnn.version"):
         assert f"{label}=" in text
     assert 'org.mslab.cuda.plugin="11.6"' in text and "--links 11.6" in text

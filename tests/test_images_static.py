@@ -13,7 +13,7 @@ import tomllib
 from docker.types import DeviceRequest
 from docker.utils.build import exclude_paths
 
-from conftest import inv
+from conftest import dockerfile_stage, inv
 from mslab import images
 from mslab.errors import MslabError
 
@@ -33,10 +33,7 @@ def image_stage(target: str) -> str:
     text = DOCKERFILES[target].read_text()
     if STAGES[target] is None:
         return text[text.rindex("\nFROM ") :]
-    start = text.index(f" AS {STAGES[target]}\n")
-    start = text.rindex("\nFROM ", 0, start)
-    end = text.find("\nFROM ", start + 1)
-    return text[start : end if end >= 0 else len(text)]
+    return dockerfile_stage(text, STAGES[target])
 
 
 # MindSpore r2.4.0 release list (docs/shared mindspore-2.4.0.md): the unambiguous hashes.
